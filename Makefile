@@ -1,0 +1,43 @@
+# `make report` retrains everything on the best available device, then builds the site.
+# `make test` runs the test suite. Every target installs what it needs first.
+PYTHON   ?= python3
+VENV     := .venv
+PY       := $(VENV)/bin/python
+PROFILE  ?= standard
+DATA_DIR ?= data
+
+.PHONY: install data train report site serve test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+data: install
+	$(PY) -m vae data --data-dir $(DATA_DIR)
+
+train: data
+	$(PY) -m vae train --dataset mnist --arch conv --latent-dim 2 --epochs 10 --data-dir $(DATA_DIR) --out runs/reference
+
+report: data
+	$(PY) -m vae report --profile $(PROFILE) --data-dir $(DATA_DIR)
+	$(MAKE) site
+
+site: install
+	$(VENV)/bin/mkdocs build --strict
+
+serve: install
+	$(VENV)/bin/mkdocs serve
+
+test: data
+	$(PY) -m pytest
+
+bench: data
+	$(PY) -m vae bench --data-dir $(DATA_DIR)
+
+clean:
+	rm -rf site runs .pytest_cache

@@ -1,0 +1,171 @@
+"""The command line: `python -m vae {data,train} ...`.
+
+Every invalid value ends in one line on stderr and exit code 2, before anything is written;
+expected failures (missing data, a broken checkpoint, a full disk) end in one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .artifacts import ArtifactError
+from .data import DATASETS, DataError, prepare
+from .losses import RECON_LOSSES
+from .models import ARCHITECTURES
+from .training import ConfigError, TrainConfig, TrainingError, train
+
+DEFAULTS = TrainConfig()
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line naming the problem (exit code 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
+    return value
+
+
+def _hidden_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"must be positive layer sizes such as 400 or 512,256 (got {text!r})")
+    return sizes
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number (got {text!r})")
+    return value
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=DEFAULTS.data_dir,
+                        help="folder holding the datasets (default: %(default)s)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of one training run; the report's commands reuse them."""
+    parser.add_argument("--dataset", choices=list(DATASETS), default=DEFAULTS.dataset,
+                        help="which dataset to train on (default: %(default)s)")
+    parser.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULTS.arch,
+                        help="conv: the reference ConvVAE of seed report 000; mlp: fully connected "
+                             "(default: %(default)s)")
+    parser.add_argument("--hidden", type=_hidden_sizes, default=DEFAULTS.hidden,
+                        help="hidden layer sizes of the mlp model, comma-separated, e.g. 400 or 512,256 "
+                             "(default: 400)")
+    parser.add_argument("--epochs", type=_positive_int, default=DEFAULTS.epochs,
+                        help="number of passes over the training split (default: %(default)s)")
+    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULTS.batch_size,
+                        help="examples per optimizer step (default: %(default)s)")
+    parser.add_argument("--latent-dim", type=_positive_int, default=DEFAULTS.latent_dim,
+                        help="dimension of the latent z (default: %(default)s)")
+    parser.add_argument("--beta", type=_finite_float, default=DEFAULTS.beta,
+                        help="weight of the KL term; 1 gives the ELBO (default: %(default)s)")
+    parser.add_argument("--lr", type=_finite_float, default=DEFAULTS.lr,
+                        help="Adam learning rate (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=_finite_float, default=DEFAULTS.weight_decay,
+                        help="Adam weight decay (default: %(default)s)")
+    parser.add_argument("--recon-loss", choices=RECON_LOSSES, default=DEFAULTS.recon_loss,
+                        help="bce: Bernoulli log-likelihood summed over pixels; mse: squared error "
+                             "(default: %(default)s)")
+    parser.add_argument("--val-split", type=_finite_float, default=DEFAULTS.val_split,
+                        help="fraction of the training images held out for validation (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                        help="seed of the split, initialisation, shuffling and noise (default: %(default)s)")
+    parser.add_argument("--device", default=DEFAULTS.device,
+                        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
+    add_data_arguments(parser)
+    parser.add_argument("--train-limit", type=_positive_int, default=None,
+                        help="train on the first N examples of the training split only (quick runs)")
+    parser.add_argument("--binarize", action="store_true",
+                        help="dynamically binarize the training images (fixed draw for validation and test), "
+                             "to compare with published binarized-MNIST numbers")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(dataset=args.dataset, arch=args.arch, hidden=tuple(args.hidden),
+                       latent_dim=args.latent_dim, beta=args.beta, epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                       recon_loss=args.recon_loss, val_split=args.val_split, seed=args.seed,
+                       device=args.device, data_dir=args.data_dir, train_limit=args.train_limit,
+                       binarize=args.binarize)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m vae",
+                           description="Train and report a Variational Autoencoder on MNIST and Fashion-MNIST.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    data = commands.add_parser("data", help="fetch and verify the datasets",
+                               description="Put the datasets in --data-dir and verify their MD5 checksums.")
+    data.add_argument("--dataset", choices=[*DATASETS, "all"], default="all",
+                      help="which dataset to prepare (default: %(default)s)")
+    add_data_arguments(data)
+    data.add_argument("--no-download", action="store_true",
+                      help="skip torchvision's download and use the offline sources only")
+
+    train_cmd = commands.add_parser("train", help="train one VAE",
+                                    description="Train one VAE and write its config, history, "
+                                                "checkpoints and metrics to --out.")
+    add_train_arguments(train_cmd)
+    train_cmd.add_argument("--out", type=Path, default=Path("runs/default"),
+                           help="output folder (default: %(default)s)")
+    train_cmd.add_argument("--resume", action="store_true",
+                           help="continue from OUT/last.pt if it exists")
+    return parser
+
+
+def run_data(args: argparse.Namespace) -> None:
+    names = list(DATASETS) if args.dataset == "all" else [args.dataset]
+    for name in names:
+        prepare(DATASETS[name], args.data_dir, download=not args.no_download)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    config = config_from_args(args)
+    try:
+        config.validate()
+    except ConfigError as err:
+        _fail(str(err), 2)
+    prepare(DATASETS[config.dataset], config.data_dir)
+    train(config, args.out, resume=args.resume)
+
+
+COMMANDS = {"data": run_data, "train": run_train}
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"python -m vae: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    except (DataError, TrainingError, ArtifactError) as err:
+        _fail(str(err), 1)
+    except KeyboardInterrupt:
+        _fail("interrupted; run the same command with --resume to continue from the last complete epoch", 130)
+    return 0
