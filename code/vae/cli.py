@@ -62,6 +62,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder holding the datasets (default: %(default)s)")
 
 
+# --8<-- [start:train-options]
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of one training run; the report's commands reuse them."""
     parser.add_argument("--dataset", choices=list(DATASETS), default=DEFAULTS.dataset,
@@ -99,6 +100,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--binarize", action="store_true",
                         help="dynamically binarize the training images (fixed draw for validation and test), "
                              "to compare with published binarized-MNIST numbers")
+# --8<-- [end:train-options]
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -80,6 +80,7 @@ def _debian_fashion_source(workdir: Path) -> dict[str, Path]:
     return {name: Path(p) for name in IDX_FILES for p in listed if Path(p).name == f"{name}.gz"}
 
 
+# --8<-- [start:specs]
 MNIST = DatasetSpec(
     name="mnist", folder="MNIST",
     md5={"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -104,6 +105,7 @@ FASHION_MNIST = DatasetSpec(
 )
 
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
+# --8<-- [end:specs]
 
 
 def md5sum(path: Path) -> str:
@@ -114,6 +116,7 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
+# --8<-- [start:verify]
 def verify(spec: DatasetSpec, data_dir: str | Path) -> None:
     """Raise DataError naming the first file that is missing or whose content is wrong."""
     raw = spec.raw_dir(data_dir)
@@ -125,6 +128,7 @@ def verify(spec: DatasetSpec, data_dir: str | Path) -> None:
         if md5sum(path) != expected:
             raise DataError(f"{spec.name}: {path} is truncated or corrupted (MD5 mismatch); "
                             f"delete it and run `make data` to fetch it again")
+# --8<-- [end:verify]
 
 
 def _install(spec: DatasetSpec, candidates: dict[str, Path], raw: Path) -> None:
@@ -172,6 +176,7 @@ def _torchvision_download(spec: DatasetSpec, data_dir: Path, timeout_s: float = 
     return found
 
 
+# --8<-- [start:prepare]
 def prepare(spec: DatasetSpec, data_dir: str | Path, download: bool = True,
             sources: Iterable[Callable[[Path], dict[str, Path]]] | None = None,
             log: Callable[[str], None] = print) -> Path:
@@ -206,6 +211,7 @@ def prepare(spec: DatasetSpec, data_dir: str | Path, download: bool = True,
             return raw
     raise DataError(f"{spec.name}: could not obtain {', '.join(missing)} with the right MD5; "
                     f"{spec.offline_hint}")
+# --8<-- [end:prepare]
 
 
 @dataclass
@@ -228,6 +234,7 @@ def _torchvision_dataset(spec: DatasetSpec, data_dir: str | Path, train: bool):
     return _torchvision_class(spec)(str(data_dir), train=train, download=False)
 
 
+# --8<-- [start:splits]
 def to_unit_interval(images_uint8: torch.Tensor) -> torch.Tensor:
     """Pixels in [0, 1] exactly as torchvision's ToTensor gives them, with a channel axis."""
     return images_uint8.unsqueeze(1).to(torch.float32).div(255)
@@ -253,3 +260,4 @@ def load_splits(dataset: str, data_dir: str | Path = "data", val_split: float = 
     return Splits(train_x=train_x[train_idx], train_y=train_y[train_idx],
                   val_x=train_x[val_idx], val_y=train_y[val_idx],
                   test_x=test_x, test_y=test_y, classes=spec.classes)
+# --8<-- [end:splits]

@@ -9,6 +9,7 @@ from .models import PIXELS, VAE, reparameterize
 
 
 @torch.inference_mode()
+# --8<-- [start:evaluate]
 def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, recon_loss: str = "bce",
              batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
     """Mean negative ELBO, reconstruction and KL per example over `x`, one posterior sample each.
@@ -29,3 +30,4 @@ def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, recon_loss: str = "
     model.train(was_training)
     loss, elbo, recon, kl = (sums / len(x)).tolist()
     return {"elbo": elbo, "recon": recon, "kl": kl, "loss": loss, "elbo_per_pixel": elbo / PIXELS}
+# --8<-- [end:evaluate]

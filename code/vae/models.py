@@ -13,13 +13,16 @@ IMAGE_SHAPE = (1, 28, 28)
 PIXELS = 28 * 28
 
 
+# --8<-- [start:reparameterize]
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """z = mu + sigma * eps with sigma = exp(logvar / 2): the sample stays differentiable in mu, logvar."""
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
+# --8<-- [end:reparameterize]
 
 
+# --8<-- [start:vae]
 class VAE(nn.Module):
     """encoder(x) -> features; heads -> (mu, logvar); decoder(z) -> logits of shape (N, 1, 28, 28)."""
 
@@ -41,8 +44,10 @@ class VAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)
         return self.decode(reparameterize(mu, logvar)), mu, logvar
+# --8<-- [end:vae]
 
 
+# --8<-- [start:conv]
 class ConvVAE(VAE):
     """Seed report 000's ConvVAE: 315,365 parameters with a 2-D latent."""
 
@@ -60,8 +65,10 @@ class ConvVAE(VAE):
             nn.Conv2d(32, 1, 3, stride=1, padding=1),                        # logits 1 x 28 x 28
         )
         super().__init__(encoder, 128 * 7 * 7, decoder, latent_dim)
+# --8<-- [end:conv]
 
 
+# --8<-- [start:mlp]
 class MLPVAE(VAE):
     """Fully connected VAE, 784-400-z by default as in the classic PyTorch example."""
 
@@ -77,8 +84,10 @@ class MLPVAE(VAE):
         decoder += [nn.Linear(back[-1], PIXELS), nn.Unflatten(1, IMAGE_SHAPE)]
         super().__init__(nn.Sequential(*encoder), sizes[-1], nn.Sequential(*decoder), latent_dim)
         self.hidden = tuple(hidden)
+# --8<-- [end:mlp]
 
 
+# --8<-- [start:build]
 ARCHITECTURES = ("conv", "mlp")
 
 
@@ -92,3 +101,4 @@ def build_model(arch: str, latent_dim: int, hidden: tuple[int, ...] = (400,)) ->
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+# --8<-- [end:build]

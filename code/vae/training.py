@@ -44,6 +44,7 @@ class TrainingError(RuntimeError):
 
 
 @dataclass
+# --8<-- [start:config]
 class TrainConfig:
     """Every setting of a run. The defaults are the reference configuration of seed report 000."""
     dataset: str = "mnist"
@@ -63,6 +64,7 @@ class TrainConfig:
     train_limit: int | None = None
     binarize: bool = False
     eval_batch_size: int = 1000
+# --8<-- [end:config]
 
     # Settings that may differ when a run is resumed (more epochs, another machine).
     RESUMABLE_CHANGES = ("epochs", "device", "data_dir")
@@ -163,10 +165,12 @@ def device_name(device: torch.device) -> str:
     return f"{device.type} ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+# --8<-- [start:binarized]
 def binarized(x: torch.Tensor, seed: int) -> torch.Tensor:
     """One fixed Bernoulli draw of the pixels, used for validation and test under --binarize."""
     generator = torch.Generator(device=x.device).manual_seed(seed)
     return torch.bernoulli(x, generator=generator)
+# --8<-- [end:binarized]
 
 
 @dataclass
@@ -282,6 +286,7 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
 
     n_train = len(splits.train_x)
     steps_per_epoch = math.ceil(n_train / config.batch_size)
+    # --8<-- [start:epoch]
     for epoch in range(start_epoch + 1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -313,6 +318,8 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
                 bar.set_postfix(loss=f"{sums[0].item() / min(step * config.batch_size, n_train):.2f}")
                 bar.update(step - bar.n)
         bar.close()
+    # --8<-- [end:epoch]
+        # --8<-- [start:after-epoch]
         train_loss, train_elbo, train_recon, train_kl = (sums / n_train).tolist()
         val = evaluate(model, splits.val_x, config.beta, config.recon_loss, config.eval_batch_size)
         epoch_time_s = time.perf_counter() - started
@@ -335,6 +342,7 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
             f"(recon {val['recon']:8.3f} + KL {val['kl']:6.3f})  {epoch_time_s:6.1f} s")
         if on_epoch is not None:
             on_epoch(epoch, model, splits)
+        # --8<-- [end:after-epoch]
 
     if best_epoch == 0:
         raise TrainingError(f"{out_dir} has no trained epoch; train with --epochs 1 or more")
