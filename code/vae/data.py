@@ -191,7 +191,12 @@ def prepare(spec: DatasetSpec, data_dir: str | Path, download: bool = True,
     if not missing:
         return raw
     log(f"{spec.name}: fetching {', '.join(missing)}")
-    raw.mkdir(parents=True, exist_ok=True)
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(prefix=".provision-", dir=data_dir).cleanup()  # writable?
+    except OSError as err:
+        raise DataError(f"{spec.name}: cannot write to {raw}: {err.strerror or err}; "
+                        "choose a writable --data-dir") from None
     steps: list[Callable[[Path], dict[str, Path]]] = []
     if download:
         steps.append(lambda work: _torchvision_download(spec, data_dir))

@@ -14,6 +14,7 @@ import platform
 import random
 import subprocess
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -99,8 +100,8 @@ class TrainConfig:
             raise ConfigError("weight_decay", f"must be >= 0 (got {self.weight_decay})")
         if not 0 < self.val_split < 1:
             raise ConfigError("val_split", f"must be between 0 and 1, exclusive (got {self.val_split})")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError("seed", f"must be a non-negative integer (got {self.seed!r})")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise ConfigError("seed", f"must be an integer from 0 to {2**32 - 1} (got {self.seed!r})")
         select_device(self.device)
         return self
 
@@ -205,11 +206,15 @@ def load_checkpoint(path: Path, model: VAE | None = None) -> dict[str, Any]:
     """torch.load with weights_only=True; a clear error for a truncated, corrupted or mismatched file."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+        with zipfile.ZipFile(path) as archive:  # torch.load does not check the records' CRC-32
+            damaged = archive.testzip()
     except FileNotFoundError:
         raise TrainingError(f"{path} does not exist; train a model first (python -m vae train)") from None
     except Exception as err:
         raise TrainingError(f"{path} is truncated or corrupted ({type(err).__name__}); "
                             "delete it and train again") from None
+    if damaged is not None:
+        raise TrainingError(f"{path} is corrupted (checksum mismatch in {damaged}); delete it and train again")
     if not isinstance(state, dict) or "model" not in state:
         raise TrainingError(f"{path} is not a checkpoint written by this project; delete it and train again")
     if model is not None:
@@ -256,11 +261,23 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
     saved = None
     if resume and last_path.exists():
         saved = load_checkpoint(last_path)
+        missing = [k for k in ("optimizer", "epoch", "history", "best_epoch", "best_val", "elapsed_s", "rng")
+                   if k not in saved]
+        if missing:
+            raise TrainingError(f"{last_path} cannot be resumed from (it lacks {', '.join(missing)}); "
+                                "delete it or train into another --out folder")
         _check_resumable(saved.get("config", {}), config, last_path)
+        if saved["epoch"] > config.epochs:
+            raise ConfigError("epochs", f"{last_path} has already trained {saved['epoch']} epochs; "
+                                        f"use --epochs {saved['epoch']} or more to resume it")
 
     seed_everything(config.seed)
     splits = load_splits(config.dataset, config.data_dir, config.val_split, config.seed,
                          config.train_limit).to(device)
+    for split, x in (("training", splits.train_x), ("validation", splits.val_x)):
+        if len(x) == 0:
+            raise ConfigError("val_split", f"{config.val_split} leaves no {split} example; "
+                                           "choose a value such as 0.1")
     if config.binarize:
         splits.val_x = binarized(splits.val_x, config.seed + 1)
         splits.test_x = binarized(splits.test_x, config.seed + 2)
@@ -313,8 +330,9 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
                     bar.close()
                     raise TrainingError(
                         f"non-finite loss at epoch {epoch}, step {first_bad_step.item()}; stopped. "
-                        f"The last good checkpoint is kept in {last_path if epoch > 1 else out_dir}; "
-                        "try a lower --lr")
+                        + (f"The last good checkpoint ({last_path}, epoch {epoch - 1}) is kept; "
+                           if epoch > 1 else "No epoch had completed, so no checkpoint was written; ")
+                        + "try a lower --lr")
                 bar.set_postfix(loss=f"{sums[0].item() / min(step * config.batch_size, n_train):.2f}")
                 bar.update(step - bar.n)
         bar.close()
