@@ -37,6 +37,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {2**32 - 1} (got {text!r})")
+    return value
+
+
 def _hidden_sizes(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(","))
@@ -90,7 +100,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--val-split", type=_finite_float, default=DEFAULTS.val_split,
                         help="fraction of the training images held out for validation (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed,
+    parser.add_argument("--seed", type=_seed, default=DEFAULTS.seed,
                         help="seed of the split, initialisation, shuffling and noise (default: %(default)s)")
     parser.add_argument("--device", default=DEFAULTS.device,
                         help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
