@@ -222,10 +222,14 @@ def load_checkpoint(path: Path, model: VAE | None = None) -> dict[str, Any]:
             model.load_state_dict(state["model"])
         except RuntimeError:
             saved = state.get("config", {})
+            widths = lambda arch, hidden: f" and hidden sizes {','.join(map(str, hidden))}" if arch == "mlp" else ""
+            wanted = "mlp" if hasattr(model, "hidden") else "conv"
             raise TrainingError(
                 f"{path} holds a {saved.get('arch', '?')} model with latent dimension "
-                f"{saved.get('latent_dim', '?')}, not {type(model).__name__} with latent dimension "
-                f"{model.latent_dim}; use the matching --arch/--latent-dim or another folder") from None
+                f"{saved.get('latent_dim', '?')}{widths(saved.get('arch'), saved.get('hidden', ()))}, not a "
+                f"{wanted} model with latent dimension {model.latent_dim}"
+                f"{widths(wanted, getattr(model, 'hidden', ()))}; "
+                "use the matching --arch/--latent-dim/--hidden or another folder") from None
     return state
 
 
