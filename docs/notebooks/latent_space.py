@@ -1,0 +1,280 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Latent-space analysis (executed notebook)
+#
+# This page is a Jupyter notebook (`docs/notebooks/latent_space.py`, jupytext percent format)
+# that **mkdocs-jupyter executes every time the site is built**. It does not train and does not
+# need the datasets: it reads what `python -m vae report` saved for the two reference ConvVAE
+# runs, `latents.npz` (posterior mean $\mu_\phi(x)$, log-variance $\log\sigma^2_\phi(x)$ and label
+# of every test image) and `model.pt` (the best-validation weights). Every number below is
+# computed in the cells, from the files of this build.
+
+# %%
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Markdown, display
+from matplotlib.patches import Ellipse
+
+
+def find_root() -> Path:
+    """The repository root: mkdocs runs the kernel from it, but be robust to other folders."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "docs" / "assets" / "manifest.json").is_file():
+            return folder
+    raise FileNotFoundError("docs/assets/manifest.json not found; run `python -m vae report` first")
+
+
+ROOT = find_root()
+ASSETS = ROOT / "docs" / "assets"
+sys.path.insert(0, str(ROOT / "code"))
+from vae.models import build_model  # noqa: E402  (the package of this repository)
+
+torch.set_num_threads(1)
+plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.25,
+                     "axes.spines.top": False, "axes.spines.right": False})
+RUNS = {"MNIST": "mnist-conv-z2", "Fashion-MNIST": "fashion-mnist-conv-z2"}
+manifest = json.loads((ASSETS / "manifest.json").read_text())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+rows = ["| dataset | run | `latents.npz` (sha256) | `model.pt` (sha256) |", "|---|---|---|---|"]
+for name, run in RUNS.items():
+    folder = ASSETS / "runs" / run
+    rows.append(f"| {name} | `{run}` | `{sha256(folder / 'latents.npz')}` | `{sha256(folder / 'model.pt')}` |")
+display(Markdown(f"Inputs of this execution (profile **{manifest.get('profile', '?')}**): \n\n" + "\n".join(rows)))
+
+# %% [markdown]
+# ## Loading the saved posteriors and models
+
+# %%
+def load_run(run: str):
+    folder = ASSETS / "runs" / run
+    with np.load(folder / "latents.npz", allow_pickle=False) as z:
+        data = {key: z[key] for key in z.files}
+    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    weights = state.get("model", state) if isinstance(state, dict) else state
+    config = json.loads((folder / "config.json").read_text())
+    config = config.get("config", config)
+    model = build_model(config["arch"], config["latent_dim"], tuple(config.get("hidden", (400,))))
+    model.load_state_dict(weights)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    classes = [str(c) for c in data["classes"]] if "classes" in data else [str(i) for i in range(10)]
+    return {"mu": data["mu"].astype(np.float64), "logvar": data["logvar"].astype(np.float64),
+            "labels": data["labels"].astype(int), "classes": classes,
+            "model": model.eval(), "metrics": metrics}
+
+
+runs = {name: load_run(run) for name, run in RUNS.items()}
+for name, r in runs.items():
+    print(f"{name:14s} {len(r['mu']):6d} test images, latent dimension {r['mu'].shape[1]}, "
+          f"classes: {', '.join(r['classes'])}")
+
+# %% [markdown]
+# ## A consistency check: the KL term from the saved posteriors
+#
+# The KL term of the ELBO has the closed form
+# $\mathrm{KL}\big(q_\phi(z \mid x)\,\|\,\mathcal{N}(0, I)\big) = \tfrac12 \sum_j
+# \big(\mu_j^2 + \sigma_j^2 - 1 - \log\sigma_j^2\big)$. Averaged over the saved test posteriors
+# it must equal the test KL that the training code wrote into `metrics.json`, since both come
+# from the same weights. If the two disagreed, the notebook and the tables would describe
+# different models, and the build would stop here.
+
+# %%
+lines = ["| dataset | KL from `latents.npz` | test KL in `metrics.json` | difference |", "|---|--:|--:|--:|"]
+for name, r in runs.items():
+    kl_dims = 0.5 * (r["mu"] ** 2 + np.exp(r["logvar"]) - 1.0 - r["logvar"])
+    r["kl_dims"] = kl_dims.mean(0)
+    kl_here, kl_saved = kl_dims.sum(1).mean(), r["metrics"]["test"]["kl"]
+    assert abs(kl_here - kl_saved) < 1e-3 * max(1.0, abs(kl_saved)), (name, kl_here, kl_saved)
+    lines.append(f"| {name} | {kl_here:.4f} | {kl_saved:.4f} | {abs(kl_here - kl_saved):.1e} |")
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ## The encoded test set, with the uncertainty of each code
+#
+# Each point is the posterior mean $\mu_\phi(x)$ of one test image. For a few images the ellipse
+# shows one standard deviation of $q_\phi(z \mid x)$ along each axis: the encoder does not map an
+# image to a point but to a small cloud, and neighbouring clouds overlap. That overlap is what
+# makes the decoder smooth.
+
+# %%
+def scatter(ax, r, title, ellipses=40, seed=0):
+    cmap = matplotlib.colormaps["tab10"]
+    for c, cls in enumerate(r["classes"]):
+        sel = r["labels"] == c
+        ax.scatter(*r["mu"][sel].T, s=2, alpha=0.5, color=cmap(c), label=cls, rasterized=True)
+    rng = np.random.default_rng(seed)
+    sigma = np.exp(0.5 * r["logvar"])
+    for i in rng.choice(len(r["mu"]), ellipses, replace=False):
+        ax.add_patch(Ellipse(r["mu"][i], 2 * sigma[i, 0], 2 * sigma[i, 1], fill=False, lw=0.8,
+                             color=cmap(r["labels"][i])))
+    ax.set(title=title, xlabel="$\\mu_1$", ylabel="$\\mu_2$")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(markerscale=5, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
+for ax, (name, r) in zip(axes, runs.items()):
+    scatter(ax, r, f"{name}: posterior means and 1σ ellipses")
+plt.show()
+
+# %% [markdown]
+# ## The aggregate posterior against the prior
+#
+# The KL term pulls each $q_\phi(z \mid x)$ towards $\mathcal{N}(0, I)$, but only on average.
+# What sampling relies on is the **aggregate posterior**
+# $q_\phi(z) = \frac1N \sum_{n=1}^{N} q_\phi(z \mid x_n)$, the distribution of the codes of the
+# whole data set. Where it differs from the prior, samples $z \sim \mathcal{N}(0, I)$ decode to
+# images unlike the data. Below, one $z$ is drawn from each test posterior and compared, per
+# dimension, with the standard normal density.
+
+# %%
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), constrained_layout=True, sharey=True)
+grid = np.linspace(-4, 4, 200)
+rng = np.random.default_rng(0)
+summary = ["| dataset | dimension | mean of $z$ | std of $z$ | mean $\\sigma$ | KL (nats) |",
+           "|---|--:|--:|--:|--:|--:|"]
+for k, (name, r) in enumerate(runs.items()):
+    z = r["mu"] + np.exp(0.5 * r["logvar"]) * rng.standard_normal(r["mu"].shape)
+    for j in range(z.shape[1]):
+        ax = axes[2 * k + j]
+        ax.hist(z[:, j], bins=80, range=(-4, 4), density=True, alpha=0.6, label="aggregate posterior")
+        ax.plot(grid, np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="prior N(0, 1)")
+        ax.set(title=f"{name}, $z_{j + 1}$", xlabel=f"$z_{j + 1}$")
+        summary.append(f"| {name} | $z_{j + 1}$ | {z[:, j].mean():+.3f} | {z[:, j].std():.3f} | "
+                       f"{np.exp(0.5 * r['logvar'][:, j]).mean():.3f} | {r['kl_dims'][j]:.3f} |")
+axes[0].legend(fontsize=7, frameon=False)
+plt.show()
+display(Markdown("\n".join(summary)))
+
+# %% [markdown]
+# A standard deviation of $z$ close to 1 with a mean close to 0 means the codes fill the prior;
+# a small mean $\sigma$ means the encoder is confident, so that most of the spread of $z$ comes
+# from the differences between images, which is what makes the code informative.
+#
+# ## How well the classes separate without labels
+#
+# The VAE never sees a label. To measure how much class information its two numbers per image
+# still carry, a $k$-nearest-neighbour classifier ($k = 15$) predicts the class of each test
+# image from the codes of the others (5-fold cross-validation on the test set). Chance is 10 %.
+
+# %%
+from sklearn.metrics import confusion_matrix
+from sklearn.model_selection import cross_val_predict
+from sklearn.neighbors import KNeighborsClassifier
+
+for name, r in runs.items():
+    predicted = cross_val_predict(KNeighborsClassifier(n_neighbors=15), r["mu"], r["labels"], cv=5)
+    accuracy = (predicted == r["labels"]).mean()
+    cm = confusion_matrix(r["labels"], predicted, normalize="true")
+    off = [(cm[i, j] + cm[j, i], i, j) for i in range(10) for j in range(i + 1, 10)]
+    worst = sorted(off, reverse=True)[:3]
+    pairs = "; ".join(f"{r['classes'][i]} ↔ {r['classes'][j]} ({100 * v / 2:.1f} % each way on average)"
+                      for v, i, j in worst)
+    display(Markdown(f"**{name}**: $k$-NN accuracy from the 2-D code **{100 * accuracy:.1f} %**. "
+                     f"Most confused pairs: {pairs}."))
+
+# %% [markdown]
+# ## PCA: the principal axes of the latent cloud
+#
+# Principal component analysis finds the orthogonal directions of largest variance of the codes.
+# With a two-dimensional latent space it does not reduce anything, but it answers a useful
+# question: are the two latent axes used evenly and independently? The prior is isotropic, so a
+# model that matched it perfectly would have two equal eigenvalues and uncorrelated axes.
+
+# %%
+from sklearn.decomposition import PCA
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+for ax, (name, r) in zip(axes, runs.items()):
+    pca = PCA(n_components=2).fit(r["mu"])
+    ax.scatter(*r["mu"].T, s=1, c=r["labels"], cmap="tab10", alpha=0.3, rasterized=True)
+    for length, vector in zip(pca.explained_variance_, pca.components_):
+        ax.annotate("", xy=pca.mean_ + 2 * np.sqrt(length) * vector, xytext=pca.mean_,
+                    arrowprops=dict(arrowstyle="->", lw=2, color="black"))
+    ratio = pca.explained_variance_ratio_
+    corr = np.corrcoef(r["mu"].T)[0, 1]
+    ax.set(title=f"{name}: PC1 {100 * ratio[0]:.1f} %, PC2 {100 * ratio[1]:.1f} %, "
+                 f"corr($\\mu_1$, $\\mu_2$) = {corr:+.2f}", xlabel="$\\mu_1$", ylabel="$\\mu_2$")
+    ax.set_aspect("equal", adjustable="datalim")
+plt.show()
+
+# %% [markdown]
+# ## t-SNE of the full posterior
+#
+# The scatter above only shows the means. Each posterior has four parameters here,
+# $(\mu_1, \mu_2, \log\sigma_1^2, \log\sigma_2^2)$, and the variances also depend on the image
+# (the encoder is less certain about unusual images). t-SNE (van der Maaten & Hinton, 2008)
+# embeds these four numbers per image in the plane so that close neighbours stay close; a random
+# subset of 2000 test images keeps the build fast. Cluster sizes and the distances between
+# clusters mean nothing in a t-SNE plot; only the neighbourhoods do.
+
+# %%
+from sklearn.manifold import TSNE
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
+for ax, (name, r) in zip(axes, runs.items()):
+    idx = np.random.default_rng(1).choice(len(r["mu"]), min(2000, len(r["mu"])), replace=False)
+    features = np.hstack([r["mu"][idx], r["logvar"][idx]])
+    features = (features - features.mean(0)) / features.std(0)
+    embedded = TSNE(n_components=2, perplexity=30, init="pca", random_state=0).fit_transform(features)
+    for c, cls in enumerate(r["classes"]):
+        sel = r["labels"][idx] == c
+        ax.scatter(*embedded[sel].T, s=4, color=matplotlib.colormaps["tab10"](c), label=cls)
+    ax.set(title=f"{name}: t-SNE of $(\\mu, \\log\\sigma^2)$", xticks=[], yticks=[])
+    ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+plt.show()
+
+# %% [markdown]
+# ## Class prototypes and a walk between them
+#
+# Decoding the mean code of each class gives a "prototype" image per class, the decoder's
+# picture of an average member. A straight line between two prototypes,
+# $z(t) = (1 - t)\,\bar\mu_a + t\,\bar\mu_b$, decodes into a gradual transition. These images
+# are decoded here, by the saved decoder, at build time.
+
+# %%
+@torch.inference_mode()
+def decode(model, codes: np.ndarray) -> np.ndarray:
+    return torch.sigmoid(model.decode(torch.as_tensor(codes, dtype=torch.float32))).squeeze(1).numpy()
+
+
+for name, r in runs.items():
+    centroids = np.stack([r["mu"][r["labels"] == c].mean(0) for c in range(10)])
+    prototypes = decode(r["model"], centroids)
+    a, b = 0, 1 + int(np.argmax(np.linalg.norm(centroids[1:] - centroids[0], axis=1)))
+    t = np.linspace(0, 1, 10)[:, None]
+    walk = decode(r["model"], (1 - t) * centroids[a] + t * centroids[b])
+    fig, axes = plt.subplots(2, 10, figsize=(12, 2.9), constrained_layout=True)
+    for c in range(10):
+        axes[0, c].imshow(prototypes[c], cmap="gray_r", vmin=0, vmax=1)
+        axes[0, c].set_title(r["classes"][c], fontsize=8)
+        axes[1, c].imshow(walk[c], cmap="gray_r", vmin=0, vmax=1)
+        axes[1, c].set_title(f"t = {t[c, 0]:.2f}", fontsize=8)
+    for ax in axes.flat:
+        ax.set(xticks=[], yticks=[])
+        ax.grid(False)
+    fig.suptitle(f"{name}: class prototypes (top); from {r['classes'][a]} to {r['classes'][b]}, "
+                 "the farthest prototype (bottom)", fontsize=10)
+    plt.show()
