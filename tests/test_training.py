@@ -1,0 +1,124 @@
+"""Tiny training runs on the real data (an MLP on 256 examples): outputs, resume, datasets, options."""
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from vae import cli
+from vae.training import HISTORY_FIELDS, TrainConfig, load_checkpoint, load_model, train
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+TIMING_KEYS = {"wall_time_s", "epoch_time_s"}
+
+
+def tiny_config(data_dir, **changes) -> TrainConfig:
+    values = dict(arch="mlp", hidden=(64,), epochs=2, batch_size=64, train_limit=256, device="cpu",
+                  data_dir=str(data_dir))
+    return TrainConfig(**{**values, **changes})
+
+
+def read_history(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_timings(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+
+
+def test_a_tiny_cli_run_writes_config_history_metrics_and_both_checkpoints(tmp_path, data_dir, capsys):
+    out = tmp_path / "run"
+    code = cli.main(["train", "--arch", "mlp", "--hidden", "64", "--epochs", "2", "--batch-size", "64",
+                     "--train-limit", "256", "--device", "cpu", "--data-dir", str(data_dir), "--out", str(out)])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "history.csv",
+                                                      "last.pt", "metrics.json"]
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["arch"] == "mlp" and config["config"]["train_limit"] == 256
+    assert config["device"] == "cpu" and config["device_name"].startswith("cpu")
+    env = config["environment"]
+    assert env["torch"] == torch.__version__ and env["python"] and env["torchvision"]
+    assert "git_commit" in env   # None only outside a git checkout
+    assert env["git_commit"] is None or len(env["git_commit"]) == 40
+    assert config["wall_time_s"] > 0
+
+    history = read_history(out / "history.csv")
+    assert list(history[0]) == HISTORY_FIELDS
+    assert [int(row["epoch"]) for row in history] == [1, 2]
+    assert all(math.isfinite(float(v)) for row in history for v in row.values())
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"params", "best_epoch", "val", "test"} <= set(metrics)
+    assert metrics["params"] == 784 * 64 + 64 + 2 * (64 * 2 + 2) + 2 * 64 + 64 + 64 * 784 + 784
+    assert metrics["best_epoch"] in (1, 2) and metrics["train_examples"] == 256
+    for split in ("val", "test"):
+        assert set(metrics[split]) >= {"elbo", "recon", "kl", "elbo_per_pixel"}
+        terms = metrics[split]
+        assert terms["elbo"] == pytest.approx(terms["recon"] + terms["kl"])
+        assert terms["elbo_per_pixel"] == pytest.approx(terms["elbo"] / 784)
+    best_row = history[metrics["best_epoch"] - 1]
+    assert float(best_row["val_elbo"]) == min(float(row["val_elbo"]) for row in history)
+
+    best, last = load_checkpoint(out / "best.pt"), load_checkpoint(out / "last.pt")
+    assert best["epoch"] == metrics["best_epoch"] and last["epoch"] == 2
+    model, saved_config = load_model(out / "best.pt")
+    assert saved_config.arch == "mlp" and saved_config.hidden == (64,)
+    assert model(torch.rand(2, 1, 28, 28))[0].shape == (2, 1, 28, 28)
+    assert "best epoch" in capsys.readouterr().out
+
+
+def test_resuming_after_one_epoch_gives_exactly_the_metrics_of_two_straight_epochs(tmp_path, data_dir):
+    straight = train(tiny_config(data_dir, epochs=2), tmp_path / "straight", log=lambda m: None,
+                     progress=False)
+    train(tiny_config(data_dir, epochs=1), tmp_path / "resumed", log=lambda m: None, progress=False)
+    resumed = train(tiny_config(data_dir, epochs=2), tmp_path / "resumed", resume=True,
+                    log=lambda m: None, progress=False)
+
+    assert without_timings(resumed.metrics) == without_timings(straight.metrics)
+    for a, b in zip(straight.history, resumed.history, strict=True):
+        assert {k: v for k, v in a.items() if k != "epoch_time_s"} == \
+               {k: v for k, v in b.items() if k != "epoch_time_s"}
+    for name in ("best.pt", "last.pt"):
+        a = load_checkpoint(tmp_path / "straight" / name)["model"]
+        b = load_checkpoint(tmp_path / "resumed" / name)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_runs_with_the_same_seed_are_identical_and_another_seed_differs(tmp_path, data_dir):
+    a = train(tiny_config(data_dir, epochs=1), tmp_path / "a", log=lambda m: None, progress=False)
+    b = train(tiny_config(data_dir, epochs=1), tmp_path / "b", log=lambda m: None, progress=False)
+    c = train(tiny_config(data_dir, epochs=1, seed=7), tmp_path / "c", log=lambda m: None, progress=False)
+    assert a.metrics["test"] == b.metrics["test"]
+    assert a.metrics["test"] != c.metrics["test"]
+
+
+def test_fashion_mnist_trains_on_its_own_files(tmp_path, data_dir):
+    result = train(tiny_config(data_dir, dataset="fashion-mnist", epochs=1), tmp_path / "fashion",
+                   log=lambda m: None, progress=False)
+    assert result.splits.classes[0] == "T-shirt/top"
+    assert math.isfinite(result.metrics["test"]["elbo"])
+    mnist = train(tiny_config(data_dir, epochs=1), tmp_path / "mnist", log=lambda m: None, progress=False)
+    assert not torch.equal(result.splits.test_x[:10], mnist.splits.test_x[:10])
+    saved = json.loads((tmp_path / "fashion" / "config.json").read_text())
+    assert saved["config"]["dataset"] == "fashion-mnist"
+
+
+def test_binarize_trains_and_evaluates_on_zero_one_pixels(tmp_path, data_dir):
+    result = train(tiny_config(data_dir, epochs=1, binarize=True), tmp_path / "bin",
+                   log=lambda m: None, progress=False)
+    for x in (result.splits.val_x, result.splits.test_x):
+        assert set(torch.unique(x).tolist()) == {0.0, 1.0}
+    assert math.isfinite(result.metrics["test"]["elbo"])
+    assert json.loads((tmp_path / "bin" / "config.json").read_text())["config"]["binarize"] is True
+
+
+def test_on_epoch_callback_sees_epoch_zero_and_every_trained_epoch(tmp_path, data_dir):
+    seen = []
+    train(tiny_config(data_dir, epochs=2), tmp_path / "cb", log=lambda m: None, progress=False,
+          on_epoch=lambda epoch, model, splits: seen.append(epoch))
+    assert seen == [0, 1, 2]
