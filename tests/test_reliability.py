@@ -125,6 +125,7 @@ INVALID = [
     (["train", "--val-split", "1e-9"], ["--val-split", "no validation example"]),
     (["train", "--frobnicate"], ["unrecognized arguments: --frobnicate"]),
     (["data", "--dataset", "cifar10"], ["--dataset", "mnist", "fashion-mnist", "all"]),
+    (["report", "--profile", "huge"], ["--profile", "quick", "standard", "full"]),
     ([], ["required: command"]),
 ]
 
