@@ -46,6 +46,7 @@ def _mini_site(tmp: Path, page: str, extra: str = "", files: dict[str, str] | No
     config = tmp / "mkdocs.yml"
     config.write_text(f"INHERIT: {ROOT / 'mkdocs.yml'}\ndocs_dir: {docs}\nnav:\n  - index.md\n"
                       f"hooks:\n  - {ROOT / 'code' / 'site_hooks.py'}\n"
+                      f"theme:\n  name: material\n  custom_dir: {ROOT / 'docs' / 'overrides'}\n"
                       f"extra_javascript: []\nextra_css: []\n{extra}", encoding="utf-8")
     return config
 
