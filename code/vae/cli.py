@@ -1,4 +1,4 @@
-"""The command line: `python -m vae {data,train} ...`.
+"""The command line: `python -m vae {data,train,report} ...`.
 
 Every invalid value ends in one line on stderr and exit code 2, before anything is written;
 expected failures (missing data, a broken checkpoint, a full disk) end in one line and exit 1.
@@ -143,6 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
                            help="output folder (default: %(default)s)")
     train_cmd.add_argument("--resume", action="store_true",
                            help="continue from OUT/last.pt if it exists")
+
+    report = commands.add_parser("report", help="train every run of the report and write its figures and tables",
+                                 description="Retrain every run of a profile and write all figures, tables "
+                                             "and manifest.json into --out.")
+    report.add_argument("--profile", choices=["quick", "standard", "full"], default="standard",
+                        help="quick: small subsets, minutes (tests, CI); standard: full datasets, 10 epochs; "
+                             "full: adds 50/100-epoch runs and larger sweeps, GPU recommended (default: %(default)s)")
+    add_data_arguments(report)
+    report.add_argument("--out", type=Path, default=Path("docs/assets"),
+                        help="output folder (default: %(default)s)")
+
+    bench = commands.add_parser("bench", help="time the seed-style pipeline against the project's, side by side",
+                                description="Time training and evaluation of the seed-style pipeline and the "
+                                            "project's in one process; write bench.json and bench.md to --out.")
+    add_data_arguments(bench)
+    bench.add_argument("--out", type=Path, default=Path("docs/assets/bench"),
+                       help="output folder (default: %(default)s)")
+    bench.add_argument("--device", default="cpu",
+                       help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    bench.add_argument("--no-report", action="store_true",
+                       help="do not time `python -m vae report --profile quick`")
+    bench.add_argument("--no-compile", action="store_true", help="do not measure torch.compile")
     return parser
 
 
@@ -162,7 +184,27 @@ def run_train(args: argparse.Namespace) -> None:
     train(config, args.out, resume=args.resume)
 
 
-COMMANDS = {"data": run_data, "train": run_train}
+def run_report(args: argparse.Namespace) -> None:
+    from .report import PROFILES, ReportError, build_report   # matplotlib and sklearn only when needed
+
+    for spec in DATASETS.values():
+        prepare(spec, args.data_dir)
+    try:
+        build_report(PROFILES[args.profile], args.data_dir, args.out)
+    except ReportError as err:
+        _fail(str(err), 1)
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    from .bench import BenchConfig, main as bench_main
+    from .training import select_device
+
+    prepare(DATASETS["mnist"], args.data_dir)
+    bench_main(BenchConfig(data_dir=str(args.data_dir), out_dir=str(args.out), report=not args.no_report,
+                           compile=not args.no_compile), select_device(args.device))
+
+
+COMMANDS = {"data": run_data, "train": run_train, "report": run_report, "bench": run_bench}
 
 
 def _fail(message: str, code: int) -> None:
