@@ -16,7 +16,7 @@ RUN_FILES = ["metrics.json", "metrics.md", "history.csv", "history.md", "config.
              "reconstructions_first.png", "reconstructions_mid.png", "reconstructions_final.png",
              "samples_untrained.png", "samples_mid.png", "samples_final.png", "latent.png",
              "interpolation.png", "kl_per_dim.png"]
-TABLES = ["runs", "datasets", "architectures", "beta", "latent_dim", "training_length", "likelihood",
+TABLES = ["runs", "datasets", "seed_reference", "architectures", "beta", "latent_dim", "training_length", "likelihood",
           "binarized", "anomaly"]
 FIGURES = ["beta_sweep.png", "beta_samples.png", "latent_sweep.png", "latent_samples.png", "architectures.png",
            "datasets.png", "anomaly_hist.png"]

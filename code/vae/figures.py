@@ -7,6 +7,7 @@ All of them use the Agg backend (no display needed), one shared style, and write
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -211,7 +212,8 @@ def plot_image_panels(panels: Mapping[str, torch.Tensor], path: str | Path, colu
         ax.set_axis_off()
         ax.text(0.5, 0.5, "no completed run to show", ha="center", va="center")
         return save_figure(fig, path)
-    fig, axes = _figure(1, len(panels), (0.5 * columns * len(panels) + 0.5, 0.5 * columns + 0.8), squeeze=False)
+    rows = math.ceil(max(len(images) for images in panels.values()) / columns)
+    fig, axes = _figure(1, len(panels), (0.5 * columns * len(panels) + 0.5, 0.5 * rows + 0.8), squeeze=False)
     for ax, (label, images) in zip(axes[0], panels.items()):
         _show_grid(ax, images, columns, label)
     if title:
