@@ -221,5 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, TrainingError, ArtifactError) as err:
         _fail(str(err), 1)
     except KeyboardInterrupt:
-        _fail("interrupted; run the same command with --resume to continue from the last complete epoch", 130)
+        if args.command == "train":
+            _fail("interrupted; run the same command with --resume to continue from the last complete epoch", 130)
+        _fail("interrupted; files already written are complete, run the same command again to finish", 130)
     return 0
