@@ -73,6 +73,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # --8<-- [start:train-options]
+def add_out_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--out", type=Path, default=Path(default), help="output folder (default: %(default)s)")
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of one training run; the report's commands reuse them."""
     parser.add_argument("--dataset", choices=list(DATASETS), default=DEFAULTS.dataset,
@@ -139,8 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     description="Train one VAE and write its config, history, "
                                                 "checkpoints and metrics to --out.")
     add_train_arguments(train_cmd)
-    train_cmd.add_argument("--out", type=Path, default=Path("runs/default"),
-                           help="output folder (default: %(default)s)")
+    add_out_argument(train_cmd, "runs/default")
     train_cmd.add_argument("--resume", action="store_true",
                            help="continue from OUT/last.pt if it exists")
 
@@ -151,15 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="quick: small subsets, minutes (tests, CI); standard: full datasets, 10 epochs; "
                              "full: adds 50/100-epoch runs and larger sweeps, GPU recommended (default: %(default)s)")
     add_data_arguments(report)
-    report.add_argument("--out", type=Path, default=Path("docs/assets"),
-                        help="output folder (default: %(default)s)")
+    add_out_argument(report, "docs/assets")
 
     bench = commands.add_parser("bench", help="time the seed-style pipeline against the project's, side by side",
                                 description="Time training and evaluation of the seed-style pipeline and the "
                                             "project's in one process; write bench.json and bench.md to --out.")
     add_data_arguments(bench)
-    bench.add_argument("--out", type=Path, default=Path("docs/assets/bench"),
-                       help="output folder (default: %(default)s)")
+    add_out_argument(bench, "docs/assets/bench")
     bench.add_argument("--device", default="cpu",
                        help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     bench.add_argument("--no-report", action="store_true",

@@ -43,6 +43,23 @@ def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **
     return plt.subplots(rows, cols, figsize=size, **kwargs)
 
 
+# The three numbers every report keeps apart: the bound and its two terms.
+ELBO_TERMS = (("elbo", "-ELBO (nats)"), ("recon", "reconstruction (nats)"), ("kl", "KL (nats)"))
+
+
+def _elbo_term_panels(height: float):
+    """A figure with one panel per ELBO term, side by side: yields (axes, key, label)."""
+    fig, axes = _figure(1, len(ELBO_TERMS), (12, height))
+    return fig, [(ax, key, label) for ax, (key, label) in zip(axes, ELBO_TERMS)]
+
+
+def _save_titled(fig, path: str | Path, title: str) -> Path:
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def _styled(function):
     """Draw inside the shared style, so every figure looks the same whatever the caller set."""
     def wrapper(*args, **kwargs):
@@ -77,19 +94,15 @@ def _show_grid(ax, images: torch.Tensor, columns: int, title: str | None = None)
 def plot_training_curves(history: Sequence[Mapping[str, float]], path: str | Path, title: str = "") -> Path:
     """Train and validation -ELBO, reconstruction and KL per epoch, one panel each."""
     epochs = [row["epoch"] for row in history]
-    fig, axes = _figure(1, 3, (12, 3.6))
-    for ax, (key, label) in zip(axes, [("elbo", "-ELBO (nats)"), ("recon", "reconstruction (nats)"),
-                                       ("kl", "KL (nats)")]):
+    fig, panels = _elbo_term_panels(3.6)
+    for ax, key, label in panels:
         ax.plot(epochs, [row[f"train_{key}"] for row in history], "o-", ms=3, color=TRAIN_COLOUR, label="train")
         ax.plot(epochs, [row[f"val_{key}"] for row in history], "s-", ms=3, color=VAL_COLOUR, label="validation")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _save_titled(fig, path, title)
 
 
 # --8<-- [start:images]
@@ -187,9 +200,8 @@ def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[bool], path: str | 
 def plot_sweep(values: Sequence[float], metrics: Sequence[Mapping[str, float]], parameter: str, path: str | Path,
                title: str = "", log_x: bool = False) -> Path:
     """Test -ELBO, reconstruction and KL as one setting grows (β, latent dimension...)."""
-    fig, axes = _figure(1, 3, (12, 3.4))
-    for ax, (key, label) in zip(axes, [("elbo", "-ELBO (nats)"), ("recon", "reconstruction (nats)"),
-                                       ("kl", "KL (nats)")]):
+    fig, panels = _elbo_term_panels(3.4)
+    for ax, key, label in panels:
         ax.plot(values, [m[key] for m in metrics], "o-", color=TRAIN_COLOUR)
         ax.set_xlabel(parameter)
         ax.set_ylabel(label)
@@ -197,10 +209,7 @@ def plot_sweep(values: Sequence[float], metrics: Sequence[Mapping[str, float]], 
             ax.set_xscale("log", base=2)
         ax.set_xticks(list(values), [f"{v:g}" for v in values])
         ax.minorticks_off()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _save_titled(fig, path, title)
 
 
 @_styled
