@@ -67,10 +67,23 @@ class TrainConfig:
     train_limit: int | None = None
     binarize: bool = False
     eval_batch_size: int = 1000
+    objective: str = "elbo"            # or "iwae": the importance-weighted bound with k samples
+    k: int = 1                         # importance samples per example of the iwae objective
+    kl_warmup_epochs: int = 0          # β rises linearly from 0 over these epochs (Bowman et al. 2016)
+    lr_schedule: str = "constant"      # constant, cosine (down to min_lr) or burda (Burda et al. 2015)
+    min_lr: float = 1e-5               # the cosine schedule's last learning rate
+    activation: str = "relu"           # of the MLP's hidden layers; tanh builds Burda et al.'s MLP
+    init_output_bias: bool = False     # start the decoder's output bias at the data's mean logit
+    precision: str = "fp32"            # or bf16: autocast on CUDA only
+    cuda_graph: bool = True            # capture the training step in one CUDA graph (CUDA only)
 # --8<-- [end:config]
 
     # Settings that may differ when a run is resumed (more epochs, another machine).
-    RESUMABLE_CHANGES = ("epochs", "device", "data_dir")
+    RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "cuda_graph")
+    OBJECTIVES = ("elbo", "iwae")
+    LR_SCHEDULES = ("constant", "cosine", "burda")
+    ACTIVATIONS = ("relu", "tanh")
+    PRECISIONS = ("fp32", "bf16")
 
     def validate(self) -> "TrainConfig":
         def positive_int(name: str) -> None:
@@ -84,13 +97,20 @@ class TrainConfig:
             raise ConfigError("arch", f"must be one of {', '.join(ARCHITECTURES)} (got {self.arch!r})")
         if self.recon_loss not in RECON_LOSSES:
             raise ConfigError("recon_loss", f"must be one of {', '.join(RECON_LOSSES)} (got {self.recon_loss!r})")
-        for name in ("latent_dim", "epochs", "batch_size", "eval_batch_size"):
+        for name, choices in (("objective", self.OBJECTIVES), ("lr_schedule", self.LR_SCHEDULES),
+                              ("activation", self.ACTIVATIONS), ("precision", self.PRECISIONS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(name, f"must be one of {', '.join(choices)} (got {getattr(self, name)!r})")
+        for name in ("latent_dim", "epochs", "batch_size", "eval_batch_size", "k"):
             positive_int(name)
+        if not isinstance(self.kl_warmup_epochs, int) or isinstance(self.kl_warmup_epochs, bool) \
+                or self.kl_warmup_epochs < 0:
+            raise ConfigError("kl_warmup_epochs", f"must be 0 or a positive integer (got {self.kl_warmup_epochs!r})")
         if self.train_limit is not None:
             positive_int("train_limit")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ConfigError("hidden", f"must be positive layer sizes such as 400 or 512,256 (got {self.hidden!r})")
-        for name in ("beta", "lr", "weight_decay", "val_split"):
+        for name in ("beta", "lr", "weight_decay", "val_split", "min_lr"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ConfigError(name, f"must be a finite number (got {value!r})")
@@ -98,6 +118,8 @@ class TrainConfig:
             raise ConfigError("beta", f"must be >= 0 (got {self.beta})")
         if self.lr <= 0:
             raise ConfigError("lr", f"must be > 0 (got {self.lr})")
+        if not 0 < self.min_lr <= self.lr:
+            raise ConfigError("min_lr", f"must be > 0 and at most --lr {self.lr} (got {self.min_lr})")
         if self.weight_decay < 0:
             raise ConfigError("weight_decay", f"must be >= 0 (got {self.weight_decay})")
         if not 0 < self.val_split < 1:
@@ -246,6 +268,7 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tu
 
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
     current = config.to_dict()
+    saved = TrainConfig.from_dict(saved).to_dict()   # fields newer than the run take their defaults
     differences = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in current
                    if k not in TrainConfig.RESUMABLE_CHANGES and saved.get(k) != current[k]]
     if differences:
