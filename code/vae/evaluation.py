@@ -8,40 +8,47 @@ on log p(x), active units and the other latent-space measurements, and the decod
 from __future__ import annotations
 
 import math
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 
-from .losses import kl_per_dimension, negative_elbo, reconstruction_per_example
-from .models import PIXELS, VAE, ConvVAE, reparameterize
+from .device import preferred_eval_batch
+from .losses import kl_per_dimension, log_normal, negative_elbo, reconstruction_per_example
+from .models import PIXELS, VAE, reparameterize
 
-CPU_CONV_EVAL_BATCH = 256
+
+@contextmanager
+def eval_mode(model: VAE) -> Iterator[VAE]:
+    """The model in eval mode for the block, then back in the mode it was in (even on an error)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
-@torch.inference_mode()
 # --8<-- [start:evaluate]
+@torch.inference_mode()
 def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, recon_loss: str = "bce",
-             batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
+             batch_size: int | None = None, seed: int = 0) -> dict[str, float]:
     """Mean negative ELBO, reconstruction and KL per example over `x`, one posterior sample each.
 
     The posterior noise comes from its own generator seeded with `seed`, so evaluating the
     same model twice gives the same numbers and the training RNG is left untouched.
+    `batch_size=None` takes the speed policy's batch for this model and device.
     """
-    was_training = model.training
-    model.eval()
-    if x.device.type == "cpu" and isinstance(model, ConvVAE):
-        # On the CPU the conv model runs faster on batches whose activations stay in cache:
-        # 256 images per batch ran about 1.5x faster than 1,000 (`python -m vae bench`, levers).
-        batch_size = min(batch_size, CPU_CONV_EVAL_BATCH)
+    batch_size = batch_size or preferred_eval_batch(model.arch, x.device)
     generator = torch.Generator(device=x.device).manual_seed(seed)
     sums = torch.zeros(4, dtype=torch.float64, device=x.device)
-    for start in range(0, len(x), batch_size):
-        batch = x[start:start + batch_size]
-        mu, logvar = model.encode(batch)
-        logits = model.decode(reparameterize(mu, logvar, generator))
-        terms = negative_elbo(logits, batch, mu, logvar, beta, recon_loss)
-        sums += torch.stack([terms.loss, terms.elbo, terms.recon, terms.kl]).double() * len(batch)
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size]
+            mu, logvar = model.encode(batch)
+            logits = model.decode(reparameterize(mu, logvar, generator))
+            terms = negative_elbo(logits, batch, mu, logvar, beta, recon_loss)
+            sums += terms.stacked().double() * len(batch)
     loss, elbo, recon, kl = (sums / len(x)).tolist()
     return {"elbo": elbo, "recon": recon, "kl": kl, "loss": loss, "elbo_per_pixel": elbo / PIXELS}
 # --8<-- [end:evaluate]
@@ -55,17 +62,15 @@ def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, recon_loss: str = "
 def negative_elbo_per_example(model: VAE, x: torch.Tensor, recon_loss: str = "bce",
                               batch_size: int = 1000, seed: int = 0) -> torch.Tensor:
     """-ELBO of each image in nats (one posterior sample each, seeded as in `evaluate`)."""
-    was_training = model.training
-    model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     scores = []
-    for start in range(0, len(x), batch_size):
-        batch = x[start:start + batch_size]
-        mu, logvar = model.encode(batch)
-        logits = model.decode(reparameterize(mu, logvar, generator))
-        scores.append(reconstruction_per_example(logits, batch, recon_loss)
-                      + kl_per_dimension(mu, logvar).sum(1))
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size]
+            mu, logvar = model.encode(batch)
+            logits = model.decode(reparameterize(mu, logvar, generator))
+            scores.append(reconstruction_per_example(logits, batch, recon_loss)
+                          + kl_per_dimension(mu, logvar).sum(1))
     return torch.cat(scores).cpu()
 
 
@@ -91,14 +96,6 @@ def anomaly_auc(in_distribution_scores: torch.Tensor, out_of_distribution_scores
 # binary pixels is p(x|z) a probability; on grey-level pixels the BCE is not a log-likelihood.
 
 # --8<-- [start:importance]
-_LOG_2PI = math.log(2 * math.pi)
-
-
-def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag(exp(logvar))), summed over the last dimension."""
-    return -0.5 * (_LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
-
-
 def log_importance_weights(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
                            chunk_size: int = 100, recon_loss: str = "bce") -> torch.Tensor:
     """log p(x|z_i) + log p(z_i) - log q(z_i|x) for k samples per image: shape (len(x), k).
@@ -115,8 +112,8 @@ def log_importance_weights(model: VAE, x: torch.Tensor, k: int, generator: torch
         z = mu + sigma * eps                                                  # (n, N, D)
         logits = model.decode(z.flatten(0, 1))                                # (n*N, 1, 28, 28)
         log_px_z = -reconstruction_per_example(logits, x.repeat(n, 1, 1, 1), recon_loss).view(n, -1)
-        log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-        log_qz_x = _log_normal(z, mu, logvar)
+        log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qz_x = log_normal(z, mu, logvar)
         log_weights.append((log_px_z + log_pz - log_qz_x).T)                 # (N, n)
     return torch.cat(log_weights, dim=1)
 
@@ -132,18 +129,16 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100, chunk
     """
     if k < 1:
         raise ValueError(f"k must be a positive number of importance samples (got {k})")
-    was_training = model.training
-    model.eval()
     chunk_size = chunk_size or max(1, min(k, 10_000 // batch_size))
     generator = torch.Generator(device=x.device).manual_seed(seed)
     nll, negative_elbo_ = [], []
-    for start in range(0, len(x), batch_size):
-        log_w = log_importance_weights(model, x[start:start + batch_size], k, generator, chunk_size,
-                                       recon_loss).double()
-        # logsumexp, not log(sum(exp)): log weights are around -100 nats and would underflow.
-        nll.append(-(torch.logsumexp(log_w, dim=1) - math.log(k)))
-        negative_elbo_.append(-log_w.mean(dim=1))
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            log_w = log_importance_weights(model, x[start:start + batch_size], k, generator, chunk_size,
+                                           recon_loss).double()
+            # logsumexp, not log(sum(exp)): log weights are around -100 nats and would underflow.
+            nll.append(-(torch.logsumexp(log_w, dim=1) - math.log(k)))
+            negative_elbo_.append(-log_w.mean(dim=1))
     nll_t, elbo_t = torch.cat(nll).cpu(), torch.cat(negative_elbo_).cpu()
     return {"k": k, "images": len(x), "nll": nll_t, "negative_elbo": elbo_t,
             "mean_nll": nll_t.mean().item(), "mean_negative_elbo": elbo_t.mean().item()}
@@ -157,14 +152,12 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100, chunk
 @torch.inference_mode()
 def latent_encodings(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """mu and logvar of q(z|x) for every image, on the CPU."""
-    was_training = model.training
-    model.eval()
     mus, logvars = [], []
-    for start in range(0, len(x), batch_size):
-        mu, logvar = model.encode(x[start:start + batch_size])
-        mus.append(mu.cpu())
-        logvars.append(logvar.cpu())
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            mu, logvar = model.encode(x[start:start + batch_size])
+            mus.append(mu.cpu())
+            logvars.append(logvar.cpu())
     return torch.cat(mus), torch.cat(logvars)
 
 
@@ -212,11 +205,9 @@ def tsne_projection(points: torch.Tensor, seed: int = 0) -> torch.Tensor:
 @torch.inference_mode()
 def decode_images(model: VAE, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Bernoulli means sigmoid(logits) of the decoder for each z, on the CPU."""
-    was_training = model.training
-    model.eval()
-    images = [torch.sigmoid(model.decode(z[start:start + batch_size])).cpu()
-              for start in range(0, len(z), batch_size)]
-    model.train(was_training)
+    with eval_mode(model):
+        images = [torch.sigmoid(model.decode(z[start:start + batch_size])).cpu()
+                  for start in range(0, len(z), batch_size)]
     return torch.cat(images)
 
 

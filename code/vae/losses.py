@@ -2,10 +2,13 @@
 
 -ELBO(x) = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)), estimated with one reparameterized sample.
 Every term is summed over pixels (or latent dimensions) and averaged over the examples.
+The importance-weighted bound (Burda et al. 2015) is the other training objective; whatever is
+optimised, `ELBOTerms.elbo` stays the negative ELBO.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -19,6 +22,10 @@ class ELBOTerms(NamedTuple):
     elbo: torch.Tensor    # recon + kl: the negative ELBO in nats, whatever beta is
     recon: torch.Tensor
     kl: torch.Tensor
+
+    def stacked(self) -> torch.Tensor:
+        """The four terms as one detached tensor [loss, elbo, recon, kl], for sums kept on the device."""
+        return torch.stack([self.loss, self.elbo, self.recon, self.kl]).detach()
 
 
 # --8<-- [start:recon]
@@ -43,9 +50,36 @@ def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 # --8<-- [start:elbo]
 def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                  beta: float = 1.0, recon_loss: str = "bce") -> ELBOTerms:
+                  beta: float | torch.Tensor = 1.0, recon_loss: str = "bce") -> ELBOTerms:
     """Sum over pixels and latent dimensions, mean over the examples of the batch."""
     recon = reconstruction_per_example(logits, x, recon_loss).mean()
     kl = kl_per_dimension(mu, logvar).sum(1).mean()
     return ELBOTerms(loss=recon + beta * kl, elbo=recon + kl, recon=recon, kl=kl)
 # --8<-- [end:elbo]
+
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension."""
+    return -0.5 * (_LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+# --8<-- [start:iwae]
+def negative_iwae(logits: torch.Tensor, x: torch.Tensor, z: torch.Tensor, mu: torch.Tensor,
+                  logvar: torch.Tensor, beta: float | torch.Tensor = 1.0, recon_loss: str = "bce") -> ELBOTerms:
+    """-L_k = -log (1/k) sum_i w_i with log w_i = log p(x|z_i) - beta (log q(z_i|x) - log p(z_i)).
+
+    z holds k samples per example, shape (k, N, D); logits are their decodes, k-major (k*N, ...).
+    The loss is the k-sample bound; elbo, recon and kl stay the ELBO's terms (recon averaged
+    over the k samples, KL in closed form), so the reported ELBO does not depend on k.
+    """
+    k = z.shape[0]
+    recon = reconstruction_per_example(logits, x.repeat(k, *([1] * (x.dim() - 1))), recon_loss).view(k, -1)
+    log_ratio = log_normal(z, mu, logvar) - log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+    # logsumexp, not log(sum(exp)): log weights are around -100 nats and would underflow.
+    bound = torch.logsumexp(-recon - beta * log_ratio, dim=0) - math.log(k)
+    recon_mean, kl = recon.mean(), kl_per_dimension(mu, logvar).sum(1).mean()
+    return ELBOTerms(loss=-bound.mean(), elbo=recon_mean + kl, recon=recon_mean, kl=kl)
+# --8<-- [end:iwae]

@@ -1,18 +1,19 @@
-"""Chapter 3, training: one configuration dataclass and a plain loop you can read top to bottom.
+"""Chapter 3, training: one configuration dataclass, one step function and a plain loop you can
+read top to bottom.
 
 Each split is one tensor resident on the training device and batches are taken by index, so
-no per-item transform runs inside the loop. After every epoch the loop validates, appends a
-row to history.csv, keeps best.pt (best validation ELBO) and writes last.pt, which holds
-everything needed to resume: weights, optimizer, RNG states and history.
+no per-item transform runs inside the loop. `train_step` is the one training step: the eager
+loop, the CUDA-graph capture (`cuda_graph.py`) and the benchmark all run it. After every epoch
+the loop validates, appends a row to history.csv, keeps best.pt (best validation ELBO) and
+writes last.pt, which holds everything needed to resume: weights, optimizer, RNG states and
+history. Device, memory layout, optimizer kernel and evaluation batch come from `device.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import platform
 import random
-import subprocess
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -23,31 +24,24 @@ import numpy as np
 import torch
 
 from . import artifacts
+from .cuda_graph import Accumulator, GraphedSteps, epoch_plan
 from .data import DATASETS, Splits, load_splits
+from .device import FUSED_ADAM_DEVICES, SpeedPolicy, device_name, environment, select_device  # noqa: F401
+from .errors import ConfigError
 from .evaluation import evaluate
-from .losses import RECON_LOSSES, negative_elbo
-from .models import ARCHITECTURES, VAE, build_model, count_parameters, preferred_memory_format
-
-FUSED_ADAM_DEVICES = ("cpu", "cuda")
+from .losses import RECON_LOSSES, ELBOTerms, negative_elbo, negative_iwae
+from .models import ARCHITECTURES, VAE, build_model, count_parameters, init_output_bias, reparameterize
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_elbo", "train_recon", "train_kl",
                   "val_loss", "val_elbo", "val_recon", "val_kl", "val_elbo_per_pixel", "epoch_time_s"]
-
-
-class ConfigError(ValueError):
-    """An invalid setting; `option` names the command-line flag it comes from."""
-
-    def __init__(self, option: str, message: str):
-        super().__init__(f"--{option.replace('_', '-')}: {message}")
-        self.option = option
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss, an unusable checkpoint)."""
 
 
-@dataclass
 # --8<-- [start:config]
+@dataclass
 class TrainConfig:
     """Every setting of a run. The defaults are the reference configuration of seed report 000."""
     dataset: str = "mnist"
@@ -112,7 +106,9 @@ class TrainConfig:
             raise ConfigError("hidden", f"must be positive layer sizes such as 400 or 512,256 (got {self.hidden!r})")
         for name in ("beta", "lr", "weight_decay", "val_split", "min_lr"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(name, f"must be a number (got {value!r})")
+            if not math.isfinite(value):
                 raise ConfigError(name, f"must be a finite number (got {value!r})")
         if self.beta < 0:
             raise ConfigError("beta", f"must be >= 0 (got {self.beta})")
@@ -141,53 +137,10 @@ class TrainConfig:
         return cls(**kwargs)
 
 
-def select_device(name: str = "auto") -> torch.device:
-    """CUDA, then Apple's MPS, then the CPU; or exactly the device asked for, if it is present."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError("device", f"must be auto, cpu, cuda, cuda:N or mps (got {name!r})") from None
-    if device.type == "cuda" and (not torch.cuda.is_available()
-                                  or (device.index or 0) >= torch.cuda.device_count()):
-        raise ConfigError("device", f"{name} is not available on this machine; use --device auto or cpu")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device", "mps is not available on this machine; use --device auto or cpu")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError("device", f"must be auto, cpu, cuda, cuda:N or mps (got {name!r})")
-    return device
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def environment() -> dict[str, Any]:
-    """Library versions, machine and code commit, recorded with every run."""
-    import torchvision
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__,
-            "platform": platform.platform(), "processor": platform.machine(),
-            "cpu_threads": torch.get_num_threads(), "git_commit": commit}
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{device.type} ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 # --8<-- [start:binarized]
@@ -261,7 +214,7 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tu
     """Rebuild a trained model from best.pt or last.pt."""
     state = load_checkpoint(Path(checkpoint))
     config = TrainConfig.from_dict(state.get("config", {}))
-    model = build_model(config.arch, config.latent_dim, config.hidden)
+    model = build_model(config.arch, config.latent_dim, config.hidden, config.activation)
     load_checkpoint(Path(checkpoint), model)
     return model.to(device).eval(), config
 
@@ -276,31 +229,94 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> 
                                     "use the same settings or another --out folder")
 
 
-def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
-          on_epoch: EpochCallback | None = None, log: Callable[[str], None] = print,
-          progress: bool | None = None) -> TrainResult:
-    """Train a VAE as configured, writing config.json, history.csv, best.pt, last.pt and metrics.json."""
-    from tqdm.auto import tqdm
 
-    config.validate()
-    out_dir = Path(out_dir)
-    device = select_device(config.device)
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
 
-    saved = None
-    if resume and last_path.exists():
-        saved = load_checkpoint(last_path)
-        missing = [k for k in ("optimizer", "epoch", "history", "best_epoch", "best_val", "elapsed_s", "rng")
-                   if k not in saved]
-        if missing:
-            raise TrainingError(f"{last_path} cannot be resumed from (it lacks {', '.join(missing)}); "
-                                "delete it or train into another --out folder")
-        _check_resumable(saved.get("config", {}), config, last_path)
-        if saved["epoch"] > config.epochs:
-            raise ConfigError("epochs", f"{last_path} has already trained {saved['epoch']} epochs; "
-                                        f"use --epochs {saved['epoch']} or more to resume it")
+# ---------------------------------------------------------------------------------------------
+# Schedules: functions of the number of steps already taken, so a resumed run continues them.
 
-    seed_everything(config.seed)
+# --8<-- [start:schedules]
+BURDA_STAGES = 8        # Burda et al. 2015: stage i = 0..7 lasts 3^i epochs at lr 1e-3 * 10^(-i/7)
+
+
+def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """β of the step after `step` steps: rising linearly from 0 over kl_warmup_epochs, then config.beta."""
+    warmup_steps = config.kl_warmup_epochs * steps_per_epoch
+    if step >= warmup_steps:
+        return config.beta
+    return config.beta * step / warmup_steps
+
+
+def burda_stage(epoch: int) -> int:
+    """The stage i of Burda's schedule that the 0-based `epoch` falls in (the last one after 3,280 epochs)."""
+    stage, end = 0, 1
+    while epoch >= end and stage < BURDA_STAGES - 1:
+        stage += 1
+        end += 3 ** stage
+    return stage
+
+
+def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of the step after `step` steps."""
+    if config.lr_schedule == "cosine":   # from lr at the first step to min_lr at the last
+        progress = min(1.0, step / max(1, config.epochs * steps_per_epoch - 1))
+        return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
+    if config.lr_schedule == "burda":    # scaled by --lr / 1e-3
+        return config.lr * 10 ** (-burda_stage(step // steps_per_epoch) / 7)
+    return config.lr
+# --8<-- [end:schedules]
+
+
+# ---------------------------------------------------------------------------------------------
+# The training step: the eager loop, the CUDA graph and the benchmark all run this function.
+
+# --8<-- [start:step]
+def objective_terms(model: VAE, x: torch.Tensor, beta: float | torch.Tensor, recon_loss: str = "bce",
+                    objective: str = "elbo", k: int = 1) -> ELBOTerms:
+    """The loss to minimise (-ELBO, or -L_k with k importance samples) and the ELBO's terms."""
+    if objective == "iwae":
+        mu, logvar = model.encode(x)
+        z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape))   # (k, N, D)
+        return negative_iwae(model.decode(z.flatten(0, 1)), x, z, mu, logvar, beta, recon_loss)
+    logits, mu, logvar = model(x)
+    return negative_elbo(logits, x, mu, logvar, beta, recon_loss)
+
+
+def train_step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float | torch.Tensor,
+               recon_loss: str = "bce", objective: str = "elbo", k: int = 1, binarize: bool = False,
+               bf16: bool = False) -> ELBOTerms:
+    """One optimizer step on the batch x: binarize (a fresh draw each time), forward, loss, backward, step."""
+    if binarize:
+        x = torch.bernoulli(x)
+    # bf16 autocast on CUDA only; no weight cache, which a CUDA graph capture does not allow.
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
+        terms = objective_terms(model, x, beta, recon_loss, objective, k)
+    optimizer.zero_grad(set_to_none=True)
+    terms.loss.backward()
+    optimizer.step()
+    return terms
+# --8<-- [end:step]
+
+
+# ---------------------------------------------------------------------------------------------
+# Setting up a run.
+
+def _resume_checkpoint(config: TrainConfig, last_path: Path) -> dict[str, Any]:
+    """last.pt, checked: complete, trained with the same settings, and not past --epochs."""
+    saved = load_checkpoint(last_path)
+    missing = [k for k in ("optimizer", "epoch", "history", "best_epoch", "best_val", "elapsed_s", "rng")
+               if k not in saved]
+    if missing:
+        raise TrainingError(f"{last_path} cannot be resumed from (it lacks {', '.join(missing)}); "
+                            "delete it or train into another --out folder")
+    _check_resumable(saved.get("config", {}), config, last_path)
+    if saved["epoch"] > config.epochs:
+        raise ConfigError("epochs", f"{last_path} has already trained {saved['epoch']} epochs; "
+                                    f"use --epochs {saved['epoch']} or more to resume it")
+    return saved
+
+
+def prepare_splits(config: TrainConfig, device: torch.device) -> Splits:
+    """The three splits on the device; under --binarize, validation and test get one fixed draw."""
     splits = load_splits(config.dataset, config.data_dir, config.val_split, config.seed,
                          config.train_limit).to(device)
     for split, x in (("training", splits.train_x), ("validation", splits.val_x)):
@@ -310,109 +326,276 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
     if config.binarize:
         splits.val_x = binarized(splits.val_x, config.seed + 1)
         splits.test_x = binarized(splits.test_x, config.seed + 2)
-    model = build_model(config.arch, config.latent_dim, config.hidden).to(device)
-    # Channels-last weights for the conv model on the CPU (models.preferred_memory_format):
-    # 1.00-1.06x training images/s over NCHW in `python -m vae bench`, bit-for-bit deterministic.
-    model = model.to(memory_format=preferred_memory_format(config.arch, device))
-    # Fused Adam: one kernel for all parameters instead of a loop of small ops per tensor;
-    # 1.13x (MLP) and 1.07x (conv) training images/s in `python -m vae bench`, still deterministic.
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                 fused=device.type in FUSED_ADAM_DEVICES)
-    shuffle = torch.Generator().manual_seed(config.seed)
+    return splits
 
-    history: list[dict[str, float]] = []
-    start_epoch, best_epoch, best_val, elapsed_s = 0, 0, math.inf, 0.0
-    if saved is not None:
-        load_checkpoint(last_path, model)
-        optimizer.load_state_dict(saved["optimizer"])
-        _restore_rng(saved["rng"], shuffle, device)
-        history, start_epoch = list(saved["history"]), saved["epoch"]
-        best_epoch, best_val, elapsed_s = saved["best_epoch"], saved["best_val"], saved["elapsed_s"]
-        log(f"resuming {out_dir} after epoch {start_epoch}")
 
-    run_info = {"config": config.to_dict(), "device": str(device), "device_name": device_name(device),
-                "environment": environment(), "out_dir": str(out_dir)}
-    artifacts.write_json(out_dir / "config.json", {**run_info, "wall_time_s": elapsed_s})
-    if start_epoch == 0 and on_epoch is not None:
-        on_epoch(0, model, splits)
+def build_optimizer(model: VAE, config: TrainConfig, policy: SpeedPolicy, device: torch.device) -> torch.optim.Adam:
+    """Adam as the policy says: fused where available; for a captured step, capturable with a tensor lr."""
+    lr: float | torch.Tensor = config.lr
+    if policy.cuda_graph:
+        lr = torch.tensor(config.lr, device=device)
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=config.weight_decay,
+                            fused=policy.fused_adam, capturable=policy.cuda_graph)
 
-    n_train = len(splits.train_x)
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
-    # --8<-- [start:epoch]
-    for epoch in range(start_epoch + 1, config.epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        order = torch.randperm(n_train, generator=shuffle).to(device)
-        sums = torch.zeros(4, device=device)          # loss, elbo, recon, kl, summed over examples
-        first_bad_step = torch.full((), -1, device=device)
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", leave=False,
-                   disable=(not progress) if progress is not None else None, unit="batch")
-        for step in range(1, steps_per_epoch + 1):
-            x = splits.train_x[order[(step - 1) * config.batch_size: step * config.batch_size]]
-            if config.binarize:
-                x = torch.bernoulli(x)
-            logits, mu, logvar = model(x)
-            terms = negative_elbo(logits, x, mu, logvar, config.beta, config.recon_loss)
-            optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            optimizer.step()
-            # Accumulate on the device: no host synchronisation per step.
-            sums += torch.stack([terms.loss, terms.elbo, terms.recon, terms.kl]).detach() * len(x)
-            first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(terms.loss.detach()),
-                                         step, first_bad_step)
-            if step % 20 == 0 or step == steps_per_epoch:
-                if first_bad_step.item() >= 0:
-                    bar.close()
-                    raise TrainingError(
-                        f"non-finite loss at epoch {epoch}, step {first_bad_step.item()}; stopped. "
-                        + (f"The last good checkpoint ({last_path}, epoch {epoch - 1}) is kept; "
-                           if epoch > 1 else "No epoch had completed, so no checkpoint was written; ")
-                        + "try a lower --lr")
-                bar.set_postfix(loss=f"{sums[0].item() / min(step * config.batch_size, n_train):.2f}")
-                bar.update(step - bar.n)
+
+def load_optimizer_state(optimizer: torch.optim.Adam, state: dict[str, Any], policy: SpeedPolicy,
+                         device: torch.device) -> None:
+    """load_state_dict, then the policy's lr form and capturable flag again (last.pt may come from
+    another device, and load_state_dict takes those two from the file)."""
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        lr = float(group["lr"])
+        group["lr"] = torch.tensor(lr, device=device) if policy.cuda_graph else lr
+        group["capturable"] = policy.cuda_graph
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """optimizer.state_dict() with plain-float learning rates, readable on any device."""
+    state = optimizer.state_dict()
+    state["param_groups"] = [{**g, "lr": float(g["lr"])} for g in state["param_groups"]]
+    return state
+
+
+def build_model_for(config: TrainConfig, policy: SpeedPolicy, splits: Splits, device: torch.device) -> VAE:
+    model = build_model(config.arch, config.latent_dim, config.hidden, config.activation).to(device)
+    if config.init_output_bias:
+        init_output_bias(model, splits.train_x.mean(0))
+    return model.to(memory_format=policy.memory_format)
+
+
+@dataclass
+class Run:
+    """Everything one training run works with, built once by `train`."""
+    config: TrainConfig
+    out_dir: Path
+    device: torch.device
+    policy: SpeedPolicy
+    splits: Splits
+    model: VAE
+    optimizer: torch.optim.Adam
+    shuffle: torch.Generator
+    log: Callable[[str], None]
+    progress: bool | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    start_epoch: int = 0
+    best_epoch: int = 0
+    best_val: float = math.inf
+    elapsed_s: float = 0.0
+    graphs: dict[tuple[int, int], GraphedSteps] = field(default_factory=dict)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.splits.train_x) / self.config.batch_size)
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "best.pt"
+
+    def step(self, x: torch.Tensor, beta: float | torch.Tensor) -> ELBOTerms:
+        c = self.config
+        return train_step(self.model, self.optimizer, x, beta, c.recon_loss, c.objective, c.k, c.binarize,
+                          self.policy.bf16)
+
+
+def restore_run(run: Run, saved: dict[str, Any]) -> None:
+    """Weights, optimizer, RNG streams and bookkeeping of last.pt, to continue after its epoch."""
+    load_checkpoint(run.last_path, run.model)
+    load_optimizer_state(run.optimizer, saved["optimizer"], run.policy, run.device)
+    _restore_rng(saved["rng"], run.shuffle, run.device)
+    run.history, run.start_epoch = list(saved["history"]), saved["epoch"]
+    run.best_epoch, run.best_val, run.elapsed_s = saved["best_epoch"], saved["best_val"], saved["elapsed_s"]
+    run.log(f"resuming {run.out_dir} after epoch {run.start_epoch}")
+
+
+# ---------------------------------------------------------------------------------------------
+# One epoch: eager on the CPU (checked every 20 steps), captured on CUDA (checked once).
+
+CHECK_EVERY_STEPS = 20      # eager loop: NaN check and progress bar; each check syncs with the device
+
+
+def _likely_cause(config: TrainConfig) -> str:
+    """The setting to change first after a non-finite loss: an extreme --beta or --weight-decay, else --lr."""
+    if config.beta >= 100:
+        return f"a lower --beta (it is {config.beta:g})"
+    if config.weight_decay >= 1:
+        return f"a lower --weight-decay (it is {config.weight_decay:g})"
+    return "a lower --lr"
+
+
+def check_finite(run: Run, epoch: int, first_bad_step: torch.Tensor) -> None:
+    bad = int(first_bad_step.item())
+    if bad >= 0:
+        raise TrainingError(
+            f"non-finite loss at epoch {epoch}, step {bad}; stopped. "
+            + (f"The last good checkpoint ({run.last_path}, epoch {epoch - 1}) is kept; "
+               if epoch > 1 else "No epoch had completed, so no checkpoint was written; ")
+            + f"try {_likely_cause(run.config)}")
+
+
+# --8<-- [start:epoch]
+def eager_epoch(run: Run, epoch: int, order: torch.Tensor, bar, acc: Accumulator) -> None:
+    c, n_train, steps = run.config, len(run.splits.train_x), run.steps_per_epoch
+    for step in range(1, steps + 1):
+        x = run.splits.train_x[order[(step - 1) * c.batch_size: step * c.batch_size]]
+        done = (epoch - 1) * steps + step - 1                 # steps taken before this one
+        set_learning_rate(run.optimizer, learning_rate(c, done, steps))
+        terms = run.step(x, kl_weight(c, done, steps))
+        acc.add(terms, len(x), step)                          # on the device: no host sync per step
+        if step % CHECK_EVERY_STEPS == 0 or step == steps:
+            check_finite(run, epoch, acc.first_bad_step)
+            bar.set_postfix(loss=f"{acc.sums[0].item() / min(step * c.batch_size, n_train):.2f}")
+            bar.update(step - bar.n)
+# --8<-- [end:epoch]
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def graphed_epoch(run: Run, epoch: int, order: torch.Tensor, acc: Accumulator) -> None:
+    """The epoch as replays of captured steps; the schedules' values go to the device once per epoch."""
+    c, steps = run.config, run.steps_per_epoch
+    plan = epoch_plan(steps, len(run.splits.train_x), c.batch_size, run.policy.steps_per_replay)
+    capture_graphs(run, plan, acc)
+    done = [(epoch - 1) * steps + s for s in range(steps)]
+    betas = torch.tensor([kl_weight(c, d, steps) for d in done], dtype=torch.float32).to(run.device)
+    lrs = torch.tensor([learning_rate(c, d, steps) for d in done], dtype=torch.float32).to(run.device)
+    numbers = torch.arange(1, steps + 1).to(run.device)
+    at, example = 0, 0
+    for n_steps, batch in plan:
+        indices = order[example:example + n_steps * batch].view(n_steps, batch)
+        run.graphs[n_steps, batch].replay(indices, betas[at:at + n_steps], lrs[at:at + n_steps],
+                                          numbers[at:at + n_steps])
+        at, example = at + n_steps, example + n_steps * batch
+    check_finite(run, epoch, acc.first_bad_step)      # the epoch's one host sync
+
+
+def capture_graphs(run: Run, plan: list[tuple[int, int]], acc: Accumulator) -> None:
+    """Capture, before the epoch's first replay, each (steps, batch size) the plan needs and lacks."""
+    for n_steps, batch in dict.fromkeys(plan):
+        if (n_steps, batch) not in run.graphs:
+            pool = next(iter(run.graphs.values())).pool if run.graphs else None
+            run.graphs[n_steps, batch] = GraphedSteps(run.step, run.model, run.optimizer, run.splits.train_x,
+                                                      batch, n_steps, acc, pool)
+    acc.reset()       # the captures' warm-up steps added to the sums
+
+
+def train_epoch(run: Run, epoch: int, acc: Accumulator) -> list[float]:
+    """One pass over the shuffled training split; the mean loss, -ELBO, recon and KL per example."""
+    from tqdm.auto import tqdm
+
+    run.model.train()
+    acc.reset()
+    order = torch.randperm(len(run.splits.train_x), generator=run.shuffle).to(run.device)
+    bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch}/{run.config.epochs}", leave=False,
+               disable=(not run.progress) if run.progress is not None else None, unit="batch")
+    try:
+        if run.policy.cuda_graph:
+            graphed_epoch(run, epoch, order, acc)
+            bar.update(run.steps_per_epoch)
+        else:
+            eager_epoch(run, epoch, order, bar, acc)
+    finally:
         bar.close()
-    # --8<-- [end:epoch]
-        # --8<-- [start:after-epoch]
-        train_loss, train_elbo, train_recon, train_kl = (sums / n_train).tolist()
-        val = evaluate(model, splits.val_x, config.beta, config.recon_loss, config.eval_batch_size)
-        epoch_time_s = time.perf_counter() - started
-        elapsed_s += epoch_time_s
-        history.append({"epoch": epoch, "train_loss": train_loss, "train_elbo": train_elbo,
+    return (acc.sums / len(run.splits.train_x)).tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# After each epoch, and at the end.
+
+# --8<-- [start:after-epoch]
+def end_epoch(run: Run, epoch: int, train_terms: list[float], started: float) -> None:
+    """Validate, append to history.csv, keep best.pt, write last.pt (everything needed to resume)."""
+    c = run.config
+    train_loss, train_elbo, train_recon, train_kl = train_terms
+    val = evaluate(run.model, run.splits.val_x, c.beta, c.recon_loss, run.policy.eval_batch_size)
+    epoch_time_s = time.perf_counter() - started           # training and validation
+    run.elapsed_s += epoch_time_s
+    run.history.append({"epoch": epoch, "train_loss": train_loss, "train_elbo": train_elbo,
                         "train_recon": train_recon, "train_kl": train_kl, "val_loss": val["loss"],
                         "val_elbo": val["elbo"], "val_recon": val["recon"], "val_kl": val["kl"],
                         "val_elbo_per_pixel": val["elbo_per_pixel"], "epoch_time_s": epoch_time_s})
-        artifacts.write_csv(out_dir / "history.csv", history, HISTORY_FIELDS)
-        if val["elbo"] < best_val:
-            best_val, best_epoch = val["elbo"], epoch
-            artifacts.save_checkpoint(best_path, {"model": model.state_dict(), "config": config.to_dict(),
-                                                  "epoch": epoch, "val_elbo": best_val})
-        artifacts.save_checkpoint(last_path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
-            "epoch": epoch, "history": history, "best_epoch": best_epoch, "best_val": best_val,
-            "elapsed_s": elapsed_s, "rng": _rng_state(shuffle, device)})
-        log(f"epoch {epoch:>3}/{config.epochs}  train -ELBO {train_elbo:8.3f} "
+    artifacts.write_csv(run.out_dir / "history.csv", run.history, HISTORY_FIELDS)
+    if val["elbo"] < run.best_val:
+        run.best_val, run.best_epoch = val["elbo"], epoch
+        artifacts.save_checkpoint(run.best_path, {"model": run.model.state_dict(), "config": c.to_dict(),
+                                                  "epoch": epoch, "val_elbo": run.best_val})
+    artifacts.save_checkpoint(run.last_path, {
+        "model": run.model.state_dict(), "optimizer": optimizer_state(run.optimizer), "config": c.to_dict(),
+        "epoch": epoch, "history": run.history, "best_epoch": run.best_epoch, "best_val": run.best_val,
+        "elapsed_s": run.elapsed_s, "rng": _rng_state(run.shuffle, run.device)})
+    run.log(f"epoch {epoch:>3}/{c.epochs}  train -ELBO {train_elbo:8.3f} "
             f"(recon {train_recon:8.3f} + KL {train_kl:6.3f})  val -ELBO {val['elbo']:8.3f} "
             f"(recon {val['recon']:8.3f} + KL {val['kl']:6.3f})  {epoch_time_s:6.1f} s")
-        if on_epoch is not None:
-            on_epoch(epoch, model, splits)
-        # --8<-- [end:after-epoch]
+# --8<-- [end:after-epoch]
 
-    if best_epoch == 0:
-        raise TrainingError(f"{out_dir} has no trained epoch; train with --epochs 1 or more")
-    load_checkpoint(best_path, model)
-    model.eval()
-    metrics = {
-        "params": count_parameters(model), "best_epoch": best_epoch, "epochs": config.epochs,
-        "val": evaluate(model, splits.val_x, 1.0, config.recon_loss, config.eval_batch_size),
-        "test": evaluate(model, splits.test_x, 1.0, config.recon_loss, config.eval_batch_size),
-        "train_examples": n_train, "wall_time_s": elapsed_s,
-        "epoch_time_s": elapsed_s / max(len(history), 1),
-        "device": str(device), "device_name": device_name(device),
+
+def final_metrics(run: Run) -> dict[str, Any]:
+    """The best epoch's weights evaluated on validation and test (β = 1: the true ELBO)."""
+    if run.best_epoch == 0:
+        raise TrainingError(f"{run.out_dir} has no trained epoch; train with --epochs 1 or more")
+    load_checkpoint(run.best_path, run.model)
+    run.model.eval()
+    c, batch = run.config, run.policy.eval_batch_size
+    return {
+        "params": count_parameters(run.model), "best_epoch": run.best_epoch, "epochs": c.epochs,
+        "val": evaluate(run.model, run.splits.val_x, 1.0, c.recon_loss, batch),
+        "test": evaluate(run.model, run.splits.test_x, 1.0, c.recon_loss, batch),
+        "train_examples": len(run.splits.train_x), "wall_time_s": run.elapsed_s,
+        "epoch_time_s": run.elapsed_s / max(len(run.history), 1),
+        "device": str(run.device), "device_name": device_name(run.device),
     }
-    artifacts.write_json(out_dir / "metrics.json", metrics)
-    artifacts.write_json(out_dir / "config.json", {**run_info, "wall_time_s": elapsed_s})
-    log(f"best epoch {best_epoch}: test -ELBO {metrics['test']['elbo']:.3f} "
+
+
+def start_run(config: TrainConfig, out_dir: Path, resume: bool, log: Callable[[str], None],
+              progress: bool | None) -> Run:
+    """Check a resume, load the data, build model and optimizer, and restore last.pt's state."""
+    device = select_device(config.device)
+    saved = _resume_checkpoint(config, out_dir / "last.pt") if resume and (out_dir / "last.pt").exists() else None
+    seed_everything(config.seed)
+    policy = SpeedPolicy.for_model(config.arch, device, config.eval_batch_size, config.cuda_graph, config.precision)
+    splits = prepare_splits(config, device)
+    model = build_model_for(config, policy, splits, device)
+    run = Run(config=config, out_dir=out_dir, device=device, policy=policy, splits=splits, model=model,
+              optimizer=build_optimizer(model, config, policy, device),
+              shuffle=torch.Generator().manual_seed(config.seed), log=log, progress=progress)
+    if saved is not None:
+        restore_run(run, saved)
+    return run
+
+
+# --8<-- [start:train]
+def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
+          on_epoch: EpochCallback | None = None, log: Callable[[str], None] = print,
+          progress: bool | None = None) -> TrainResult:
+    """Train a VAE as configured, writing config.json, history.csv, best.pt, last.pt and metrics.json."""
+    config.validate()
+    run = start_run(config, Path(out_dir), resume, log, progress)
+    run_info = {"config": config.to_dict(), "device": str(run.device), "device_name": device_name(run.device),
+                "environment": environment(), "out_dir": str(run.out_dir)}
+    artifacts.write_json(run.out_dir / "config.json", {**run_info, "wall_time_s": run.elapsed_s})
+    if run.start_epoch == 0 and on_epoch is not None:
+        on_epoch(0, run.model, run.splits)
+
+    acc = Accumulator(run.device)
+    for epoch in range(run.start_epoch + 1, config.epochs + 1):
+        started = time.perf_counter()
+        train_terms = train_epoch(run, epoch, acc)
+        end_epoch(run, epoch, train_terms, started)
+        if on_epoch is not None:
+            on_epoch(epoch, run.model, run.splits)
+
+    metrics = final_metrics(run)
+    artifacts.write_json(run.out_dir / "metrics.json", metrics)
+    artifacts.write_json(run.out_dir / "config.json", {**run_info, "wall_time_s": run.elapsed_s})
+    log(f"best epoch {run.best_epoch}: test -ELBO {metrics['test']['elbo']:.3f} "
         f"(recon {metrics['test']['recon']:.3f} + KL {metrics['test']['kl']:.3f}), "
-        f"{metrics['params']:,} parameters, {elapsed_s:.1f} s")
-    return TrainResult(model=model, metrics=metrics, history=history, splits=splits,
-                       config=config, out_dir=out_dir, device=device)
+        f"{metrics['params']:,} parameters, {run.elapsed_s:.1f} s")
+    return TrainResult(model=run.model, metrics=metrics, history=run.history, splits=run.splits,
+                       config=config, out_dir=run.out_dir, device=run.device)
+# --8<-- [end:train]
