@@ -7,6 +7,7 @@ expected failures (missing data, a broken checkpoint, a full disk) end in one li
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -27,44 +28,28 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive_int(text: str) -> int:
+# Parsing only: a text that does not parse is passed on as it is, and TrainConfig.validate
+# names the flag and what it must be; argparse checks nothing but the choices.
+
+def _integer(text: str) -> int | str:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
-    return value
+        return text
 
 
-def _seed(text: str) -> int:
+def _number(text: str) -> float | str:
     try:
-        value = int(text)
+        return float(text)
     except ValueError:
-        value = -1
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {2**32 - 1} (got {text!r})")
-    return value
+        return text
 
 
-def _hidden_sizes(text: str) -> tuple[int, ...]:
+def _sizes(text: str) -> tuple[int, ...] | str:
     try:
-        sizes = tuple(int(part) for part in text.split(","))
+        return tuple(int(part) for part in text.split(","))
     except ValueError:
-        sizes = ()
-    if not sizes or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"must be positive layer sizes such as 400 or 512,256 (got {text!r})")
-    return sizes
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number (got {text!r})")
-    return value
+        return text
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,46 +69,73 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULTS.arch,
                         help="conv: the reference ConvVAE of seed report 000; mlp: fully connected "
                              "(default: %(default)s)")
-    parser.add_argument("--hidden", type=_hidden_sizes, default=DEFAULTS.hidden,
+    parser.add_argument("--hidden", type=_sizes, default=DEFAULTS.hidden,
                         help="hidden layer sizes of the mlp model, comma-separated, e.g. 400 or 512,256 "
                              "(default: 400)")
-    parser.add_argument("--epochs", type=_positive_int, default=DEFAULTS.epochs,
+    parser.add_argument("--epochs", type=_integer, default=DEFAULTS.epochs,
                         help="number of passes over the training split (default: %(default)s)")
-    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULTS.batch_size,
+    parser.add_argument("--batch-size", type=_integer, default=DEFAULTS.batch_size,
                         help="examples per optimizer step (default: %(default)s)")
-    parser.add_argument("--latent-dim", type=_positive_int, default=DEFAULTS.latent_dim,
+    parser.add_argument("--latent-dim", type=_integer, default=DEFAULTS.latent_dim,
                         help="dimension of the latent z (default: %(default)s)")
-    parser.add_argument("--beta", type=_finite_float, default=DEFAULTS.beta,
+    parser.add_argument("--beta", type=_number, default=DEFAULTS.beta,
                         help="weight of the KL term; 1 gives the ELBO (default: %(default)s)")
-    parser.add_argument("--lr", type=_finite_float, default=DEFAULTS.lr,
+    parser.add_argument("--lr", type=_number, default=DEFAULTS.lr,
                         help="Adam learning rate (default: %(default)s)")
-    parser.add_argument("--weight-decay", type=_finite_float, default=DEFAULTS.weight_decay,
+    parser.add_argument("--weight-decay", type=_number, default=DEFAULTS.weight_decay,
                         help="Adam weight decay (default: %(default)s)")
     parser.add_argument("--recon-loss", choices=RECON_LOSSES, default=DEFAULTS.recon_loss,
                         help="bce: Bernoulli log-likelihood summed over pixels; mse: squared error "
                              "(default: %(default)s)")
-    parser.add_argument("--val-split", type=_finite_float, default=DEFAULTS.val_split,
+    parser.add_argument("--val-split", type=_number, default=DEFAULTS.val_split,
                         help="fraction of the training images held out for validation (default: %(default)s)")
-    parser.add_argument("--seed", type=_seed, default=DEFAULTS.seed,
+    parser.add_argument("--seed", type=_integer, default=DEFAULTS.seed,
                         help="seed of the split, initialisation, shuffling and noise (default: %(default)s)")
     parser.add_argument("--device", default=DEFAULTS.device,
                         help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default: %(default)s)")
     add_data_arguments(parser)
-    parser.add_argument("--train-limit", type=_positive_int, default=None,
+    parser.add_argument("--train-limit", type=_integer, default=None,
                         help="train on the first N examples of the training split only (quick runs)")
     parser.add_argument("--binarize", action="store_true",
                         help="dynamically binarize the training images (fixed draw for validation and test), "
                              "to compare with published binarized-MNIST numbers")
+    add_objective_arguments(parser)
+
+
+def add_objective_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training objective, its schedules, the MLP's activation and the GPU step."""
+    parser.add_argument("--objective", choices=TrainConfig.OBJECTIVES, default=DEFAULTS.objective,
+                        help="elbo: the evidence lower bound; iwae: the importance-weighted bound with --k "
+                             "samples (Burda et al. 2015); the reported ELBO is the ELBO either way "
+                             "(default: %(default)s)")
+    parser.add_argument("--k", type=_integer, default=DEFAULTS.k,
+                        help="importance samples per example of --objective iwae (default: %(default)s)")
+    parser.add_argument("--kl-warmup-epochs", type=_integer, default=DEFAULTS.kl_warmup_epochs,
+                        help="raise the KL weight linearly from 0 to --beta over this many epochs, "
+                             "step by step; 0 turns warm-up off (default: %(default)s)")
+    parser.add_argument("--lr-schedule", choices=TrainConfig.LR_SCHEDULES, default=DEFAULTS.lr_schedule,
+                        help="constant: --lr throughout; cosine: from --lr down to --min-lr over the run; "
+                             "burda: --lr x 10^(-i/7) for 3^i epochs, i = 0..7, 3,280 epochs in all "
+                             "(default: %(default)s)")
+    parser.add_argument("--min-lr", type=_number, default=DEFAULTS.min_lr,
+                        help="last learning rate of the cosine schedule (default: %(default)s)")
+    parser.add_argument("--activation", choices=TrainConfig.ACTIVATIONS, default=DEFAULTS.activation,
+                        help="activation of the mlp model's hidden layers; --hidden 200,200 --activation tanh "
+                             "--latent-dim 50 is Burda et al.'s model (default: %(default)s)")
+    parser.add_argument("--init-output-bias", action="store_true",
+                        help="start the decoder's output bias at the logit of the training images' mean pixel")
+    parser.add_argument("--precision", choices=TrainConfig.PRECISIONS, default=DEFAULTS.precision,
+                        help="bf16: autocast the forward pass and loss to bfloat16 on CUDA (ignored on other "
+                             "devices) (default: %(default)s)")
+    parser.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false",
+                        help="on CUDA, run the training step eagerly instead of replaying it from CUDA graphs")
 # --8<-- [end:train-options]
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(dataset=args.dataset, arch=args.arch, hidden=tuple(args.hidden),
-                       latent_dim=args.latent_dim, beta=args.beta, epochs=args.epochs,
-                       batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                       recon_loss=args.recon_loss, val_split=args.val_split, seed=args.seed,
-                       device=args.device, data_dir=args.data_dir, train_limit=args.train_limit,
-                       binarize=args.binarize)
+    """The TrainConfig of the parsed options: every field that has an option of the same name."""
+    options = vars(args)
+    return TrainConfig(**{f.name: options[f.name] for f in dataclasses.fields(TrainConfig) if f.name in options})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,15 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_arguments(report)
     add_out_argument(report, "docs/assets")
 
-    bench = commands.add_parser("bench", help="time the seed-style pipeline against the project's, side by side",
-                                description="Time training and evaluation of the seed-style pipeline and the "
-                                            "project's in one process; write bench.json and bench.md to --out.")
+    bench = commands.add_parser("bench", help="time the training step and evaluation on this machine",
+                                description="On the CPU: time the seed-style pipeline against the project's in one "
+                                            "process and write bench.json and bench.md to --out. On CUDA: time the "
+                                            "eager, captured and bf16 training steps and write bench-cuda.json and "
+                                            "bench-cuda.md.")
     add_data_arguments(bench)
     add_out_argument(bench, "docs/assets/bench")
     bench.add_argument("--device", default="cpu",
                        help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     bench.add_argument("--no-report", action="store_true",
-                       help="do not time `python -m vae report --profile quick`")
+                       help="do not time the report (quick profile on the CPU, standard on CUDA)")
     bench.add_argument("--no-compile", action="store_true", help="do not measure torch.compile")
     return parser
 
@@ -198,7 +212,7 @@ def run_report(args: argparse.Namespace) -> None:
 
 def run_bench(args: argparse.Namespace) -> None:
     from .bench import BenchConfig, main as bench_main
-    from .training import select_device
+    from .device import select_device
 
     prepare(DATASETS["mnist"], args.data_dir)
     bench_main(BenchConfig(data_dir=str(args.data_dir), out_dir=str(args.out), report=not args.no_report,

@@ -9,6 +9,7 @@ the CPU path bit-for-bit deterministic.
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import subprocess
 from dataclasses import dataclass
@@ -62,8 +63,19 @@ def environment() -> dict[str, Any]:
         commit = None
     return {"python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "numpy": np.__version__,
-            "platform": platform.platform(), "processor": platform.machine(),
-            "cpu_threads": torch.get_num_threads(), "git_commit": commit}
+            "platform": platform.platform(), "processor": platform.machine(), "cpu": cpu_model(),
+            "cpu_cores": os.cpu_count(), "cpu_threads": torch.get_num_threads(), "git_commit": commit}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo where there is one, else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def device_name(device: torch.device) -> str:

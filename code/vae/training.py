@@ -114,7 +114,7 @@ class TrainConfig:
             raise ConfigError("beta", f"must be >= 0 (got {self.beta})")
         if self.lr <= 0:
             raise ConfigError("lr", f"must be > 0 (got {self.lr})")
-        if not 0 < self.min_lr <= self.lr:
+        if self.lr_schedule == "cosine" and not 0 < self.min_lr <= self.lr:
             raise ConfigError("min_lr", f"must be > 0 and at most --lr {self.lr} (got {self.min_lr})")
         if self.weight_decay < 0:
             raise ConfigError("weight_decay", f"must be >= 0 (got {self.weight_decay})")

@@ -1,0 +1,56 @@
+"""Benchmark: `python -m vae bench` (`make bench`) times the training step and evaluation.
+
+On the CPU (`--device cpu`, the default) it compares the seed report's pipeline (torchvision
+`MNIST` with a per-item `ToTensor` behind a `DataLoader`) with the project's (tensors resident
+on the device, `training.train_step` under the speed policy, `evaluation.evaluate`), measures
+the levers of the speed policy, the dense matmul limit, and the quick report's wall time; it
+writes bench.json and bench.md. On CUDA (`--device cuda`) it compares the eager step with the
+captured step and bf16, with the GPU's matmul FLOP/s, and writes bench-cuda.json and .md.
+
+Layout: `pipelines` (what is timed), `timing` (how), `cpu` and `cuda` (what each run measures),
+`markdown` (the tables the Performance page includes). Nothing here is asserted on a time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .. import artifacts
+from .cpu import BenchConfig, hardware, run_bench
+from .cuda import run_cuda_bench
+from .markdown import LEVER_DECISIONS, cuda_to_markdown, to_markdown
+from .pipelines import BATCH, EPOCH_IMAGES, MODELS, project_eval, project_train_step, seed_eval, seed_train_step
+from .timing import interleave, matmul_flops, step_flops, time_report
+
+__all__ = ["BATCH", "EPOCH_IMAGES", "LEVER_DECISIONS", "MODELS", "BenchConfig", "cuda_to_markdown", "hardware",
+           "interleave", "main", "matmul_flops", "project_eval", "project_train_step", "run_bench",
+           "run_cuda_bench", "seed_eval", "seed_train_step", "step_flops", "time_report", "to_markdown"]
+
+
+def main(cfg: BenchConfig, device: torch.device | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the benchmark for the device and write its JSON and Markdown into cfg.out_dir."""
+    device = device or torch.device("cpu")
+    started = time.perf_counter()
+    out = Path(cfg.out_dir)
+    if device.type == "cuda":
+        result = run_cuda_bench(cfg, device, log)
+        result["bench_wall_s"] = time.perf_counter() - started
+        artifacts.write_json(out / "bench-cuda.json", result)
+        artifacts.write_text(out / "bench-cuda.md", cuda_to_markdown(result))
+        log(f"bench: wrote {out / 'bench-cuda.json'} and {out / 'bench-cuda.md'}")
+        return result
+    result = run_bench(cfg, device, log)
+    result["method"]["gemm_sizes"] = list(cfg.gemm_sizes)
+    result["bench_wall_s"] = time.perf_counter() - started
+    artifacts.write_json(out / "bench.json", result)
+    artifacts.write_text(out / "bench.md", to_markdown(result))
+    log(f"bench: conv {result['conv_speedup']:.2f}x, mlp {result['mlp_speedup']:.2f}x, "
+        f"eval conv {result['conv_eval_speedup']:.2f}x, mlp {result['mlp_eval_speedup']:.2f}x, "
+        f"conv step at {100 * (result['conv_fraction_of_matmul'] or math.nan):.0f}% of matmul; "
+        f"wrote {out / 'bench.json'} and {out / 'bench.md'}")
+    return result

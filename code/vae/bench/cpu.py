@@ -1,0 +1,202 @@
+"""The CPU benchmark (and the eager rows on any device): seed-style against the project's path,
+the levers, the matmul limit and the quick report's wall time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from ..data import load_splits
+from ..device import SpeedPolicy, device_name, environment, preferred_eval_batch
+from .pipelines import BATCH, EPOCH_IMAGES, MODELS, project_eval, project_train_step, seed_eval, seed_train_step
+from .timing import interleave, matmul_flops, ratio, step_flops, summary, sync, time_report, with_threads
+
+
+@dataclass
+class BenchConfig:
+    data_dir: str = "data"
+    out_dir: str = "docs/assets/bench"
+    warmup: int = 5              # untimed steps per variant
+    rounds: int = 8              # rounds of the two main training pipelines
+    steps: int = 10              # timed steps per round: 80 timed steps per main pipeline
+    lever_warmup: int = 2
+    lever_rounds: int = 3        # rounds of the lever variants
+    lever_steps: int = 8
+    eval_images: int = 2000      # images per evaluation round
+    eval_rounds: int = 4
+    gemm_sizes: tuple[int, ...] = (2048, 3072, 4096)
+    compile: bool = True         # measure torch.compile (its compile time too)
+    report: bool = True          # time `python -m vae report --profile quick`
+    report_timeout_s: float = 900.0
+    seed: int = 0
+
+
+def hardware(device: torch.device) -> dict[str, Any]:
+    """The bench's view of `device.environment()`, the machine record every run writes."""
+    env = environment()
+    info = {"device": device.type, "cpu": env["cpu"], "cpu_cores": env["cpu_cores"],
+            "torch_threads": env["cpu_threads"], "torch": env["torch"], "python": env["python"],
+            "platform": env["platform"]}
+    if device.type == "cuda":
+        info["gpu"] = device_name(device)
+    return info
+
+
+def run_bench(cfg: BenchConfig, device: torch.device | None = None,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    device = device or torch.device("cpu")
+    splits = load_splits("mnist", cfg.data_dir, seed=42).to(device)
+    result: dict[str, Any] = {"device": device.type, "hardware": hardware(device),
+                              "method": {"warmup_steps": cfg.warmup, "rounds": cfg.rounds, "steps_per_round": cfg.steps,
+                                         "lever_rounds": cfg.lever_rounds, "eval_images": cfg.eval_images,
+                                         "eval_rounds": cfg.eval_rounds, "batch_size": BATCH,
+                                         "epoch_images": EPOCH_IMAGES, "statistic": "best round; median kept"}}
+    gemm = [matmul_flops(cfg.gemm_sizes)] if device.type == "cpu" else []
+    training = result["training"] = measure_training(cfg, splits.train_x, device, log, gemm)
+    if device.type == "cpu":
+        gemm.append(matmul_flops(cfg.gemm_sizes))
+        result["matmul_flop_per_s"] = max(gemm)
+        result["conv_fraction_of_matmul"] = training["conv"]["flop_per_s"] / result["matmul_flop_per_s"]
+    else:
+        result["matmul_flop_per_s"] = None
+        result["conv_fraction_of_matmul"] = None
+    evaluation = result["evaluation"] = measure_evaluation(cfg, splits.test_x, device, log)
+    result["levers"] = measure_levers(cfg, splits, device, log)
+
+    result["conv_speedup"] = training["conv"]["speedup"]["best"]
+    result["mlp_speedup"] = training["mlp"]["speedup"]["best"]
+    result["conv_eval_speedup"] = evaluation["conv"]["speedup"]["best"]
+    result["mlp_eval_speedup"] = evaluation["mlp"]["speedup"]["best"]
+    if cfg.report:
+        log("bench: python -m vae report --profile quick")
+        result["report_quick"] = time_report(cfg.data_dir, cfg.report_timeout_s)
+    else:
+        result["report_quick"] = {"wall_s": None, "reason": "skipped (--no-report)"}
+    result["targets"] = targets(result)
+    return result
+
+
+def measure_training(cfg: BenchConfig, train_x: torch.Tensor, device: torch.device,
+                     log: Callable[[str], None], gemm: list[float]) -> dict[str, Any]:
+    """Seed-style against the project's eager step, per model, interleaved; on the CPU one large
+    GEMM per round too (appended to `gemm`), so the matmul limit is measured in the same rounds."""
+    training: dict[str, Any] = {}
+    for name, spec in MODELS.items():
+        log(f"bench: training, {name} model")
+        variants = {"seed": seed_train_step(**spec, data_dir=cfg.data_dir, device=device, seed=cfg.seed),
+                    "project": project_train_step(**spec, train_x=train_x, device=device, seed=cfg.seed,
+                                                  policy=SpeedPolicy.for_model(name, device, cuda_graph=False))}
+        if name == "conv" and device.type == "cpu":
+            n = max(cfg.gemm_sizes)
+            a, b = torch.randn(n, n), torch.randn(n, n)
+            variants["gemm"] = lambda: a @ b
+        times = interleave(variants, cfg.rounds, cfg.steps, cfg.warmup, device)
+        if "gemm" in times:
+            gemm.append(2 * n ** 3 / min(times.pop("gemm")))
+        entry = {k: summary(v, BATCH) for k, v in times.items()}
+        for k in entry:
+            entry[k]["s_per_epoch"] = EPOCH_IMAGES / entry[k]["images_per_s"]
+        entry["speedup"] = ratio(times, "seed", "project")
+        training[name] = entry
+        flops = step_flops(variants["project"])
+        training[name]["flops_per_step"] = flops
+        training[name]["flops_per_image"] = flops / BATCH
+        training[name]["flop_per_s"] = flops / entry["project"]["s_per_call"]
+    return training
+
+
+def measure_evaluation(cfg: BenchConfig, test_x: torch.Tensor, device: torch.device,
+                       log: Callable[[str], None]) -> dict[str, Any]:
+    """Seed-style (no_grad, batch 128, DataLoader) against `evaluate`, per model."""
+    evaluation: dict[str, Any] = {}
+    for name, spec in MODELS.items():
+        log(f"bench: evaluation, {name} model")
+        variants = {"seed": seed_eval(**spec, data_dir=cfg.data_dir, device=device, n_images=cfg.eval_images),
+                    "project": project_eval(**spec, test_x=test_x, device=device, n_images=cfg.eval_images)}
+        times = interleave(variants, cfg.eval_rounds, 1, 1, device)
+        evaluation[name] = {k: summary(v, cfg.eval_images) for k, v in times.items()}
+        evaluation[name]["speedup"] = ratio(times, "seed", "project")
+    return evaluation
+
+
+def measure_levers(cfg: BenchConfig, splits, device: torch.device, log: Callable[[str], None]) -> list[dict]:
+    levers: list[dict] = []
+    for arch, spec in MODELS.items():
+        log(f"bench: levers, {arch} training")
+        levers += training_levers(cfg, arch, spec, splits.train_x, device)
+
+    log("bench: levers, evaluation")
+    for name, spec in MODELS.items():
+        fmt = SpeedPolicy.for_model(name, device).memory_format
+        evs = {"project": project_eval(**spec, test_x=splits.test_x, device=device, n_images=cfg.eval_images)}
+        for batch in ((128, 256, 1000) if name == "conv" else (128, 1000)):
+            for label, mf in (("NCHW", torch.contiguous_format), ("channels-last", torch.channels_last)):
+                if name == "mlp" and label == "channels-last":
+                    continue
+                evs[f"batch {batch}" + (f", {label}" if name == "conv" else "")] = project_eval(**spec, test_x=splits.test_x, device=device,
+                                                              n_images=cfg.eval_images, memory_format=mf,
+                                                              batch_size=batch)
+        times = interleave(evs, cfg.eval_rounds, 1, 1, device)
+        for lever in evs:
+            if lever == "project":
+                continue
+            project = f"project ({_format_name(fmt)}, batch {preferred_eval_batch(name, device)})"
+            levers.append({"group": f"{name} evaluation", "lever": lever, "vs": project,
+                           "ratio": min(times["project"]) / min(times[lever]),
+                           "images_per_s": cfg.eval_images / min(times[lever])})
+    return levers
+
+
+def training_levers(cfg: BenchConfig, arch: str, spec: dict, train_x: torch.Tensor,
+                    device: torch.device) -> list[dict]:
+    policy = SpeedPolicy.for_model(arch, device, cuda_graph=False)
+    group, vs = f"{arch} training", f"project ({_format_name(policy.memory_format)})"
+    make = lambda **kw: project_train_step(**spec, train_x=train_x, device=device, **kw)  # noqa: E731
+    variants = {"project": make(policy=policy), "unfused Adam": make(policy=policy.replace(fused_adam=False))}
+    if arch == "conv":
+        variants["contiguous (NCHW)"] = make(policy=policy.replace(memory_format=torch.contiguous_format))
+        variants["channels-last"] = make(policy=policy.replace(memory_format=torch.channels_last))
+    if device.type == "cpu" and torch.get_num_threads() > 1:
+        variants["1 thread"] = with_threads(1, make(policy=policy))
+    compile_s, compile_error = None, None
+    if cfg.compile:
+        try:
+            compiled = make(policy=policy, compiled=True)
+            started = time.perf_counter()
+            compiled()          # the first call compiles forward and backward
+            sync(device)
+            compile_s = time.perf_counter() - started
+            variants["torch.compile"] = compiled
+        except Exception as err:  # no C++ compiler, unsupported platform: record why
+            compile_error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
+    times = interleave(variants, cfg.lever_rounds, cfg.lever_steps, cfg.lever_warmup, device)
+    levers = []
+    for name in variants:
+        if name != "project":
+            levers.append({"group": group, "lever": name, "vs": vs,
+                           "ratio": min(times["project"]) / min(times[name]),
+                           "images_per_s": BATCH / min(times[name])})
+            if name == "torch.compile":
+                levers[-1]["compile_s"] = compile_s
+    if compile_error is not None:
+        levers.append({"group": group, "lever": "torch.compile", "vs": vs, "ratio": None, "reason": compile_error})
+    return levers
+
+
+def _format_name(memory_format) -> str:
+    return "channels-last" if memory_format == torch.channels_last else "NCHW"
+
+
+TARGETS = {
+    "conv training >= 1.3x seed-style": lambda r: r["conv_speedup"] >= 1.3,
+    "conv step >= 85% of matmul FLOP/s": lambda r: (r["conv_fraction_of_matmul"] or 0) >= 0.85,
+    "MLP training >= 3x seed-style": lambda r: r["mlp_speedup"] >= 3,
+    "MLP evaluation >= 2x seed-style": lambda r: r["mlp_eval_speedup"] >= 2,
+    "conv evaluation >= 1x seed-style": lambda r: r["conv_eval_speedup"] >= 1,
+}
+
+
+def targets(result: dict[str, Any]) -> dict[str, bool]:
+    return {name: bool(check(result)) for name, check in TARGETS.items()}
