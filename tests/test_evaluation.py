@@ -165,3 +165,19 @@ def test_prior_samples_are_repeatable_and_leave_the_global_rng_alone():
     assert torch.equal(first, second) and first.shape == (4, 1, 28, 28)
     assert ((first >= 0) & (first <= 1)).all()
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_eval_mode_puts_the_model_back_in_its_mode_even_after_an_error():
+    from vae.evaluation import eval_mode
+
+    model = MLPVAE(2, (8,)).train()
+    with eval_mode(model):
+        assert not model.training
+    assert model.training
+    with pytest.raises(RuntimeError), eval_mode(model):
+        raise RuntimeError("boom")
+    assert model.training
+    model.eval()
+    with eval_mode(model):
+        pass
+    assert not model.training

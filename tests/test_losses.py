@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vae.losses import kl_per_dimension, negative_elbo, reconstruction_per_example
+from vae.losses import (ELBOTerms, kl_per_dimension, log_normal, negative_elbo, negative_iwae,
+                        reconstruction_per_example)
 
 
 def test_kl_matches_torch_distributions_kl_divergence():
@@ -75,3 +76,54 @@ def test_mse_is_the_squared_error_of_the_decoder_mean_summed_over_pixels():
 def test_unknown_reconstruction_loss_is_refused_with_the_allowed_names():
     with pytest.raises(ValueError, match="bce, mse"):
         reconstruction_per_example(torch.zeros(1, 1, 28, 28), torch.zeros(1, 1, 28, 28), "l1")
+
+
+# ---- the importance-weighted objective ------------------------------------------------------
+
+def _iwae_inputs(k: int, n: int = 6, d: int = 3, seed: int = 0):
+    """A fixed toy 'model': logits linear in z, so the bound can be evaluated for any k."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.bernoulli(torch.full((n, 1, 28, 28), 0.3), generator=g)
+    mu, logvar = torch.randn(n, d, generator=g) * 0.5, torch.randn(n, d, generator=g) * 0.3 - 0.5
+    weight = torch.randn(d, 784, generator=g) * 0.3
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(k, n, d, generator=g)
+    logits = (z.flatten(0, 1) @ weight - 0.8).view(k * n, 1, 28, 28)
+    return logits, x, z, mu, logvar
+
+
+def test_iwae_with_k_1_is_the_elbo_of_the_same_sample():
+    """With one sample the bound is log w itself: recon plus the sampled log q - log p."""
+    logits, x, z, mu, logvar = _iwae_inputs(k=1)
+    terms = negative_iwae(logits, x, z, mu, logvar)
+    sampled_kl = log_normal(z, mu, logvar) - log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+    expected = (reconstruction_per_example(logits, x) + sampled_kl[0]).mean()
+    torch.testing.assert_close(terms.loss, expected)
+    # The reported terms are the ELBO's, with the KL in closed form as in negative_elbo.
+    reference = negative_elbo(logits, x, mu, logvar)
+    torch.testing.assert_close(terms.elbo, reference.elbo)
+    torch.testing.assert_close(terms.kl, reference.kl)
+
+
+def test_iwae_mean_over_many_draws_does_not_get_worse_as_k_grows():
+    """E[-L_k] is non-increasing in k (Burda et al. 2015, theorem 1), on a fixed model."""
+    means = []
+    for k in (1, 5, 50):
+        losses = torch.stack([negative_iwae(*_iwae_inputs(k, seed=s)).loss for s in range(200)])
+        means.append((losses.mean().item(), losses.std().item() / math.sqrt(len(losses))))
+    # seeds fix x, mu and logvar too: the same model and data for every k
+    for (a, se_a), (b, se_b) in zip(means, means[1:]):
+        assert b <= a + 3 * math.hypot(se_a, se_b), means
+    assert means[-1][0] < means[0][0], means
+
+
+def test_iwae_elbo_terms_do_not_depend_on_beta_but_the_loss_does():
+    inputs = _iwae_inputs(k=5)
+    one, half = negative_iwae(*inputs, beta=1.0), negative_iwae(*inputs, beta=0.5)
+    assert torch.equal(one.elbo, half.elbo) and torch.equal(one.kl, half.kl)
+    assert half.loss < one.loss
+
+
+def test_stacked_terms_are_detached_in_loss_elbo_recon_kl_order():
+    t = ELBOTerms(*(torch.tensor(float(i), requires_grad=True) for i in range(4)))
+    stacked = t.stacked()
+    assert stacked.tolist() == [0.0, 1.0, 2.0, 3.0] and not stacked.requires_grad

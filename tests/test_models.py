@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vae.models import ConvVAE, MLPVAE, build_model, count_parameters, reparameterize
+from vae.models import ConvVAE, MLPVAE, build_model, count_parameters, init_output_bias, reparameterize
 
 
 def test_conv_vae_with_latent_2_has_315365_parameters():
@@ -73,3 +73,28 @@ def test_reparameterize_with_a_seeded_generator_is_reproducible():
     a = reparameterize(mu, logvar, torch.Generator().manual_seed(3))
     b = reparameterize(mu, logvar, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_burdas_784_200_200_50_tanh_mlp_can_be_built_exactly():
+    model = build_model("mlp", 50, (200, 200), activation="tanh")
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in layers] == [
+        (784, 200), (200, 200), (200, 50), (200, 50), (50, 200), (200, 200), (200, 784)]
+    assert sum(isinstance(m, torch.nn.Tanh) for m in model.modules()) == 4
+    assert not any(isinstance(m, torch.nn.ReLU) for m in model.modules())
+    with pytest.raises(ValueError, match="relu, tanh"):
+        build_model("mlp", 50, (200,), activation="gelu")
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_output_bias_starts_at_the_logit_of_the_mean_pixel(arch):
+    means = torch.rand(1, 28, 28) * 0.9 + 0.05
+    means[0, 0, 0] = 0.0                         # a pixel that is always off: clamped, not -inf
+    model = build_model(arch, 2, (32,))
+    init_output_bias(model, means)
+    last = [m for m in model.decoder.modules() if hasattr(m, "bias") and m.bias is not None][-1]
+    if arch == "mlp":
+        assert torch.allclose(torch.sigmoid(last.bias[1:]), means.flatten()[1:], atol=1e-5)
+        assert torch.isfinite(last.bias).all()
+    else:
+        assert torch.sigmoid(last.bias).item() == pytest.approx(means.mean().item(), abs=1e-4)
