@@ -45,7 +45,7 @@ def find_root() -> Path:
 ROOT = find_root()
 ASSETS = ROOT / "docs" / "assets"
 sys.path.insert(0, str(ROOT / "code"))
-from vae.models import build_model  # noqa: E402  (the package of this repository)
+from vae.training import load_model  # noqa: E402  (the package of this repository)
 
 torch.set_num_threads(1)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.25,
@@ -72,12 +72,7 @@ def load_run(run: str):
     folder = ASSETS / "runs" / run
     with np.load(folder / "latents.npz", allow_pickle=False) as z:
         data = {key: z[key] for key in z.files}
-    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-    weights = state.get("model", state) if isinstance(state, dict) else state
-    config = json.loads((folder / "config.json").read_text())
-    config = config.get("config", config)
-    model = build_model(config["arch"], config["latent_dim"], tuple(config.get("hidden", (400,))))
-    model.load_state_dict(weights)
+    model, _ = load_model(folder / "model.pt")     # the weights and the configuration they were trained with
     metrics = json.loads((folder / "metrics.json").read_text())
     classes = [str(c) for c in data["classes"]] if "classes" in data else [str(i) for i in range(10)]
     return {"mu": data["mu"].astype(np.float64), "logvar": data["logvar"].astype(np.float64),
