@@ -122,3 +122,12 @@ def test_on_epoch_callback_sees_epoch_zero_and_every_trained_epoch(tmp_path, dat
     train(tiny_config(data_dir, epochs=2), tmp_path / "cb", log=lambda m: None, progress=False,
           on_epoch=lambda epoch, model, splits: seen.append(epoch))
     assert seen == [0, 1, 2]
+
+
+@pytest.mark.parametrize("changes,hint", [({}, "--lr"), ({"beta": 500.0}, "--beta (it is 500)"),
+                                          ({"weight_decay": 5.0}, "--weight-decay (it is 5)"),
+                                          ({"beta": 4.0, "weight_decay": 0.01}, "--lr")])
+def test_the_non_finite_loss_hint_names_an_extreme_beta_or_weight_decay_before_the_lr(changes, hint):
+    from vae.training import _likely_cause
+
+    assert _likely_cause(TrainConfig(**changes)) == f"a lower {hint}"
