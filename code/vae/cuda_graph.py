@@ -70,8 +70,7 @@ class GraphedSteps:
     """`steps` training steps of `batch_size` examples each, captured in one CUDA graph."""
 
     def __init__(self, step: Step, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 train_x: torch.Tensor, batch_size: int, steps: int, accumulator: Accumulator,
-                 pool: object | None = None):
+                 train_x: torch.Tensor, batch_size: int, steps: int, accumulator: Accumulator):
         device = train_x.device
         self.steps, self.batch_size = steps, batch_size
         self.indices = torch.zeros(steps, batch_size, dtype=torch.long, device=device)
@@ -103,9 +102,8 @@ class GraphedSteps:
         _restore(saved, model, optimizer)
         optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=pool):
+        with torch.cuda.graph(self.graph):
             body()
-        self.pool = self.graph.pool()
 
     def replay(self, indices: torch.Tensor, betas: torch.Tensor, lrs: torch.Tensor,
                step_numbers: torch.Tensor) -> None:

@@ -26,7 +26,7 @@ import torch
 from . import artifacts
 from .cuda_graph import Accumulator, GraphedSteps, epoch_plan
 from .data import DATASETS, Splits, load_splits
-from .device import FUSED_ADAM_DEVICES, SpeedPolicy, device_name, environment, select_device  # noqa: F401
+from .device import SpeedPolicy, device_name, environment, select_device  # environment: re-exported for report.py
 from .errors import ConfigError
 from .evaluation import evaluate
 from .losses import RECON_LOSSES, ELBOTerms, negative_elbo, negative_iwae
@@ -479,9 +479,9 @@ def capture_graphs(run: Run, plan: list[tuple[int, int]], acc: Accumulator) -> N
     """Capture, before the epoch's first replay, each (steps, batch size) the plan needs and lacks."""
     for n_steps, batch in dict.fromkeys(plan):
         if (n_steps, batch) not in run.graphs:
-            pool = next(iter(run.graphs.values())).pool if run.graphs else None
+            # Each graph in its own memory pool: the grads one leaves behind must not alias another's.
             run.graphs[n_steps, batch] = GraphedSteps(run.step, run.model, run.optimizer, run.splits.train_x,
-                                                      batch, n_steps, acc, pool)
+                                                      batch, n_steps, acc)
     acc.reset()       # the captures' warm-up steps added to the sums
 
 
