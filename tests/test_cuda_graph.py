@@ -54,7 +54,7 @@ def test_undoing_warm_up_steps_restores_weights_and_a_fresh_optimizers_state_in_
     assert float(state["step"]) == 0 and not state["exp_avg"].any() and not state["exp_avg_sq"].any()
 
 
-def test_a_captured_step_refuses_an_optimizer_without_a_tensor_learning_rate():
+def test_a_graphed_step_refuses_an_optimizer_without_a_tensor_learning_rate():
     model = build_model("mlp", 2, (16,))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     with pytest.raises(ValueError, match="tensor lr"):
@@ -91,3 +91,30 @@ def test_the_captured_step_gives_the_same_loss_and_weights_as_the_eager_step(arc
     assert captured_sum == pytest.approx(sum(eager), rel=1e-4)
     for a, b in zip(model.parameters(), captured_model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_an_epoch_of_replays_trains_like_the_eager_epoch_on_the_same_batches_and_schedules(tmp_path, data_dir):
+    """On the CPU a replay runs its steps eagerly: this checks the replay plan, the batch indices,
+    the per-step KL weight and learning rate and the sums against the eager loop (train_limit 300,
+    batch 64: replays of 2 steps, then 2 more full batches and a remainder of 44)."""
+    from vae.training import start_run, train_epoch
+
+    config = TrainConfig(arch="mlp", hidden=(32,), latent_dim=4, epochs=2, batch_size=64, train_limit=300,
+                         device="cpu", data_dir=str(data_dir), kl_warmup_epochs=1, lr_schedule="cosine",
+                         binarize=True)
+    results = []
+    for replayed in (False, True):
+        run = start_run(config, tmp_path / str(replayed), resume=False, log=lambda m: None, progress=False)
+        if replayed:
+            run.policy = run.policy.replace(cuda_graph=True, steps_per_replay=2)
+            run.optimizer = build_optimizer(run.model, config, run.policy, run.device)
+        acc = Accumulator(run.device)
+        terms = [train_epoch(run, epoch, acc) for epoch in (1, 2)]
+        results.append((terms, [p.detach().clone() for p in run.model.parameters()], run))
+    (eager_terms, eager_weights, eager_run), (replay_terms, replay_weights, replay_run) = results
+    assert replay_run.graphs and all(g.graph is None for g in replay_run.graphs.values())
+    assert sorted(replay_run.graphs) == [(1, 44), (2, 64)]
+    for a, b in zip(eager_terms, replay_terms):
+        assert a == pytest.approx(b, rel=1e-5)
+    for a, b in zip(eager_weights, replay_weights):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
