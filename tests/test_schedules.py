@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from vae.training import TrainConfig, burda_stage, kl_weight, learning_rate, load_checkpoint, train
+from vae.schedules import burda_stage, kl_weight, learning_rate
+from vae.training import TrainConfig, load_checkpoint, train
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
