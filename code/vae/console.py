@@ -3,8 +3,9 @@
 Ctrl-C: Python raises KeyboardInterrupt wherever the main thread happens to be. If that is a
 `__del__` method or a weakref callback (torch and matplotlib run many), Python prints
 "Exception ignored ..." and the command runs on, to exit 0. So the handler here also records
-the signal, and the command checks the record at safe points (every log line: after each
-epoch, after each report run) and once more before it exits. SIGTERM is handled the same way.
+the signal (and keeps Python from printing the swallowed exception), and the command checks the
+record at safe points (every log line: after each epoch, after each report run) and once more
+before it exits. SIGTERM is handled the same way.
 
 The log: `train ... | head -1` closes stdout after one line. A lost log line must not cost a
 training run, so once stdout fails the log goes to /dev/null and the work carries on.
@@ -36,9 +37,13 @@ def signals_recorded() -> Iterator[None]:
         previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
     except ValueError:          # not the main thread: signals cannot be handled here at all
         previous = {}
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: (
+        None if isinstance(unraisable.exc_value, KeyboardInterrupt) and _received else previous_hook(unraisable))
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -32,8 +32,12 @@ class FolderBusyError(ArtifactError):
 
 @contextlib.contextmanager
 def owned(folder: Path) -> Iterator[Path]:
-    """Create `folder` if needed and hold an exclusive lock on it for the duration of the block."""
+    """Create `folder` if needed and hold an exclusive lock on it for the duration of the block.
+
+    A folder created here and still empty at the end (the command failed before writing) is removed.
+    """
     folder = Path(folder)
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
@@ -52,6 +56,9 @@ def owned(folder: Path) -> Iterator[Path]:
         _check_writable(folder)
         yield folder
     finally:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()   # a command that wrote nothing leaves no empty folder behind
         os.close(fd)   # closing the descriptor releases the lock
 
 
