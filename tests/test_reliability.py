@@ -989,3 +989,101 @@ def test_a_checkpoint_with_a_malformed_field_is_one_line(case, run_copy, capsys,
                             "--resume"], capsys)
     assert code == 1
     assert_one_line(err, "last.pt", f"malformed '{key}'", "delete it")
+
+
+# ---- issue 13: the site refuses assets that mix reports -------------------------------------------
+
+def _another_profiles_run(assets: Path) -> None:
+    # What an interrupted `report --profile quick` over standard assets left: a quick run beside
+    # a standard manifest and standard tables.
+    run = assets / "runs" / "mnist-conv-z2"
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["test"]["elbo"] += 96.4
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    config = json.loads((run / "config.json").read_text())
+    config["config"].update(epochs=2, train_limit=1000)
+    (run / "config.json").write_text(json.dumps(config))
+
+
+def _edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+ASSET_MIXES = {
+    "run-of-another-profile": (_another_profiles_run, "runs/mnist-conv-z2/metrics.json does not match manifest.json"),
+    "staging-folder-left": (lambda a: (a / "runs" / ".mnist-conv-z2.partial").mkdir(),
+                            "runs/.mnist-conv-z2.partial is left over"),
+    "unlisted-run-folder": (lambda a: shutil.copytree(a / "runs" / "mnist-mlp400-z8", a / "runs" / "mnist-mlp400-z64"),
+                            "runs/mnist-mlp400-z64 is not in manifest.json"),
+    "listed-file-missing": (lambda a: (a / "runs" / "mnist-mlp400-z8" / "curves.png").unlink(),
+                            "runs/mnist-mlp400-z8/curves.png is listed in manifest.json but missing"),
+    "table-out-of-date": (lambda a: _edit_json(a / "tables" / "runs.json",
+                                               lambda t: t["rows"][0].update(test_elbo=1.0)),
+                          "tables/runs.json does not match"),
+    "unlisted-table": (lambda a: (a / "tables" / "old.md").write_text("| a |\n"), "tables/old.md is not in manifest"),
+    "failed-runs": (lambda a: _edit_json(a / "manifest.json", lambda m: m["failed_runs"].update(x="crashed")),
+                    "manifest.json records failed runs"),
+}
+
+
+@pytest.fixture(scope="module")
+def committed_assets(repo_root, tmp_path_factory) -> Path:
+    """A copy of the committed docs/assets (one real report), which the tests may damage copies of."""
+    source = repo_root / "docs" / "assets"
+    if not (source / "manifest.json").is_file():
+        pytest.skip("docs/assets has no generated report; run `python -m vae report` first")
+    return Path(shutil.copytree(source, tmp_path_factory.mktemp("assets") / "assets"))
+
+
+@guarantee("assets")
+def test_the_committed_assets_are_one_consistent_report(committed_assets):
+    """The committed `docs/assets`: manifest, runs and tables agree (the check the site build runs passes)."""
+    from vae.consistency import problems
+
+    assert problems(committed_assets) == []
+
+
+@guarantee("assets")
+@pytest.mark.parametrize("case", list(ASSET_MIXES))
+def test_the_site_build_refuses_assets_that_mix_reports_and_names_the_file(case, committed_assets, tmp_path, repo_root):
+    """Runs, tables and manifest that disagree (another profile, staging left, unlisted or missing files): the build hook stops, naming the file."""
+    import importlib.util
+
+    from mkdocs.exceptions import PluginError
+
+    spec = importlib.util.spec_from_file_location("site_hooks_under_test", repo_root / "code" / "site_hooks.py")
+    site_hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site_hooks)
+
+    docs = tmp_path / "docs"
+    shutil.copytree(committed_assets, docs / "assets")
+    damage_, fragment = ASSET_MIXES[case]
+    damage_(docs / "assets")
+    with pytest.raises(PluginError) as caught:
+        site_hooks.on_pre_build({"docs_dir": str(docs)})
+    assert fragment in str(caught.value)
+    assert "python -m vae report" in str(caught.value)
+
+
+@guarantee("assets")
+def test_mkdocs_build_strict_stops_on_a_half_replaced_report(committed_assets, tmp_path, repo_root):
+    """`mkdocs build --strict` on the real configuration stops before any page when a run of another profile is in place."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for child in (repo_root / "docs").iterdir():
+        if child.name != "assets":
+            (docs / child.name).symlink_to(child)
+    shutil.copytree(committed_assets, docs / "assets")
+    _another_profiles_run(docs / "assets")
+    config = tmp_path / "mkdocs.yml"
+    config.write_text(f"INHERIT: {repo_root / 'mkdocs.yml'}\ndocs_dir: {docs}\n"
+                      f"hooks:\n  - {repo_root / 'code' / 'site_hooks.py'}\n"
+                      f"theme:\n  name: material\n  custom_dir: {repo_root / 'docs' / 'overrides'}\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config),
+                             "-d", str(tmp_path / "site")], cwd=repo_root, capture_output=True, text=True,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, timeout=300)
+    assert result.returncode != 0
+    assert "runs/mnist-conv-z2/metrics.json does not match manifest.json" in result.stderr
+    assert not (tmp_path / "site" / "index.html").exists()

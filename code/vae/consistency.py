@@ -37,6 +37,9 @@ def _read(path: Path, root: Path) -> Any:
 def problems(assets: Path) -> list[str]:
     """Every disagreement between manifest.json, runs/ and tables/ (empty: consistent)."""
     assets = Path(assets)
+    if not (assets / "manifest.json").exists() and not (assets / "runs").exists() \
+            and not (assets / "tables").exists():
+        return []   # no report at all (a site without results): nothing can disagree
     try:
         manifest = _read(assets / "manifest.json", assets)
     except InconsistentAssets as err:
