@@ -35,7 +35,8 @@ suite fails if this page and the tests disagree.
   files that are already right.
 - **Every file is written atomically**: to a temporary file in the same folder, flushed,
   fsynced, then renamed over the target. A crash leaves either the old file or the new one,
-  never a mix (at most a hidden `.NAME.*.tmp` file remains, which the site ignores).
+  never a mix (at most a hidden `.NAME.*.tmp` file remains, which the site ignores). Files get
+  the permissions the umask gives (0644 under the usual 022), so a copied site is readable.
 - **Checkpoints** are loaded with `torch.load(weights_only=True)`, and the CRC-32 of every
   record is checked, so a damaged or foreign file is refused with a message rather than loaded.
 - **Interrupted training**, even by `SIGKILL`, continues with `--resume` from the last complete
@@ -51,7 +52,8 @@ suite fails if this page and the tests disagree.
 - **Ctrl-C always stops a command**, even when it lands in a finalizer where Python would
   ignore it: the signal is recorded and checked after every epoch and every report run.
 - **The log never stops a run**: if stdout is closed (`train ... | head -1`) or fails, the
-  remaining lines are dropped and training carries on.
+  remaining lines are dropped and training carries on; characters stdout cannot encode are
+  escaped.
 - **The site build refuses mixed assets**: before any page is built, it checks that the runs,
   tables and `manifest.json` of `docs/assets` come from one report, and names the first file
   that is out of date.

@@ -1087,3 +1087,27 @@ def test_mkdocs_build_strict_stops_on_a_half_replaced_report(committed_assets, t
     assert result.returncode != 0
     assert "runs/mnist-conv-z2/metrics.json does not match manifest.json" in result.stderr
     assert not (tmp_path / "site" / "index.html").exists()
+
+
+@guarantee("stdout")
+def test_a_non_ascii_out_on_an_ascii_terminal_is_logged_escaped(tmp_path, data_dir, run_vae, subprocess_env):
+    """A non-ASCII `--out` with an ASCII stdout: the path is printed escaped and the run resumes normally, exit 0."""
+    args = ["train", *TINY, "--data-dir", data_dir, "--out", tmp_path / "résumé"]
+    assert run_vae(*args, "--epochs", "1").returncode == 0
+    result = subprocess.run([sys.executable, "-m", "vae", *map(str, args), "--epochs", "2", "--resume"],
+                            env={**subprocess_env, "PYTHONIOENCODING": "ascii"}, capture_output=True, text=True,
+                            encoding="ascii", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "r\\xe9sum\\xe9 after epoch 1" in result.stdout
+    assert result.stderr == ""
+
+
+@guarantee("atomic")
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600)], ids=["umask-022", "umask-077"])
+def test_written_files_follow_the_umask(umask, mode, tmp_path, subprocess_env):
+    """Files get the mode the umask gives (0644 under 022), not always 0600, so a copied site is readable."""
+    target = tmp_path / "table.md"
+    script = (f"import os; os.umask({umask}); from vae.artifacts import write_text; "
+              f"write_text({str(target)!r}, 'x')")
+    subprocess.run([sys.executable, "-c", script], env=subprocess_env, check=True, timeout=120)
+    assert target.stat().st_mode & 0o777 == mode

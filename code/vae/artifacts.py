@@ -23,6 +23,16 @@ class ArtifactError(OSError):
     """An output file or folder could not be written."""
 
 
+def _umask() -> int:
+    current = os.umask(0o022)   # the only way to read it is to set it: once, at import, single-threaded
+    os.umask(current)
+    return current
+
+
+# The mode open() would give a new file under the process's umask (usually 0644).
+FILE_MODE = 0o666 & ~_umask()
+
+
 class _RecordingWriter(io.BufferedWriter):
     """A buffered file that remembers the OSError of a failed write.
 
@@ -49,6 +59,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     except OSError as err:
         raise ArtifactError(f"cannot write to {path.parent}: {err.strerror or err}; "
                             "choose a writable output folder") from err
+    os.fchmod(fd, FILE_MODE)   # mkstemp makes 0600 files; results are meant to be shared (a deployed site)
     file = _RecordingWriter(io.FileIO(fd, "wb"))
     try:
         with file:

@@ -64,6 +64,9 @@ def log(message: str) -> None:
     check_interrupt()
     try:
         print(message, flush=True)
+    except UnicodeEncodeError:      # a non-ASCII path on an ASCII terminal: escape, do not fail
+        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+        log(message.encode(encoding, "backslashreplace").decode(encoding))
     except (BrokenPipeError, OSError):
         _silence_stdout()
     check_interrupt()
