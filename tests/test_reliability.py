@@ -1111,3 +1111,26 @@ def test_written_files_follow_the_umask(umask, mode, tmp_path, subprocess_env):
               f"write_text({str(target)!r}, 'x')")
     subprocess.run([sys.executable, "-c", script], env=subprocess_env, check=True, timeout=120)
     assert target.stat().st_mode & 0o777 == mode
+
+
+@guarantee("checkpoints")
+@pytest.mark.parametrize("best_is_last", [True, False], ids=["best-epoch-is-the-last", "best-epoch-is-earlier"])
+def test_resume_after_best_pt_was_deleted_rebuilds_it_or_says_what_to_do(best_is_last, run_copy, capsys, data_dir):
+    """`best.pt` deleted, `last.pt` whole: `--resume` rebuilds it from `last.pt` if that epoch was the best, else one line."""
+    (run_copy / "best.pt").unlink()
+    if not best_is_last:
+        state = load_checkpoint(run_copy / "last.pt")
+        state["best_epoch"] = 0
+        torch.save(state, run_copy / "last.pt")
+    # --epochs 1: nothing left to train, so only a rebuilt best.pt can give the metrics.
+    code, _, err = run_cli(["train", *TINY, "--epochs", "1", "--data-dir", data_dir, "--out", run_copy,
+                            "--resume"], capsys)
+    if best_is_last:
+        assert code == 0, err
+        best, last = load_checkpoint(run_copy / "best.pt"), load_checkpoint(run_copy / "last.pt")
+        assert best["epoch"] == 1 and all(torch.equal(best["model"][k], last["model"][k]) for k in last["model"])
+        assert json.loads((run_copy / "metrics.json").read_text())["best_epoch"] == 1
+    else:
+        assert code == 1
+        assert_one_line(err, "best.pt is missing", "cannot be rebuilt", "--overwrite")
+        assert not (run_copy / "best.pt").exists()

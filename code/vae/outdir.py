@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from .artifacts import ArtifactError, read_json
-from .training import ConfigError, TrainConfig, _check_resumable
+from .artifacts import ArtifactError, read_json, save_checkpoint
+from .training import ConfigError, TrainConfig, TrainingError, _check_resumable, load_checkpoint
 
 # Every file `training.train` writes into its folder; --overwrite deletes exactly these.
 RUN_FILES = ("config.json", "history.csv", "best.pt", "last.pt", "metrics.json")
@@ -94,6 +94,8 @@ def prepare_train_folder(folder: Path, config: TrainConfig, resume: bool, overwr
         raise ConfigError("out", f"{folder} already holds {what}; add --resume to continue it, "
                                  "--overwrite to replace it, or choose another --out")
     if (folder / "last.pt").exists():
+        if not (folder / "best.pt").exists():
+            _rebuild_best(folder)
         return   # train() checks the checkpoint's settings and state
     if "metrics.json" in present:
         raise ConfigError("resume", f"{folder} holds a finished run whose last.pt is missing, so it cannot be "
@@ -113,3 +115,15 @@ def _check_saved_config(path: Path, config: TrainConfig) -> None:
         raise ConfigError("resume", f"{path} is unreadable or not written by this project; "
                                     "use --overwrite or another --out") from None
     _check_resumable(saved, config, path)
+
+
+def _rebuild_best(folder: Path) -> None:
+    # best.pt was deleted (say, after it was found truncated) but last.pt is whole: if the last
+    # epoch was also the best, its weights are the best weights; otherwise they are gone.
+    state = load_checkpoint(folder / "last.pt")
+    best_epoch, epoch = state.get("best_epoch"), state.get("epoch")
+    if best_epoch != epoch:
+        raise TrainingError(f"{folder / 'best.pt'} is missing and the best epoch ({best_epoch}) is not the last one "
+                            f"in last.pt ({epoch}), so it cannot be rebuilt; train again with --overwrite")
+    save_checkpoint(folder / "best.pt", {"model": state["model"], "config": state.get("config", {}),
+                                         "epoch": epoch, "val_elbo": state.get("best_val")})
