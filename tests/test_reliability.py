@@ -1134,3 +1134,42 @@ def test_resume_after_best_pt_was_deleted_rebuilds_it_or_says_what_to_do(best_is
         assert code == 1
         assert_one_line(err, "best.pt is missing", "cannot be rebuilt", "--overwrite")
         assert not (run_copy / "best.pt").exists()
+
+
+class _FinalizerThatGetsCtrlC:
+    """Like a weakref callback or `__del__` of torch or matplotlib that a Ctrl-C happens to land in."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)       # Python raises KeyboardInterrupt here, then ignores it
+        for _ in range(100_000):
+            pass
+
+
+@guarantee("interruption")
+def test_a_ctrl_c_swallowed_during_a_report_stops_it_after_the_run_in_progress(
+        tmp_path, data_dir, monkeypatch, capsys):
+    """A real SIGINT swallowed in a finalizer during a report: no further run starts, one line, exit 130."""
+    import dataclasses
+
+    from vae import report
+
+    base = TrainConfig(arch="mlp", hidden=(32,), epochs=1, batch_size=64, train_limit=256, val_split=0.02,
+                       device="cpu", data_dir=str(data_dir))
+    specs = [report.RunSpec(f"mnist-mlp32-z2-s{seed}", dataclasses.replace(base, seed=seed)) for seed in (1, 2)]
+    monkeypatch.setattr(report, "run_specs", lambda profile, data_dir="data": specs)
+    monkeypatch.setattr(report, "write_comparisons", lambda *args, **kwargs: [])
+    started, real_produce_run = [], report.produce_run
+
+    def produce_run(spec, *args, **kwargs):
+        started.append(spec.name)
+        if len(started) == 1:
+            _FinalizerThatGetsCtrlC()
+        return real_produce_run(spec, *args, **kwargs)
+
+    monkeypatch.setattr(report, "produce_run", produce_run)
+    out = tmp_path / "assets"
+    code, _, err = run_cli(["report", "--profile", "quick", "--data-dir", data_dir, "--out", out], capsys)
+    assert code == 130
+    assert_one_line(err, "interrupted")
+    assert started == [specs[0].name]
+    assert not (out / "runs" / specs[1].name).exists()
