@@ -1,7 +1,9 @@
 """The command line: `python -m vae {data,train,report} ...`.
 
 Every invalid value ends in one line on stderr and exit code 2, before anything is written;
-expected failures (missing data, a broken checkpoint, a full disk) end in one line and exit 1.
+expected failures (missing data, a broken checkpoint, a full disk, a busy output folder, too
+little memory) end in one line and exit 1; Ctrl-C and SIGTERM in one line and exit 130 or 143.
+`train` and `report` hold the lock of their --out folder while they run (outdir.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .artifacts import ArtifactError
 from .data import DATASETS, DataError, prepare
 from .losses import RECON_LOSSES
 from .models import ARCHITECTURES
+from .outdir import owned, prepare_train_folder
 from .training import ConfigError, TrainConfig, TrainingError, train
 
 DEFAULTS = TrainConfig()
@@ -185,8 +188,6 @@ def run_data(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from .outdir import owned, prepare_train_folder
-
     config = config_from_args(args)
     try:
         config.validate()
@@ -199,7 +200,6 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_report(args: argparse.Namespace) -> None:
-    from .outdir import owned
     from .report import PROFILES, ReportError, build_report   # matplotlib and sklearn only when needed
 
     for spec in DATASETS.values():
