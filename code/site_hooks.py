@@ -7,7 +7,9 @@
    from the notebook's bytes (and a few options) only: after a retraining the notebook's bytes
    are the same, so the cache would serve outputs of the earlier models. The cache is forced off
    here and any cache file left by an earlier build is deleted.
-3. Nothing from third parties. nbconvert's notebook template adds <script> tags for MathJax and
+3. Consistent assets. Before anything is built, `vae.consistency.check_assets` compares
+   manifest.json, runs/ and tables/ and stops the build if they come from different reports.
+4. Nothing from third parties. nbconvert's notebook template adds <script> tags for MathJax and
    Mermaid from public CDNs; the site renders math with its own KaTeX, so those tags are removed.
 """
 
@@ -17,6 +19,7 @@ import json
 import logging
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +67,6 @@ def layer_table(arch: str, latent_dim: int, hidden: tuple[int, ...] = (400,)) ->
     The model is built by the package itself and a zero image (and a zero latent) is passed
     through it with forward hooks, so the table always matches `code/vae/models.py`.
     """
-    import sys
 
     code_dir = str(Path(__file__).resolve().parent)
     if code_dir not in sys.path:
@@ -120,6 +122,19 @@ def on_config(config, **kwargs):
             shutil.rmtree(cache_dir, ignore_errors=True)
             log.info("deleted stale mkdocs-jupyter cache %s", cache_dir)
     return config
+
+
+def on_pre_build(config, **kwargs):
+    """Refuse assets whose runs, tables and manifest come from different reports (vae/consistency.py)."""
+    code_dir = str(Path(__file__).resolve().parent)
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    from vae.consistency import InconsistentAssets, check_assets
+
+    try:
+        check_assets(Path(config["docs_dir"]) / "assets")
+    except InconsistentAssets as err:
+        raise PluginError(str(err)) from None
 
 
 def on_page_markdown(markdown: str, page, config, files, **kwargs):

@@ -27,18 +27,36 @@ suite fails if this page and the tests disagree.
 
 - **Invalid settings** end in one line on stderr that names the option and the values it
   accepts, with exit code 2, before anything is written. Expected failures (damaged data or
-  checkpoints, a full disk, a non-finite loss) end in one line and exit code 1; an interrupt
-  (Ctrl-C) ends with exit code 130. None of them prints a traceback.
+  checkpoints, a full disk, too little memory, a non-finite loss) end in one line and exit
+  code 1; an interrupt ends in one line with exit code 130 (Ctrl-C) or 143 (SIGTERM). None of
+  them prints a traceback.
 - **Data** is only used once each of the four IDX files of a dataset has the expected MD5
   checksum; `make data` (or `python -m vae data`) repairs a damaged data folder, keeping the
   files that are already right.
 - **Every file is written atomically**: to a temporary file in the same folder, flushed,
   fsynced, then renamed over the target. A crash leaves either the old file or the new one,
-  never a mix (at most a hidden `.NAME.*.tmp` file remains, which the site ignores).
+  never a mix (at most a hidden `.NAME.*.tmp` file remains, which the site ignores). Files get
+  the permissions the umask gives (0644 under the usual 022), so a copied site is readable.
 - **Checkpoints** are loaded with `torch.load(weights_only=True)`, and the CRC-32 of every
   record is checked, so a damaged or foreign file is refused with a message rather than loaded.
 - **Interrupted training**, even by `SIGKILL`, continues with `--resume` from the last complete
   epoch and, on the CPU, ends with exactly the metrics of an uninterrupted run.
+- **A full disk** is named as such even where torch's checkpoint writer hides it behind its own
+  error: the writer keeps the error of the file itself (checked on a real 1 MB filesystem
+  wherever the test machine allows mounting one).
+- **Output folders are owned.** A running `train` or `report` holds a lock on its `--out`
+  folder, which the system releases when the process ends, even by `SIGKILL`; a second command
+  into the same folder is refused in one line. `train` into a folder that already holds a run
+  needs `--resume` (which checks the run's settings, even when `last.pt` is gone) or
+  `--overwrite` (which deletes the old run's files first, so the two runs never mix).
+- **Ctrl-C always stops a command**, even when it lands in a finalizer where Python would
+  ignore it: the signal is recorded and checked after every epoch and every report run.
+- **The log never stops a run**: if stdout is closed (`train ... | head -1`) or fails, the
+  remaining lines are dropped and training carries on; characters stdout cannot encode are
+  escaped.
+- **The site build refuses mixed assets**: before any page is built, it checks that the runs,
+  tables and `manifest.json` of `docs/assets` come from one report, and names the first file
+  that is out of date.
 - **The report** builds each run in a hidden staging folder and renames it into place only when
   complete, so a failed run leaves the previous assets of every run as they were.
 """

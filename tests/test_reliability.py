@@ -1,4 +1,4 @@
-"""Reliability (issue 6): every guarantee of the Robustness section, one test per case.
+"""Reliability (issues 6 and 13): every guarantee of the Robustness section, one test per case.
 
 Each test is tagged with the guarantee it checks; `tests/robustness_cases.py` turns the tags
 and the first line of each docstring into the table of docs/includes/robustness.md, with
@@ -36,6 +36,10 @@ GUARANTEES = {
     "non-finite": "Non-finite loss",
     "atomic": "Atomic files",
     "disk": "Unwritable folders and full disks",
+    "folders": "Owned output folders",
+    "assets": "Consistent report assets",
+    "memory": "Out of memory",
+    "stdout": "A closed or failing stdout",
 }
 
 
@@ -126,6 +130,9 @@ INVALID = [
     (["train", "--frobnicate"], ["unrecognized arguments: --frobnicate"]),
     (["data", "--dataset", "cifar10"], ["--dataset", "mnist", "fashion-mnist", "all"]),
     (["report", "--profile", "huge"], ["--profile", "quick", "standard", "full"]),
+    (["train", "--out", ""], ["--out", "must name a folder"]),
+    (["report", "--out", " "], ["--out", "must name a folder"]),
+    (["train", "--resume", "--overwrite"], ["--overwrite", "--resume"]),
     ([], ["required: command"]),
 ]
 
@@ -136,7 +143,8 @@ def test_an_invalid_value_is_one_line_naming_option_and_allowed_values_exit_2_no
         argv, fragments, tmp_path, monkeypatch, capsys, data_dir):
     """An invalid value: one line naming the option and the allowed values, exit code 2, nothing written."""
     monkeypatch.chdir(tmp_path)
-    extra = ["--data-dir", str(data_dir), "--out", "out"] if argv[:1] == ["train"] else []
+    extra = ["--data-dir", str(data_dir)] + ([] if "--out" in argv else ["--out", "out"]) \
+        if argv[:1] == ["train"] else []
     code, out, err = run_cli(argv + extra, capsys)
     assert code == 2
     assert_one_line(err, *fragments)
@@ -701,3 +709,467 @@ def test_a_report_run_that_fails_half_way_leaves_every_runs_assets_untouched(tmp
     assert not [p.name for p in (out / "runs").iterdir() if p.name.startswith(".")]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["runs"] == [] and "figure crashed half-way" in manifest["failed_runs"][bad]
+
+
+# ---- issue 13: a real full disk ----------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MB filesystem (tmpfs), mounted for the test; skipped where mounting is not allowed."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a 1 MB tmpfs needs root and mount(8); the fake-ENOSPC tests cover the logic")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def _fill(disk: Path, leave_bytes: int) -> None:
+    """Fill `disk` with one file until only about `leave_bytes` are free."""
+    stats = os.statvfs(disk)
+    (disk / "filler").write_bytes(b"\0" * max(stats.f_bavail * stats.f_frsize - leave_bytes, 0))
+
+
+@guarantee("disk")
+def test_a_real_full_disk_under_torch_save_is_a_clear_error_not_a_zip_writer_traceback(small_disk):
+    """A real full disk (1 MB tmpfs) under `torch.save`: the one clear error, old checkpoint intact, no temporary file."""
+    target = small_disk / "last.pt"
+    artifacts.save_checkpoint(target, {"w": torch.zeros(10)})
+    old = target.read_bytes()
+    with pytest.raises(ArtifactError) as caught:   # torch's zip writer would say "unexpected pos ..."
+        artifacts.save_checkpoint(target, {"w": torch.zeros(600_000)})
+    assert str(caught.value) == (f"cannot write {target}: No space left on device; "
+                                 "free disk space or choose another output folder")
+    assert target.read_bytes() == old
+    assert sorted(p.name for p in small_disk.iterdir()) == ["last.pt"]
+
+
+@guarantee("disk")
+def test_training_on_a_real_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(small_disk, capsys, data_dir):
+    """`train --resume` on a real full disk: one line, exit 1, the previous `last.pt` intact, no temporary file."""
+    args = ["train", "--arch", "mlp", "--hidden", "16", "--batch-size", "64", "--train-limit", "256",
+            "--device", "cpu", "--data-dir", data_dir, "--out", small_disk / "run"]
+    code, _, err = run_cli([*args, "--epochs", "1"], capsys)
+    assert code == 0, err
+    before = snapshot(small_disk / "run")
+    _fill(small_disk, leave_bytes=160 * 1024)         # room for the small files and best.pt, not last.pt
+    code, _, err = run_cli([*args, "--epochs", "2", "--resume"], capsys)
+    assert code == 1
+    assert_one_line(err, "No space left on device", "free disk space")
+    after = snapshot(small_disk / "run")
+    assert after["last.pt"] == before["last.pt"]
+    assert load_checkpoint(small_disk / "run" / "last.pt")["epoch"] == 1
+    load_checkpoint(small_disk / "run" / "best.pt")      # whole: of epoch 1, or of epoch 2 if it fitted
+    assert not [name for name in after if name.endswith(".tmp")]
+
+
+@guarantee("disk")
+@pytest.mark.parametrize("where", ["a-file", "read-only-subfolder", "read-only-root"])
+def test_a_report_into_an_unwritable_out_is_one_line(where, tmp_path, capsys, data_dir):
+    """`report --out` a regular file or on a read-only filesystem: one line naming it, exit 1, before any training."""
+    if where == "a-file":
+        out = tmp_path / "a-file"
+        out.write_text("not a folder")
+    else:
+        mount_point = tmp_path / "read-only"
+        mount_point.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs",
+                                                str(mount_point)], capture_output=True).returncode != 0:
+            pytest.skip("mounting a read-only tmpfs needs root and mount(8)")
+        out = mount_point / "assets" if where == "read-only-subfolder" else mount_point
+    try:
+        code, out_text, err = run_cli(["report", "--profile", "quick", "--data-dir", data_dir, "--out", out], capsys)
+    finally:
+        if where != "a-file":
+            subprocess.run(["umount", "-l", str(tmp_path / "read-only")], check=False)
+    assert code == 1
+    assert_one_line(err, str(out), "choose a writable output folder")
+    assert out_text == ""
+
+
+# ---- issue 13: owned output folders --------------------------------------------------------------
+
+@pytest.fixture
+def lock_holder(subprocess_env):
+    """Start a real process that holds the lock of a folder (as a running command does) until killed."""
+    started = []
+
+    def hold(folder: Path) -> subprocess.Popen:
+        script = ("import sys, time; from pathlib import Path; from vae.outdir import owned\n"
+                  "with owned(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(120)\n")
+        process = subprocess.Popen([sys.executable, "-c", script, str(folder)], env=subprocess_env,
+                                   stdout=subprocess.PIPE, text=True)
+        started.append(process)
+        assert process.stdout.readline().strip() == "locked"
+        return process
+
+    yield hold
+    for process in started:
+        process.kill()
+        process.wait(timeout=30)
+
+
+@guarantee("folders")
+@pytest.mark.parametrize("command", ["train", "report"])
+def test_a_second_command_into_a_busy_out_is_refused_in_one_line(command, lock_holder, run_copy, capsys, data_dir):
+    """A `train` or `report` into an `--out` that another running command holds: one line, exit 1, folder untouched."""
+    before = snapshot(run_copy)
+    lock_holder(run_copy)
+    argv = ["train", *TINY, "--epochs", "2", "--resume"] if command == "train" else ["report", "--profile", "quick"]
+    code, _, err = run_cli([*argv, "--data-dir", data_dir, "--out", run_copy], capsys)
+    assert code == 1
+    assert_one_line(err, str(run_copy), "in use by another", "choose another --out")
+    assert snapshot(run_copy) == before
+
+
+@guarantee("folders")
+def test_the_lock_of_a_killed_command_is_never_stale(lock_holder, run_copy, capsys, data_dir):
+    """A command killed with SIGKILL leaves no stale lock: the next command into its `--out` runs."""
+    holder = lock_holder(run_copy)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    code, _, err = run_cli(["train", *TINY, "--epochs", "2", "--resume", "--data-dir", data_dir,
+                            "--out", run_copy], capsys)
+    assert code == 0, err
+    assert load_checkpoint(run_copy / "last.pt")["epoch"] == 2
+    assert not [p.name for p in run_copy.iterdir() if p.name.startswith(".")]
+
+
+@guarantee("folders")
+def test_train_into_a_finished_run_needs_resume_or_overwrite(run_copy, capsys, data_dir):
+    """`train` into a folder holding a finished run, without `--resume` or `--overwrite`: one line, exit 2, untouched."""
+    before = snapshot(run_copy)
+    code, out, err = run_cli(["train", *TINY, "--epochs", "1", "--data-dir", data_dir, "--out", run_copy], capsys)
+    assert code == 2
+    assert_one_line(err, "--out", "finished run", "--resume", "--overwrite")
+    assert out == ""
+    assert snapshot(run_copy) == before
+
+
+@guarantee("folders")
+def test_overwrite_deletes_the_old_run_first_so_a_failed_new_run_never_mixes_with_it(
+        run_copy, monkeypatch, capsys, data_dir):
+    """`--overwrite`, then the new run fails: nothing of the old run (checkpoints, metrics) is left beside it."""
+    _poison(monkeypatch, at_call=2)
+    code, _, err = run_cli(["train", *TINY, "--epochs", "2", "--seed", "7", "--data-dir", data_dir,
+                            "--out", run_copy, "--overwrite"], capsys)
+    assert code == 1
+    assert_one_line(err, "non-finite loss at epoch 1")
+    assert sorted(p.name for p in run_copy.iterdir()) == ["config.json"]
+    assert json.loads((run_copy / "config.json").read_text())["config"]["seed"] == 7
+
+
+RESUME_WITHOUT_CHECKPOINT = {
+    "finished-run-without-last.pt": (["last.pt"], [], ["--resume", "finished run", "last.pt is missing", "--overwrite"]),
+    "started-run-with-other-settings": (["last.pt", "best.pt", "history.csv", "metrics.json"], ["--seed", "1"],
+                                        ["--resume", "config.json", "seed=42 (now 1)"]),
+}
+
+
+@guarantee("folders")
+@pytest.mark.parametrize("case", list(RESUME_WITHOUT_CHECKPOINT))
+def test_resume_without_last_pt_never_trains_from_scratch_over_a_run(case, run_copy, capsys, data_dir):
+    """`--resume` where `last.pt` is gone: a finished run or other settings are refused (exit 2), not trained over."""
+    deleted, change, fragments = RESUME_WITHOUT_CHECKPOINT[case]
+    for name in deleted:
+        (run_copy / name).unlink()
+    before = snapshot(run_copy)
+    code, _, err = run_cli(["train", *TINY, "--epochs", "2", "--data-dir", data_dir, "--out", run_copy,
+                            "--resume", *change], capsys)
+    assert code == 2
+    assert_one_line(err, *fragments)
+    assert snapshot(run_copy) == before
+
+
+# ---- issue 13: signals and a broken stdout ------------------------------------------------------------
+
+SWALLOWED_INTERRUPT = textwrap.dedent("""
+    import os, signal, sys
+    from vae import cli, training
+
+    real_evaluate, calls = training.evaluate, []
+
+    class Finalizer:                     # like a weakref callback or __del__ of torch or matplotlib
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)   # Python raises KeyboardInterrupt here, then ignores it
+            for _ in range(100_000):
+                pass
+
+    def evaluate(*args, **kwargs):
+        if not calls:
+            calls.append(1)
+            Finalizer()
+        return real_evaluate(*args, **kwargs)
+
+    training.evaluate = evaluate
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+@guarantee("interruption")
+def test_a_ctrl_c_that_lands_in_a_finalizer_still_stops_the_command(tmp_path, data_dir, subprocess_env):
+    """A real SIGINT that lands in a `__del__` (where Python ignores it): the run still stops, one line, exit 130."""
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-c", SWALLOWED_INTERRUPT, "train", *TINY, "--epochs", "3",
+                             "--data-dir", str(data_dir), "--out", str(out)],
+                            env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert_one_line(result.stderr, "interrupted", "--resume")
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    assert not (out / "metrics.json").exists()
+
+
+@guarantee("interruption")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_real_signal_during_training_ends_in_one_line(signum, tmp_path, data_dir, subprocess_env):
+    """A real SIGINT (Ctrl-C) or SIGTERM during training: one line saying how to resume, exit 128 + signal number."""
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "vae", "train", *TINY, "--epochs", "1000",
+                                "--data-dir", str(data_dir), "--out", str(out)], env=subprocess_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().startswith("epoch   1/1000")
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signum
+    assert_one_line(err, "--resume to continue")
+    assert load_checkpoint(out / "last.pt")["epoch"] >= 1
+
+
+@guarantee("stdout")
+def test_a_pipe_closed_after_the_first_line_does_not_stop_training(tmp_path, data_dir, subprocess_env):
+    """`train ... | head -1`: the reader closes the pipe, training carries on to its metrics, exit 0, no traceback."""
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "vae", "train", *TINY, "--epochs", "3",
+                                "--data-dir", str(data_dir), "--out", str(out)], env=subprocess_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()                           # what `head -1` does after its line
+    err = process.stderr.read().decode()
+    process.wait(timeout=300)
+    assert first.startswith(b"epoch   1/3")
+    assert process.returncode == 0, err
+    assert err == ""
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
+
+
+# ---- issue 13: out of memory and malformed checkpoints ------------------------------------------------
+
+@guarantee("memory")
+def test_a_model_too_large_for_memory_is_one_line_saying_what_to_change(tmp_path, capsys, data_dir):
+    """`--latent-dim 1000000000` (terabytes of weights): one line naming the options to lower, exit 1, no traceback."""
+    code, _, err = run_cli(["train", *TINY, "--latent-dim", "1000000000", "--epochs", "1", "--data-dir", data_dir,
+                            "--out", tmp_path / "out"], capsys)
+    assert code == 1
+    assert_one_line(err, "out of memory", "--latent-dim", "--hidden", "--batch-size")
+
+
+MALFORMED_FIELDS = {"epoch-as-text": ("epoch", "1"), "rng-empty": ("rng", {}), "history-none": ("history", None)}
+
+
+@guarantee("checkpoints")
+@pytest.mark.parametrize("case", list(MALFORMED_FIELDS))
+def test_a_checkpoint_with_a_malformed_field_is_one_line(case, run_copy, capsys, data_dir):
+    """A hand-made `last.pt` with a field of the wrong type (epoch as text, empty RNG state, no history): one line, exit 1."""
+    key, value = MALFORMED_FIELDS[case]
+    state = torch.load(run_copy / "last.pt", weights_only=True)
+    state[key] = value
+    torch.save(state, run_copy / "last.pt")
+    with pytest.raises(TrainingError, match=f"malformed '{key}'"):
+        load_checkpoint(run_copy / "last.pt")
+    code, _, err = run_cli(["train", *TINY, "--epochs", "2", "--data-dir", data_dir, "--out", run_copy,
+                            "--resume"], capsys)
+    assert code == 1
+    assert_one_line(err, "last.pt", f"malformed '{key}'", "delete it")
+
+
+# ---- issue 13: the site refuses assets that mix reports -------------------------------------------
+
+def _another_profiles_run(assets: Path) -> None:
+    # What an interrupted `report --profile quick` over standard assets left: a quick run beside
+    # a standard manifest and standard tables.
+    run = assets / "runs" / "mnist-conv-z2"
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["test"]["elbo"] += 96.4
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    config = json.loads((run / "config.json").read_text())
+    config["config"].update(epochs=2, train_limit=1000)
+    (run / "config.json").write_text(json.dumps(config))
+
+
+def _edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+ASSET_MIXES = {
+    "run-of-another-profile": (_another_profiles_run, "runs/mnist-conv-z2/metrics.json does not match manifest.json"),
+    "staging-folder-left": (lambda a: (a / "runs" / ".mnist-conv-z2.partial").mkdir(),
+                            "runs/.mnist-conv-z2.partial is left over"),
+    "unlisted-run-folder": (lambda a: shutil.copytree(a / "runs" / "mnist-mlp400-z8", a / "runs" / "mnist-mlp400-z64"),
+                            "runs/mnist-mlp400-z64 is not in manifest.json"),
+    "listed-file-missing": (lambda a: (a / "runs" / "mnist-mlp400-z8" / "curves.png").unlink(),
+                            "runs/mnist-mlp400-z8/curves.png is listed in manifest.json but missing"),
+    "table-out-of-date": (lambda a: _edit_json(a / "tables" / "runs.json",
+                                               lambda t: t["rows"][0].update(test_elbo=1.0)),
+                          "tables/runs.json does not match"),
+    "unlisted-table": (lambda a: (a / "tables" / "old.md").write_text("| a |\n"), "tables/old.md is not in manifest"),
+    "failed-runs": (lambda a: _edit_json(a / "manifest.json", lambda m: m["failed_runs"].update(x="crashed")),
+                    "manifest.json records failed runs"),
+}
+
+
+@pytest.fixture(scope="module")
+def committed_assets(repo_root, tmp_path_factory) -> Path:
+    """A copy of the committed docs/assets (one real report), which the tests may damage copies of."""
+    source = repo_root / "docs" / "assets"
+    if not (source / "manifest.json").is_file():
+        pytest.skip("docs/assets has no generated report; run `python -m vae report` first")
+    return Path(shutil.copytree(source, tmp_path_factory.mktemp("assets") / "assets"))
+
+
+@guarantee("assets")
+def test_the_committed_assets_are_one_consistent_report(committed_assets):
+    """The committed `docs/assets`: manifest, runs and tables agree (the check the site build runs passes)."""
+    from vae.consistency import problems
+
+    assert problems(committed_assets) == []
+
+
+@guarantee("assets")
+@pytest.mark.parametrize("case", list(ASSET_MIXES))
+def test_the_site_build_refuses_assets_that_mix_reports_and_names_the_file(case, committed_assets, tmp_path, repo_root):
+    """Runs, tables and manifest that disagree (another profile, staging left, unlisted or missing files): the build hook stops, naming the file."""
+    import importlib.util
+
+    from mkdocs.exceptions import PluginError
+
+    spec = importlib.util.spec_from_file_location("site_hooks_under_test", repo_root / "code" / "site_hooks.py")
+    site_hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site_hooks)
+
+    docs = tmp_path / "docs"
+    shutil.copytree(committed_assets, docs / "assets")
+    damage_, fragment = ASSET_MIXES[case]
+    damage_(docs / "assets")
+    with pytest.raises(PluginError) as caught:
+        site_hooks.on_pre_build({"docs_dir": str(docs)})
+    assert fragment in str(caught.value)
+    assert "python -m vae report" in str(caught.value)
+
+
+@guarantee("assets")
+def test_mkdocs_build_strict_stops_on_a_half_replaced_report(committed_assets, tmp_path, repo_root):
+    """`mkdocs build --strict` on the real configuration stops before any page when a run of another profile is in place."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for child in (repo_root / "docs").iterdir():
+        if child.name != "assets":
+            (docs / child.name).symlink_to(child)
+    shutil.copytree(committed_assets, docs / "assets")
+    _another_profiles_run(docs / "assets")
+    config = tmp_path / "mkdocs.yml"
+    config.write_text(f"INHERIT: {repo_root / 'mkdocs.yml'}\ndocs_dir: {docs}\n"
+                      f"hooks:\n  - {repo_root / 'code' / 'site_hooks.py'}\n"
+                      f"theme:\n  name: material\n  custom_dir: {repo_root / 'docs' / 'overrides'}\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config),
+                             "-d", str(tmp_path / "site")], cwd=repo_root, capture_output=True, text=True,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, timeout=300)
+    assert result.returncode != 0
+    assert "runs/mnist-conv-z2/metrics.json does not match manifest.json" in result.stderr
+    assert not (tmp_path / "site" / "index.html").exists()
+
+
+@guarantee("stdout")
+def test_a_non_ascii_out_on_an_ascii_terminal_is_logged_escaped(tmp_path, data_dir, run_vae, subprocess_env):
+    """A non-ASCII `--out` with an ASCII stdout: the path is printed escaped and the run resumes normally, exit 0."""
+    args = ["train", *TINY, "--data-dir", data_dir, "--out", tmp_path / "résumé"]
+    assert run_vae(*args, "--epochs", "1").returncode == 0
+    result = subprocess.run([sys.executable, "-m", "vae", *map(str, args), "--epochs", "2", "--resume"],
+                            env={**subprocess_env, "PYTHONIOENCODING": "ascii"}, capture_output=True, text=True,
+                            encoding="ascii", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "r\\xe9sum\\xe9 after epoch 1" in result.stdout
+    assert result.stderr == ""
+
+
+@guarantee("atomic")
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600)], ids=["umask-022", "umask-077"])
+def test_written_files_follow_the_umask(umask, mode, tmp_path, subprocess_env):
+    """Files get the mode the umask gives (0644 under 022), not always 0600, so a copied site is readable."""
+    target = tmp_path / "table.md"
+    script = (f"import os; os.umask({umask}); from vae.artifacts import write_text; "
+              f"write_text({str(target)!r}, 'x')")
+    subprocess.run([sys.executable, "-c", script], env=subprocess_env, check=True, timeout=120)
+    assert target.stat().st_mode & 0o777 == mode
+
+
+@guarantee("checkpoints")
+@pytest.mark.parametrize("best_is_last", [True, False], ids=["best-epoch-is-the-last", "best-epoch-is-earlier"])
+def test_resume_after_best_pt_was_deleted_rebuilds_it_or_says_what_to_do(best_is_last, run_copy, capsys, data_dir):
+    """`best.pt` deleted, `last.pt` whole: `--resume` rebuilds it from `last.pt` if that epoch was the best, else one line."""
+    (run_copy / "best.pt").unlink()
+    if not best_is_last:
+        state = load_checkpoint(run_copy / "last.pt")
+        state["best_epoch"] = 0
+        torch.save(state, run_copy / "last.pt")
+    # --epochs 1: nothing left to train, so only a rebuilt best.pt can give the metrics.
+    code, _, err = run_cli(["train", *TINY, "--epochs", "1", "--data-dir", data_dir, "--out", run_copy,
+                            "--resume"], capsys)
+    if best_is_last:
+        assert code == 0, err
+        best, last = load_checkpoint(run_copy / "best.pt"), load_checkpoint(run_copy / "last.pt")
+        assert best["epoch"] == 1 and all(torch.equal(best["model"][k], last["model"][k]) for k in last["model"])
+        assert json.loads((run_copy / "metrics.json").read_text())["best_epoch"] == 1
+    else:
+        assert code == 1
+        assert_one_line(err, "best.pt is missing", "cannot be rebuilt", "--overwrite")
+        assert not (run_copy / "best.pt").exists()
+
+
+class _FinalizerThatGetsCtrlC:
+    """Like a weakref callback or `__del__` of torch or matplotlib that a Ctrl-C happens to land in."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)       # Python raises KeyboardInterrupt here, then ignores it
+        for _ in range(100_000):
+            pass
+
+
+@guarantee("interruption")
+def test_a_ctrl_c_swallowed_during_a_report_stops_it_after_the_run_in_progress(
+        tmp_path, data_dir, monkeypatch, capsys):
+    """A real SIGINT swallowed in a finalizer during a report: no further run starts, one line, exit 130."""
+    import dataclasses
+
+    from vae import report
+
+    base = TrainConfig(arch="mlp", hidden=(32,), epochs=1, batch_size=64, train_limit=256, val_split=0.02,
+                       device="cpu", data_dir=str(data_dir))
+    specs = [report.RunSpec(f"mnist-mlp32-z2-s{seed}", dataclasses.replace(base, seed=seed)) for seed in (1, 2)]
+    monkeypatch.setattr(report, "run_specs", lambda profile, data_dir="data": specs)
+    monkeypatch.setattr(report, "write_comparisons", lambda *args, **kwargs: [])
+    started, real_produce_run = [], report.produce_run
+
+    def produce_run(spec, *args, **kwargs):
+        started.append(spec.name)
+        if len(started) == 1:
+            _FinalizerThatGetsCtrlC()
+        return real_produce_run(spec, *args, **kwargs)
+
+    monkeypatch.setattr(report, "produce_run", produce_run)
+    out = tmp_path / "assets"
+    code, _, err = run_cli(["report", "--profile", "quick", "--data-dir", data_dir, "--out", out], capsys)
+    assert code == 130
+    assert_one_line(err, "interrupted")
+    assert started == [specs[0].name]
+    assert not (out / "runs" / specs[1].name).exists()

@@ -8,6 +8,7 @@ same folder, flushed, fsynced and then renamed over the target in one step.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -22,6 +23,33 @@ class ArtifactError(OSError):
     """An output file or folder could not be written."""
 
 
+def _umask() -> int:
+    current = os.umask(0o022)   # the only way to read it is to set it: once, at import, single-threaded
+    os.umask(current)
+    return current
+
+
+# The mode open() would give a new file under the process's umask (usually 0644).
+FILE_MODE = 0o666 & ~_umask()
+
+
+class _RecordingWriter(io.BufferedWriter):
+    """A buffered file that remembers the OSError of a failed write.
+
+    torch's zip writer catches the OSError of a full disk and raises a RuntimeError
+    ("unexpected pos ...") that hides it; the recorded error keeps the real errno.
+    """
+
+    write_error: OSError | None = None
+
+    def write(self, data) -> int:  # type: ignore[override]
+        try:
+            return super().write(data)
+        except OSError as err:
+            self.write_error = err
+            raise
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call `write(file)` on a temporary file and rename it to `path` only once it is complete."""
     path = Path(path)
@@ -31,20 +59,44 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     except OSError as err:
         raise ArtifactError(f"cannot write to {path.parent}: {err.strerror or err}; "
                             "choose a writable output folder") from err
+    os.fchmod(fd, FILE_MODE)   # mkstemp makes 0600 files; results are meant to be shared (a deployed site)
+    file = _RecordingWriter(io.FileIO(fd, "wb"))
     try:
-        with os.fdopen(fd, "wb") as file:
+        with file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)
     except BaseException as err:
+        cause = _disk_error(err, file.write_error, path.parent)   # before the temporary file frees space
         Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(err, OSError) and not isinstance(err, ArtifactError):
-            raise ArtifactError(f"cannot write {path}: {err.strerror or err}; "
+        if cause is not None:
+            raise ArtifactError(f"cannot write {path}: {cause.strerror or cause}; "
                                 "free disk space or choose another output folder") from err
         raise
     _fsync_dir(path.parent)
     return path
+
+
+# Below this much free space a writer's RuntimeError is taken for a full disk it could not name.
+FULL_DISK_BYTES = 64 * 1024
+
+
+def _disk_error(err: BaseException, recorded: OSError | None, folder: Path) -> OSError | None:
+    """The OSError behind a failed write, if any: raised, recorded by the file, or a full disk."""
+    if isinstance(err, ArtifactError) or not isinstance(err, Exception):
+        return None
+    if isinstance(err, OSError):
+        return err
+    if recorded is not None:
+        return recorded
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    if stats.f_bavail * stats.f_frsize < FULL_DISK_BYTES:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return None
 
 
 def _fsync_dir(folder: Path) -> None:

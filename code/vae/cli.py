@@ -1,7 +1,9 @@
 """The command line: `python -m vae {data,train,report} ...`.
 
 Every invalid value ends in one line on stderr and exit code 2, before anything is written;
-expected failures (missing data, a broken checkpoint, a full disk) end in one line and exit 1.
+expected failures (missing data, a broken checkpoint, a full disk, a busy output folder, too
+little memory) end in one line and exit 1; Ctrl-C and SIGTERM in one line and exit 130 or 143.
+`train` and `report` hold the lock of their --out folder while they run (outdir.py).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from . import console
 from .artifacts import ArtifactError
 from .data import DATASETS, DataError, prepare
 from .losses import RECON_LOSSES
 from .models import ARCHITECTURES
+from .outdir import owned, prepare_train_folder
 from .training import ConfigError, TrainConfig, TrainingError, train
 
 DEFAULTS = TrainConfig()
@@ -52,6 +56,12 @@ def _sizes(text: str) -> tuple[int, ...] | str:
         return text
 
 
+def _out_folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder (got an empty string)")
+    return Path(text)
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=DEFAULTS.data_dir,
                         help="folder holding the datasets (default: %(default)s)")
@@ -59,7 +69,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 # --8<-- [start:train-options]
 def add_out_argument(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument("--out", type=Path, default=Path(default), help="output folder (default: %(default)s)")
+    parser.add_argument("--out", type=_out_folder, default=Path(default), help="output folder (default: %(default)s)")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_out_argument(train_cmd, "runs/default")
     train_cmd.add_argument("--resume", action="store_true",
                            help="continue from OUT/last.pt if it exists")
+    train_cmd.add_argument("--overwrite", action="store_true",
+                           help="delete the run already in --out and train a new one in its place")
 
     report = commands.add_parser("report", help="train every run of the report and write its figures and tables",
                                  description="Retrain every run of a profile and write all figures, tables "
@@ -196,7 +208,9 @@ def run_train(args: argparse.Namespace) -> None:
     except ConfigError as err:
         _fail(str(err), 2)
     prepare(DATASETS[config.dataset], config.data_dir)
-    train(config, args.out, resume=args.resume)
+    with owned(args.out):
+        prepare_train_folder(args.out, config, resume=args.resume, overwrite=args.overwrite)
+        train(config, args.out, resume=args.resume, log=console.log)
 
 
 def run_report(args: argparse.Namespace) -> None:
@@ -204,10 +218,11 @@ def run_report(args: argparse.Namespace) -> None:
 
     for spec in DATASETS.values():
         prepare(spec, args.data_dir)
-    try:
-        build_report(PROFILES[args.profile], args.data_dir, args.out)
-    except ReportError as err:
-        _fail(str(err), 1)
+    with owned(args.out):
+        try:
+            build_report(PROFILES[args.profile], args.data_dir, args.out, log=console.log)
+        except ReportError as err:
+            _fail(str(err), 1)
 
 
 def run_bench(args: argparse.Namespace) -> None:
@@ -227,16 +242,43 @@ def _fail(message: str, code: int) -> None:
     raise SystemExit(code)
 
 
+# Messages of the allocators when a model or batch does not fit (torch raises RuntimeError).
+OUT_OF_MEMORY = ("not enough memory", "out of memory", "cannot allocate memory")
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    import torch
+
+    if isinstance(err, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(err, RuntimeError) and any(m in str(err).lower() for m in OUT_OF_MEMORY)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        with console.signals_recorded():
+            COMMANDS[args.command](args)
+            console.check_interrupt()      # an interrupt that a __del__ or weakref callback swallowed
     except ConfigError as err:
         _fail(str(err), 2)
     except (DataError, TrainingError, ArtifactError) as err:
         _fail(str(err), 1)
     except KeyboardInterrupt:
-        if args.command == "train":
-            _fail("interrupted; run the same command with --resume to continue from the last complete epoch", 130)
-        _fail("interrupted; files already written are complete, run the same command again to finish", 130)
+        _fail_interrupted(args.command)
+    except (MemoryError, RuntimeError) as err:
+        if not _is_out_of_memory(err):
+            raise
+        _fail("out of memory: the model or a batch does not fit on the device; use a smaller "
+              "--latent-dim, --hidden or --batch-size (or a device with more memory)", 1)
     return 0
+
+
+def _fail_interrupted(command: str) -> None:
+    import signal
+
+    signum = console.interrupted_by() or signal.SIGINT
+    what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    if command == "train":
+        _fail(f"{what}; run the same command with --resume to continue from the last complete epoch", 128 + signum)
+    _fail(f"{what}; files already written are complete, run the same command again to finish", 128 + signum)

@@ -180,6 +180,24 @@ def _restore_rng(state: dict[str, Any], shuffle: torch.Generator, device: torch.
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+# What each field of a checkpoint must be, so a hand-edited file is refused in one line.
+CHECKPOINT_FIELD_TYPES = {"model": "dict", "optimizer": "dict", "config": "dict", "epoch": "int",
+                          "best_epoch": "int", "best_val": "number", "elapsed_s": "number",
+                          "val_elbo": "number", "history": "list of dicts", "rng": "dict of RNG states"}
+
+
+def _has_type(value: Any, expected: str) -> bool:
+    if expected == "int":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if expected == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected == "list of dicts":
+        return isinstance(value, list) and all(isinstance(row, dict) for row in value)
+    if expected == "dict of RNG states":
+        return isinstance(value, dict) and all(isinstance(value.get(k), torch.Tensor) for k in ("torch", "shuffle"))
+    return isinstance(value, dict)
+
+
 def load_checkpoint(path: Path, model: VAE | None = None) -> dict[str, Any]:
     """torch.load with weights_only=True; a clear error for a truncated, corrupted or mismatched file."""
     try:
@@ -195,6 +213,10 @@ def load_checkpoint(path: Path, model: VAE | None = None) -> dict[str, Any]:
         raise TrainingError(f"{path} is corrupted (checksum mismatch in {damaged}); delete it and train again")
     if not isinstance(state, dict) or "model" not in state:
         raise TrainingError(f"{path} is not a checkpoint written by this project; delete it and train again")
+    for key, expected in CHECKPOINT_FIELD_TYPES.items():
+        if key in state and not _has_type(state[key], expected):
+            raise TrainingError(f"{path} has a malformed '{key}' ({type(state[key]).__name__}, expected "
+                                f"{expected}); delete it and train again")
     if model is not None:
         try:
             model.load_state_dict(state["model"])
