@@ -313,7 +313,8 @@ def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]]
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
-    ax.legend()
+    if histories:
+        ax.legend()
     return _save(fig, path)
 
 
