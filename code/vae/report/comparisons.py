@@ -154,6 +154,8 @@ def binarized_table(c: Comparison) -> list[Path]:
     rows = []
     for outcome in c.present(names):
         lk, row = outcome.metrics["likelihood"], summary_row(outcome)
+        if outcome.spec.config.epochs < BURDA_2015_PASSES // 10:     # under a tenth of the paper's training
+            row["model"] += " (short run)"
         rows.append({**row, "source": "this report", "nll": lk["nll"], "nll_standard_error": lk["nll_standard_error"],
                      "k_eval": lk["k"], "test_images": lk["test_images"]})
     rows += [{"source": "Burda et al. 2015", "model": model, "epochs": BURDA_2015_PASSES, "nll": nll, "k_eval": 5000,
