@@ -12,7 +12,8 @@ import torch
 from vae import figures
 from vae.report import (PROFILES, Profile, ReportError, build_report, describe, format_number, markdown_table,
                         run_specs, snapshot_epochs)
-from vae.report import classifier, plan
+from vae.artifacts import ArtifactError
+from vae.report import classifier, data_page, plan, run, transaction
 from vae.report.tables import Column
 from vae.report.transaction import REPORT_ENTRIES
 
@@ -181,6 +182,14 @@ def test_describe_names_a_run_in_words(changes, words):
     assert describe(dataclasses.replace(plan.TrainConfig(), **changes)) == words
 
 
+@pytest.mark.parametrize("epochs", [1, 2, 5, 40, 670, 1200])
+def test_the_test_bound_is_measured_at_most_41_times_from_the_first_epoch_to_the_last(epochs):
+    measured = sorted(run.bound_epochs(epochs))
+    assert measured[0] == 1 and measured[-1] == epochs and len(measured) <= 41
+    if epochs <= 5:
+        assert measured == list(range(1, epochs + 1))                   # a short run: every epoch
+
+
 # ---------------------------------------------------------------------------------------------
 # Numbers and tables
 
@@ -220,6 +229,57 @@ def test_the_classifier_learns_a_separable_toy_problem_and_reports_its_test_accu
     model, accuracy = classifier.train_classifier(splits, epochs=3, seed=0)
     assert accuracy == 1.0
     assert classifier.predict(model, x[300:]).tolist() == y[300:].tolist()
+
+
+def fake_splits(classes=("a", "b", "c")):
+    from vae.data import Splits
+    y = torch.tensor([0, 0, 1, 2, 2, 2])
+    x = torch.rand(6, 1, 28, 28)
+    return Splits(x, y, x[:2], y[:2], x[2:], y[2:], classes=classes)
+
+
+def test_class_counts_give_each_split_of_each_dataset_per_class(tmp_path):
+    data_page.class_counts_table({"mnist": fake_splits(("0", "1", "2")), "fashion-mnist": fake_splits()}, tmp_path)
+    rows = json.loads((tmp_path / "class_counts.json").read_text())["rows"]
+    assert [(r["mnist_train"], r["mnist_val"], r["mnist_test"]) for r in rows] == [(2, 2, 0), (1, 0, 1), (3, 0, 3)]
+    assert [r["fashion-mnist_name"] for r in rows] == ["a", "b", "c"]
+    header = (tmp_path / "class_counts.md").read_text().splitlines()[0]
+    assert "MNIST train" in header and "Fashion-MNIST test" in header and "mnist_name" not in header
+
+
+def test_reconstruction_classes_count_the_images_the_classifier_puts_in_their_originals_class():
+    splits = fake_splits()
+    judge = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3))
+    with torch.no_grad():
+        judge[1].weight.zero_()
+        judge[1].bias.copy_(torch.tensor([0.0, 0.0, 1.0]))        # always says class 2
+    kept = run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), judge)
+    assert kept == {"reconstructions_shown": 2, "reconstruction_classes_kept": 1,
+                    "reconstruction_classes_predicted": [2, 2]}                   # test classes 1 and 2
+    assert run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), None) == {}
+
+
+def test_landing_puts_back_every_entry_if_one_cannot_be_swapped_in(tmp_path, monkeypatch):
+    out = tmp_path / "assets"
+    before = previous_assets(out)
+    staging = transaction.open_staging(out)
+    for name in ("runs", "tables", "figures"):
+        (staging / name).mkdir()
+        (staging / name / "new.txt").write_text("new")
+    real_rename = Path.rename
+
+    def rename_or_fail(self, target):
+        if self.name == "figures" and self.parent == staging:
+            raise OSError(28, "No space left on device")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename_or_fail)
+    with pytest.raises(ArtifactError, match="left as it was"):
+        transaction.land(staging, out)
+    monkeypatch.undo()
+    assert snapshot(out) == before
+    transaction.discard(staging)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]
 
 
 # ---------------------------------------------------------------------------------------------

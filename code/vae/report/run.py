@@ -69,7 +69,7 @@ class EpochSnapshots:
         title = describe(self.spec.config)
         if epoch == 0:
             figures.plot_prior_samples(evaluation.prior_samples(model, self.samples, self.seed),
-                                       self.run_dir / "samples_untrained.png", f"{title}: prior samples, epoch 0")
+                                       self.run_dir / "samples_untrained.png", f"{title}\nprior samples, epoch 0")
         if epoch in self.measured:
             test = evaluation.evaluate(model, splits.test_x, 1.0, self.spec.config.recon_loss)
             self.test_bound.append({"epoch": epoch, "test_elbo": test["elbo"]})
@@ -79,13 +79,13 @@ class EpochSnapshots:
                 continue
             reconstructed = evaluation.reconstructions(model, originals)
             figures.plot_reconstructions(originals.cpu(), reconstructed, self.run_dir / f"reconstructions_{moment}.png",
-                                         f"{title}: test images (top), reconstructions (bottom), epoch {epoch}")
+                                         f"{title}\ntest images (top), reconstructions (bottom), epoch {epoch}")
             if moment == "final":
                 self.final_reconstructions = reconstructed
             if moment != "first":
                 samples = evaluation.prior_samples(model, self.samples, self.seed)
                 figures.plot_prior_samples(samples, self.run_dir / f"samples_{moment}.png",
-                                           f"{title}: prior samples, epoch {epoch}")
+                                           f"{title}\nprior samples, epoch {epoch}")
                 if moment == "final":
                     self.final_samples = samples
 
