@@ -22,10 +22,14 @@ def open_staging(out_dir: Path) -> Path:
     """A new, empty staging folder beside `out_dir` (same filesystem, so landing is renames only)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ArtifactError(f"cannot use {out_dir} as the output folder: {err.strerror or err}; "
+                            "choose a writable --out folder") from err
+    try:
         return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.report-", dir=out_dir.resolve().parent))
     except OSError as err:
-        raise ArtifactError(f"cannot write beside {out_dir}: {err.strerror or err}; "
-                            "choose a writable --out folder") from err
+        raise ArtifactError(f"cannot write beside {out_dir} (the report is staged there): "
+                            f"{err.strerror or err}; choose an --out folder in a writable folder") from err
 
 
 def land(staging: Path, out_dir: Path) -> None:
