@@ -666,7 +666,7 @@ def test_a_data_folder_that_cannot_be_written_gives_a_clear_error(tmp_path, caps
 
 @guarantee("atomic")
 def test_a_report_run_that_fails_half_way_leaves_every_runs_assets_untouched(tmp_path, data_dir, monkeypatch):
-    """A report run that fails half-way: its previous assets and other runs' assets stay as they were, no staging left."""
+    """A report run that fails half-way: the output folder stays exactly as it was, no staging left in it."""
     import dataclasses
 
     from vae import figures, report
@@ -675,10 +675,8 @@ def test_a_report_run_that_fails_half_way_leaves_every_runs_assets_untouched(tmp
                        device="cpu", data_dir=str(data_dir))
     bad = "fashion-mnist-mlp32-z2"
     specs = [report.RunSpec(bad, dataclasses.replace(base, dataset="fashion-mnist"))]
-    monkeypatch.setattr(report, "run_specs", lambda profile, data_dir="data": specs)
-    # The comparison tables across runs are not what this test is about (they need the full set of runs).
-    monkeypatch.setattr(report, "write_comparisons", lambda *args, **kwargs: [])
-    profile = report.Profile(name="test", epochs=1, train_limit=256, val_split=0.02, samples=4, device="cpu")
+    profile = report.Profile(name="test", epochs=1, train_limit=256, val_split=0.02, samples=4, device="cpu",
+                             classifier_epochs=1, anomaly_images=100)
 
     out = tmp_path / "assets"
     for name in (bad, "mnist-conv-z2"):        # previous assets of the failing run and of another run
@@ -686,7 +684,7 @@ def test_a_report_run_that_fails_half_way_leaves_every_runs_assets_untouched(tmp
         folder.mkdir(parents=True)
         (folder / "metrics.json").write_text(f'{{"previous": "{name}"}}\n')
         (folder / "curves.png").write_bytes(f"previous figure of {name}".encode())
-    before = snapshot(out / "runs")
+    before = snapshot(out)
 
     staged_when_failing = []
     real_plot = figures.plot_kl_per_dimension
@@ -699,15 +697,14 @@ def test_a_report_run_that_fails_half_way_leaves_every_runs_assets_untouched(tmp
         return real_plot(*args, **kwargs)
 
     monkeypatch.setattr(figures, "plot_kl_per_dimension", plot_or_fail)
-    with pytest.raises(report.ReportError, match=bad):
-        report.build_report(profile, data_dir, out, log=lambda m: None)
+    with pytest.raises(report.ReportError, match=bad) as failure:
+        report.build_report(profile, data_dir, out, log=lambda m: None, specs=specs)
     monkeypatch.undo()
 
     assert "curves.png" in staged_when_failing and "history.csv" in staged_when_failing   # it failed half-way
-    after = snapshot(out / "runs")
-    assert after == before
-    assert not [p.name for p in (out / "runs").iterdir() if p.name.startswith(".")]
-    manifest = json.loads((out / "manifest.json").read_text())
+    assert snapshot(out) == before
+    kept = Path(str(failure.value).rsplit("kept in ", 1)[1])                  # beside --out, never inside it
+    manifest = json.loads((kept / "manifest.json").read_text())
     assert manifest["runs"] == [] and "figure crashed half-way" in manifest["failed_runs"][bad]
 
 

@@ -1,14 +1,21 @@
-"""The report: figure functions, run list, tables, failure isolation, and the quick profile end to end."""
+"""The report: figure functions, the plan, the number formatter, tables, the classifier, failure
+isolation, the report as one transaction, parallel runs, and the quick profile end to end."""
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from vae import figures, report
-from vae.report import PROFILES, Profile, ReportError, build_report, markdown_table, run_specs, snapshot_epochs
+from vae import figures
+from vae.report import (PROFILES, Profile, ReportError, build_report, describe, format_number, markdown_table,
+                        run_specs, snapshot_epochs)
+from vae.artifacts import ArtifactError
+from vae.report import classifier, data_page, plan, run, transaction
+from vae.report.tables import Column
+from vae.report.transaction import REPORT_ENTRIES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -17,17 +24,46 @@ RUN_FILES = ["metrics.json", "metrics.md", "history.csv", "history.md", "config.
              "samples_untrained.png", "samples_mid.png", "samples_final.png", "latent.png",
              "interpolation.png", "kl_per_dim.png"]
 TABLES = ["runs", "datasets", "seed_reference", "architectures", "beta", "latent_dim", "training_length", "likelihood",
-          "binarized", "anomaly"]
+          "binarized", "anomaly", "class_counts"]
 FIGURES = ["beta_sweep.png", "beta_samples.png", "latent_sweep.png", "latent_samples.png", "architectures.png",
-           "datasets.png", "anomaly_hist.png"]
+           "datasets.png", "datasets_curves.png", "anomaly_hist.png", "likelihood_epochs.png",
+           "examples_mnist.png", "examples_fashion-mnist.png"]
+LIKELIHOOD_RUNS = {"mnist-bin-mlp200x200-z50-tanh", "mnist-bin-mlp200x200-z50-tanh-iwae50"}
 STANDARD_RUNS = {"mnist-conv-z2", "fashion-mnist-conv-z2", "mnist-mlp400-z2", "mnist-mlp512x256-z2",
                  "mnist-mlp400-z8", "mnist-mlp400-z16", "mnist-mlp400-z32", "mnist-mlp400-z16-b0.5",
-                 "mnist-mlp400-z16-b2", "mnist-mlp400-z16-b4", "mnist-bin-mlp400-z50"}
+                 "mnist-mlp400-z16-b2", "mnist-mlp400-z16-b4", "mnist-bin-mlp400-z50", *LIKELIHOOD_RUNS}
+TINY = Profile(name="tiny", epochs=1, train_limit=256, val_split=0.02, iwae_k=2, iwae_mlp_images=10, tsne_points=50,
+               anomaly_images=100, samples=8, classifier_epochs=1, device="cpu")
 
 
 def is_png(path: Path) -> bool:
     return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC
 
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` with a hash of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def tiny_specs(data_dir, *latent_dims):
+    base = dataclasses.replace(run_specs(TINY, data_dir)[2], likelihood=False)          # mnist-mlp400-z2
+    return [dataclasses.replace(base, name=f"mnist-mlp400-z{z}", config=dataclasses.replace(base.config, latent_dim=z))
+            for z in latent_dims]
+
+
+def previous_assets(out: Path) -> dict[str, str]:
+    """An output folder holding an older report and files the report does not own."""
+    for name, text in [("runs/mnist-mlp400-z8/metrics.json", "{}"), ("tables/runs.md", "old table"),
+                       ("manifest.json", '{"profile": "standard"}'), ("bench/bench.md", "bench"),
+                       ("README.md", "readme")]:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    return snapshot(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
 
 HISTORY = [{"epoch": e, **{f"{split}_{k}": 100.0 / e + i for i, k in enumerate(("elbo", "recon", "kl"))
                            for split in ("train", "val")}} for e in (1, 2, 3)]
@@ -35,24 +71,39 @@ HISTORY = [{"epoch": e, **{f"{split}_{k}": 100.0 / e + i for i, k in enumerate((
 
 @pytest.mark.parametrize("draw", [
     lambda p: figures.plot_training_curves(HISTORY, p, "run"),
-    lambda p: figures.plot_reconstructions(torch.rand(10, 1, 28, 28), torch.rand(10, 1, 28, 28), p),
+    lambda p: figures.plot_reconstructions(torch.rand(10, 1, 28, 28), torch.rand(10, 1, 28, 28), p, "r"),
     lambda p: figures.plot_prior_samples(torch.rand(32, 1, 28, 28), p, "samples"),
     lambda p: figures.plot_latent_space(torch.randn(200, 2), torch.arange(200) % 10, [str(d) for d in range(10)], p),
-    lambda p: figures.plot_latent_manifold(torch.rand(25, 1, 28, 28), torch.linspace(-1.6, 1.6, 5), p),
-    lambda p: figures.plot_interpolations(torch.rand(3, 6, 1, 28, 28), ["0 → 1", "2 → 3", "4 → 5"], p),
-    lambda p: figures.plot_kl_per_dimension(torch.tensor([0.1, 2.0, 0.0]), [True, True, False], p),
+    lambda p: figures.plot_latent_manifold(torch.rand(400, 1, 28, 28), torch.linspace(-1.6, 1.6, 20), p),
+    lambda p: figures.plot_interpolations(torch.rand(3, 6, 1, 28, 28), torch.rand(3, 1, 28, 28),
+                                          torch.rand(3, 1, 28, 28), [("0", "1"), ("2", "3"), ("4", "5")], p),
+    lambda p: figures.plot_kl_per_dimension(torch.rand(64), [True] * 10 + [False] * 54, p),
     lambda p: figures.plot_sweep([0.5, 1, 2], [{"elbo": 3, "recon": 2, "kl": 1}] * 3, "β", p, log_x=True),
-    lambda p: figures.plot_image_panels({"a": torch.rand(16, 1, 28, 28), "b": torch.rand(16, 1, 28, 28)}, p),
+    lambda p: figures.plot_image_panels({f"β = {b}": torch.rand(32, 1, 28, 28) for b in (0.5, 1, 2, 4)}, p),
     lambda p: figures.plot_image_panels({}, p),
+    lambda p: figures.plot_class_examples({str(c): torch.rand(10, 1, 28, 28) for c in range(10)}, p),
     lambda p: figures.plot_curve_comparison({"a": HISTORY, "b": HISTORY}, p),
     lambda p: figures.plot_anomaly_histogram(torch.randn(100), torch.randn(100) + 2, "in", "out", 0.9, p),
 ], ids=["curves", "reconstructions", "samples", "latent", "manifold", "interpolations", "kl", "sweep",
-        "panels", "panels-empty", "curve-comparison", "anomaly"])
-def test_each_figure_function_writes_one_png(tmp_path, draw):
+        "panels", "panels-empty", "class-examples", "curve-comparison", "anomaly"])
+def test_each_figure_function_writes_one_png_readable_at_natural_size(tmp_path, draw):
     path = tmp_path / "sub" / "figure.png"
     assert draw(path) == path
     assert is_png(path)
     assert [p.name for p in path.parent.iterdir()] == ["figure.png"]   # no temporary file left behind
+    from PIL import Image
+    with Image.open(path) as image:
+        assert image.width <= 880                                    # fits an ~850 px column, a little margin
+    assert figures.text_px(path) >= 13.0                              # 10 pt at 100 dpi is 13.9 px
+
+
+def test_the_recorded_text_size_is_the_smallest_font_of_the_figure(tmp_path):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.set_title("big", fontsize=20)
+    ax.text(0.5, 0.5, "small", fontsize=7.2)
+    assert figures.smallest_text_px(fig) == pytest.approx(10.0)
+    plt.close(fig)
 
 
 def test_image_grid_tiles_images_row_by_row():
@@ -62,6 +113,9 @@ def test_image_grid_tiles_images_row_by_row():
     assert grid.shape == (5, 5)
     assert grid[0:2, 3:5].min() == 1.0 and grid[0:2, 0:2].max() == 0.0
 
+
+# ---------------------------------------------------------------------------------------------
+# The plan
 
 def test_standard_runs_follow_the_name_scheme_of_the_asset_readme():
     names = [spec.name for spec in run_specs(PROFILES["standard"])]
@@ -82,11 +136,33 @@ def test_full_profile_adds_the_long_runs_and_wider_sweeps():
 def test_every_run_of_a_profile_trains_with_its_settings():
     quick = PROFILES["quick"]
     for spec in run_specs(quick, "somewhere"):
-        assert spec.config.epochs == quick.epochs and spec.config.train_limit == quick.train_limit
-        assert spec.config.data_dir == "somewhere"
+        if spec.name not in LIKELIHOOD_RUNS:
+            assert spec.config.epochs == quick.epochs
+        assert spec.config.train_limit == quick.train_limit and spec.config.data_dir == "somewhere"
         spec.config.validate()
-    binarized = [s for s in run_specs(quick) if s.config.binarize]
+    binarized = [s for s in run_specs(quick) if s.config.binarize and s.name not in LIKELIHOOD_RUNS]
     assert len(binarized) == 1 and binarized[0].config.latent_dim >= 50
+
+
+@pytest.mark.parametrize("profile", ["quick", "standard", "full"])
+def test_the_likelihood_experiment_trains_burdas_mlp_as_a_vae_and_an_iwae_k50(profile):
+    runs = {s.name: s for s in run_specs(PROFILES[profile]) if s.name in LIKELIHOOD_RUNS}
+    vae, iwae = runs["mnist-bin-mlp200x200-z50-tanh"], runs["mnist-bin-mlp200x200-z50-tanh-iwae50"]
+    for spec in (vae, iwae):
+        c = spec.config.validate()
+        assert (c.arch, c.hidden, c.latent_dim, c.activation, c.binarize) == ("mlp", (200, 200), 50, "tanh", True)
+        assert spec.likelihood and spec.bound_by_epoch and c.init_output_bias
+        assert c.kl_warmup_epochs < c.epochs
+    assert (vae.config.objective, vae.config.k) == ("elbo", 1)
+    assert (iwae.config.objective, iwae.config.k) == ("iwae", 50)
+    assert (vae.config.epochs, iwae.config.epochs) == PROFILES[profile].likelihood_epochs
+
+
+def test_only_the_full_profile_trains_the_likelihood_runs_long_with_a_schedule_and_warm_up():
+    full, standard = PROFILES["full"], PROFILES["standard"]
+    assert min(full.likelihood_epochs) >= 500 and full.likelihood_lr_schedule == "cosine"
+    assert full.likelihood_kl_warmup_epochs > 0 and full.iwae_k == 5000 and full.iwae_mlp_images == 10_000
+    assert max(standard.likelihood_epochs) <= 10 and PROFILES["quick"].likelihood_epochs < standard.likelihood_epochs
 
 
 @pytest.mark.parametrize("epochs,expected", [(10, (1, 5, 10)), (50, (1, 5, 50)), (5, (1, 3, 5)),
@@ -95,41 +171,181 @@ def test_snapshots_at_epoch_1_5_and_last_or_the_middle_of_short_runs(epochs, exp
     assert tuple(snapshot_epochs(epochs).values()) == expected
 
 
-def test_markdown_table_formats_numbers_and_appends_notes():
-    text = markdown_table([{"run": "a", "elbo": 148.2099, "params": 315365}],
-                          [("run", "run"), ("elbo", "-ELBO"), ("params", "params")], ["A note."])
-    assert text.splitlines()[:3] == ["| run | -ELBO | params |", "|---|---:|---:|", "| a | 148.21 | 315,365 |"]
-    assert text.rstrip().endswith("A note.")
+@pytest.mark.parametrize("changes,words", [
+    (dict(arch="conv"), "ConvVAE, latent 2"),
+    (dict(arch="mlp", hidden=(400,), latent_dim=16, beta=2.0), "MLP 784-400, latent 16, β = 2"),
+    (dict(arch="mlp", hidden=(200, 200), latent_dim=50, activation="tanh", objective="iwae", k=50, binarize=True),
+     "MLP 784-200-200 tanh, latent 50, IWAE k = 50, binarized"),
+    (dict(arch="conv", dataset="fashion-mnist"), "Fashion-MNIST, ConvVAE, latent 2"),
+])
+def test_describe_names_a_run_in_words(changes, words):
+    assert describe(dataclasses.replace(plan.TrainConfig(), **changes)) == words
 
 
-def test_replace_folder_swaps_a_complete_folder_in(tmp_path):
-    target, staged = tmp_path / "run", tmp_path / ".run.partial"
-    target.mkdir()
-    (target / "old.png").write_text("old")
-    staged.mkdir()
-    (staged / "new.png").write_text("new")
-    report.replace_folder(staged, target)
-    assert [p.name for p in target.iterdir()] == ["new.png"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+@pytest.mark.parametrize("epochs", [1, 2, 5, 40, 670, 1200])
+def test_the_test_bound_is_measured_at_most_41_times_from_the_first_epoch_to_the_last(epochs):
+    measured = sorted(run.bound_epochs(epochs))
+    assert measured[0] == 1 and measured[-1] == epochs and len(measured) <= 41
+    if epochs <= 5:
+        assert measured == list(range(1, epochs + 1))                   # a short run: every epoch
 
 
-def test_a_failing_run_keeps_the_assets_of_the_others(tmp_path, data_dir, monkeypatch):
-    tiny = Profile(name="tiny", epochs=1, train_limit=256, val_split=0.02, iwae_k=2, iwae_mlp_images=10,
-                   tsne_points=50, anomaly_images=100, samples=8)
-    good = dataclasses.replace(run_specs(tiny, data_dir)[2], likelihood=False)          # mnist-mlp400-z2
-    bad = dataclasses.replace(good, name="mnist-mlp400-z8", config=dataclasses.replace(good.config, lr=-1.0))
-    previous = tmp_path / "runs" / "mnist-mlp400-z8"
-    previous.mkdir(parents=True)
-    (previous / "metrics.json").write_text("{}")
-    monkeypatch.setattr(report, "run_specs", lambda profile, data_dir: [good, bad])
-    with pytest.raises(ReportError, match="1 of 2 runs failed"):
-        build_report(tiny, data_dir, tmp_path, log=lambda message: None)
-    assert (previous / "metrics.json").read_text() == "{}"            # the failed run's old assets are kept
-    assert is_png(tmp_path / "runs" / "mnist-mlp400-z2" / "manifold.png")
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+# ---------------------------------------------------------------------------------------------
+# Numbers and tables
+
+@pytest.mark.parametrize("value,quantity,text", [
+    (148.2099, "nats", "148.21"), (-0.5, "nats", "\u22120.50"), (1234.5, "nats", "1,234.50"),
+    (0.79075, "auc", "0.791"), (0.31112515, "per_pixel", "0.3111"), (44.8, "seconds", "44.8"),
+    (1.04, "seconds", "1.0"), (315365, "count", "315,365"), (0.5, "setting", "0.5"), (2.0, "setting", "2"),
+    (None, "nats", "–"), ("-ELBO", "text", "\u2212ELBO"), ("MLP 784-400", "text", "MLP 784-400"),
+])
+def test_one_formatter_fixes_the_decimals_of_each_quantity_and_writes_a_true_minus(value, quantity, text):
+    assert format_number(value, quantity) == text
+
+
+def test_a_column_must_name_a_known_quantity():
+    with pytest.raises(ValueError, match="quantity"):
+        Column("elbo", "-ELBO", "nat")
+
+
+def test_markdown_table_formats_each_column_by_its_quantity_with_minus_signs_in_headers():
+    text = markdown_table([{"run": "a", "elbo": 148.2099, "params": 315365, "auc": 0.5}],
+                          [Column("run", "run"), Column("elbo", "-ELBO", "nats"), Column("params", "params", "count"),
+                           Column("auc", "ROC AUC", "auc")])
+    assert text.splitlines() == ["| run | \u2212ELBO | params | ROC AUC |", "|---|---:|---:|---:|",
+                                 "| a | 148.21 | 315,365 | 0.500 |"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The classifier
+
+def test_the_classifier_learns_a_separable_toy_problem_and_reports_its_test_accuracy():
+    from vae.data import Splits
+    generator = torch.Generator().manual_seed(0)
+    y = torch.arange(400) % 2
+    x = torch.rand(400, 1, 28, 28, generator=generator) * 0.2
+    x[y == 1, :, :14] += 0.8                        # class 1: bright top half
+    splits = Splits(x[:300], y[:300], x[:0], y[:0], x[300:], y[300:], classes=("dark", "bright"))
+    model, accuracy = classifier.train_classifier(splits, epochs=3, seed=0)
+    assert accuracy == 1.0
+    assert classifier.predict(model, x[300:]).tolist() == y[300:].tolist()
+
+
+def fake_splits(classes=("a", "b", "c")):
+    from vae.data import Splits
+    y = torch.tensor([0, 0, 1, 2, 2, 2])
+    x = torch.rand(6, 1, 28, 28)
+    return Splits(x, y, x[:2], y[:2], x[2:], y[2:], classes=classes)
+
+
+def test_class_counts_give_each_split_of_each_dataset_per_class(tmp_path):
+    data_page.class_counts_table({"mnist": fake_splits(("0", "1", "2")), "fashion-mnist": fake_splits()}, tmp_path)
+    rows = json.loads((tmp_path / "class_counts.json").read_text())["rows"]
+    assert [(r["mnist_train"], r["mnist_val"], r["mnist_test"]) for r in rows] == [(2, 2, 0), (1, 0, 1), (3, 0, 3)]
+    assert [r["fashion-mnist_name"] for r in rows] == ["a", "b", "c"]
+    header = (tmp_path / "class_counts.md").read_text().splitlines()[0]
+    assert "MNIST train" in header and "Fashion-MNIST test" in header and "mnist_name" not in header
+
+
+def test_reconstruction_classes_count_the_images_the_classifier_puts_in_their_originals_class():
+    splits = fake_splits()
+    judge = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3))
+    with torch.no_grad():
+        judge[1].weight.zero_()
+        judge[1].bias.copy_(torch.tensor([0.0, 0.0, 1.0]))        # always says class 2
+    kept = run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), judge)
+    assert kept == {"reconstructions_shown": 2, "reconstruction_classes_kept": 1,
+                    "reconstruction_classes_predicted": [2, 2]}                   # test classes 1 and 2
+    assert run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), None) == {}
+
+
+def test_landing_puts_back_every_entry_if_one_cannot_be_swapped_in(tmp_path, monkeypatch):
+    out = tmp_path / "assets"
+    before = previous_assets(out)
+    staging = transaction.open_staging(out)
+    for name in ("runs", "tables", "figures"):
+        (staging / name).mkdir()
+        (staging / name / "new.txt").write_text("new")
+    real_rename = Path.rename
+
+    def rename_or_fail(self, target):
+        if self.name == "figures" and self.parent == staging:
+            raise OSError(28, "No space left on device")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename_or_fail)
+    with pytest.raises(ArtifactError, match="left as it was"):
+        transaction.land(staging, out)
+    monkeypatch.undo()
+    assert snapshot(out) == before
+    transaction.discard(staging)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures and the transaction
+
+@pytest.mark.slow
+def test_a_failing_run_leaves_the_folder_unchanged_and_keeps_the_others_outside_it(tmp_path, data_dir):
+    out = tmp_path / "assets"
+    before = previous_assets(out)
+    good, bad = tiny_specs(data_dir, 2, 8)
+    bad = dataclasses.replace(bad, config=dataclasses.replace(bad.config, lr=-1.0))
+    with pytest.raises(ReportError, match="1 of 2 runs failed") as failure:
+        build_report(TINY, data_dir, out, log=lambda message: None, specs=[good, bad])
+    assert snapshot(out) == before
+    kept = Path(str(failure.value).rsplit("kept in ", 1)[1])
+    assert kept.parent == tmp_path and "unchanged" in str(failure.value)      # beside --out, not inside it
+    assert is_png(kept / "runs" / "mnist-mlp400-z2" / "manifold.png")
+    assert not (kept / "runs" / "mnist-mlp400-z8").exists()
+    assert "mnist-mlp400-z8" in json.loads((kept / "manifest.json").read_text())["failed_runs"]
+
+
+@pytest.mark.slow
+def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, data_dir):
+    out = tmp_path / "assets"
+    before = previous_assets(out)
+
+    def interrupt_after_two_runs(message: str) -> None:
+        if message.startswith("[2/3]"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_report(TINY, data_dir, out, log=interrupt_after_two_runs, specs=tiny_specs(data_dir, 2, 3, 4))
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]           # no staging folder left anywhere
+
+
+@pytest.mark.slow
+def test_a_complete_report_replaces_every_report_entry_and_nothing_else(tmp_path, data_dir):
+    out = tmp_path / "assets"
+    previous_assets(out)
+    manifest = build_report(TINY, data_dir, out, log=lambda message: None, specs=tiny_specs(data_dir, 2))
     assert [run["name"] for run in manifest["runs"]] == ["mnist-mlp400-z2"]
-    assert "mnist-mlp400-z8" in manifest["failed_runs"]
-    assert not list((tmp_path / "runs").glob(".*"))                   # no staging folder left
+    assert not (out / "runs" / "mnist-mlp400-z8").exists()                   # a run of the older report is gone
+    assert (out / "bench" / "bench.md").read_text() == "bench" and (out / "README.md").read_text() == "readme"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]
+    assert set(p.name for p in out.iterdir()) == {"bench", "README.md"} | (set(REPORT_ENTRIES) - {"explorer"})
+
+
+@pytest.mark.slow
+def test_two_worker_processes_write_the_same_manifest_as_one(tmp_path, data_dir):
+    specs = tiny_specs(data_dir, 2, 3)
+    one = build_report(TINY, data_dir, tmp_path / "one", log=lambda message: None, specs=specs, workers=1)
+    two = build_report(TINY, data_dir, tmp_path / "two", log=lambda message: None, specs=specs, workers=2)
+
+    def without_timings(manifest):
+        text = json.dumps(manifest["runs"])
+        runs = json.loads(text)
+        for run in runs:
+            for key in ("wall_time_s", "report_time_s"):
+                run.pop(key)
+            for key in ("wall_time_s", "epoch_time_s", "epoch_time_median_s", "first_epoch_time_s"):
+                run["metrics"].pop(key)
+        return runs, manifest["tables"], manifest["figures"], manifest["figure_text_px"]
+
+    assert without_timings(one) == without_timings(two)
+    assert snapshot(tmp_path / "one" / "tables").keys() == snapshot(tmp_path / "two" / "tables").keys()
 
 
 def test_report_rejects_an_unknown_profile_in_one_line(run_vae, tmp_path):
@@ -138,6 +354,9 @@ def test_report_rejects_an_unknown_profile_in_one_line(run_vae, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and "--profile" in result.stderr
     assert not any(tmp_path.iterdir())
 
+
+# ---------------------------------------------------------------------------------------------
+# The quick profile end to end
 
 @pytest.mark.slow
 def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_dir):
@@ -157,10 +376,14 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_di
         assert (folder / "manifold.png").exists() == (latent == 2)
         assert (folder / "latent_tsne.png").exists() == (latent > 2)
         assert all(is_png(out / f) for f in run["figures"])
-        for key in ("dataset", "arch", "latent_dim", "beta", "epochs", "metrics", "code_commit", "device",
-                    "wall_time_s"):
-            assert key in run
-        assert run["metrics"]["test"]["elbo"] > 0 and run["metrics"]["best_epoch"] >= 1
+        metrics = run["metrics"]
+        assert metrics["test"]["elbo"] > 0 and metrics["best_epoch"] >= 1
+        assert metrics["first_epoch_time_s"] > 0 and metrics["epoch_time_median_s"] > 0
+        assert 0 <= metrics["reconstruction_classes_kept"] <= metrics["reconstructions_shown"] == 10
+        assert len(metrics["active_dimensions"]) == metrics["active_units"]
+    every_png = {str(p.relative_to(out)) for p in out.rglob("*.png")}
+    assert set(manifest["figure_text_px"]) == every_png
+    assert min(manifest["figure_text_px"].values()) >= 13.0
     for name in ("mnist-conv-z2", "fashion-mnist-conv-z2"):
         state = torch.load(out / "runs" / name / "model.pt", weights_only=True)
         assert state["config"]["arch"] == "conv" and "fc_mu.weight" in state["model"]
@@ -171,12 +394,20 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_di
     for table in TABLES:
         for suffix in ("md", "csv", "json"):
             assert (out / "tables" / f"{table}.{suffix}").is_file(), f"tables/{table}.{suffix} is missing"
+        assert "-ELBO" not in (out / "tables" / f"{table}.md").read_text()       # a true minus, never a hyphen
     for figure in FIGURES:
         assert is_png(out / "figures" / figure), f"figures/{figure} is missing"
-    assert "full profile" in (out / "tables" / "training_length.md").read_text()
+    accuracy = json.loads((out / "classifier.json").read_text())
+    assert set(accuracy) == {"mnist", "fashion-mnist"} and all(0 < a["test_accuracy"] <= 1 for a in accuracy.values())
+    counts = json.loads((out / "tables" / "class_counts.json").read_text())["rows"]
+    assert sum(row["mnist_test"] for row in counts) == 10_000 and sum(row["mnist_train"] for row in counts) == 1000
     likelihood = json.loads((out / "tables" / "likelihood.json").read_text())["rows"]
-    assert {row["run"] for row in likelihood} >= {"mnist-conv-z2", "mnist-bin-mlp400-z50"}
+    assert {row["run"] for row in likelihood} >= {"mnist-conv-z2", "mnist-bin-mlp400-z50"} | LIKELIHOOD_RUNS
     assert all(row["nll"] <= row["negative_elbo"] + 1.0 for row in likelihood)
+    binarized = json.loads((out / "tables" / "binarized.json").read_text())["rows"]
+    assert {row["run"] for row in binarized if "run" in row} == {"mnist-bin-mlp400-z50"} | LIKELIHOOD_RUNS
+    assert all((out / "runs" / name / "test_bound.csv").is_file() for name in LIKELIHOOD_RUNS)
     assert 0.0 <= json.loads((out / "tables" / "anomaly.json").read_text())["rows"][0]["roc_auc"] <= 1.0
     assert not [p for p in out.rglob("*.pt") if p.name != "model.pt"]    # checkpoints stay out of the assets
     assert not [p for p in out.rglob(".*")]                              # no staging or temporary files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]

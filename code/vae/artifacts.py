@@ -141,12 +141,13 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     return write_atomic(path, lambda f: torch.save(dict(state), f))
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it."""
+def save_figure(fig, path: str | os.PathLike, dpi: int = 150, metadata: dict[str, str] | None = None) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it; `metadata` goes into PNG text chunks."""
     import matplotlib.pyplot as plt
 
     try:
-        return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight"))
+        return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight",
+                                                        metadata=metadata))
     finally:
         plt.close(fig)
 

@@ -3,6 +3,11 @@
 The functions compute nothing about the model (that lives in `evaluation`); they only draw.
 All of them use the Agg backend (no display needed), one shared style, and write PNG through
 `artifacts.save_figure`, so a crash never leaves half a file behind.
+
+Each figure is sized here for its place on a page: at `DPI` a full-width figure is at most
+`FULL_WIDTH_IN` inches (the ~850 px content column), and no text is smaller than 10 pt
+(about 14 px at natural size). The smallest text height is measured on the figure itself and
+stored in the PNG (`text_px`), so the report can record it and the browser test can check it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ matplotlib.use("Agg")  # before pyplot: no display on CI machines and build serv
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import torch  # noqa: E402
 
@@ -31,10 +37,17 @@ STYLE = {
     "axes.spines.right": False,
     "axes.titlesize": 11,
     "axes.labelsize": 10,
-    "legend.fontsize": 8,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
     "legend.frameon": False,
     "font.size": 10,
+    "figure.titlesize": 12,
 }
+DPI = 100
+FULL_WIDTH_IN = 8.5          # 850 px at DPI: the content column of a 1400 px page
+DIGIT_IN = 0.5               # one 28 x 28 image in a sample grid: 50 px
+TEXT_PX_KEY = "vae:text_px"  # PNG text chunk: the smallest text height in px at natural size
 CLASS_COLOURS = plt.get_cmap("tab10")
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
 
@@ -44,20 +57,38 @@ def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **
 
 
 # The three numbers every report keeps apart: the bound and its two terms.
-ELBO_TERMS = (("elbo", "-ELBO (nats)"), ("recon", "reconstruction (nats)"), ("kl", "KL (nats)"))
+ELBO_TERMS = (("elbo", "\u2212ELBO (nats)"), ("recon", "reconstruction (nats)"), ("kl", "KL (nats)"))
 
 
 def _elbo_term_panels(height: float):
-    """A figure with one panel per ELBO term, side by side: yields (axes, key, label)."""
-    fig, axes = _figure(1, len(ELBO_TERMS), (12, height))
+    """A full-width figure with one panel per ELBO term, side by side: yields (axes, key, label)."""
+    fig, axes = _figure(1, len(ELBO_TERMS), (FULL_WIDTH_IN, height))
     return fig, [(ax, key, label) for ax, (key, label) in zip(axes, ELBO_TERMS)]
+
+
+def smallest_text_px(fig) -> float:
+    """Height in px, at natural size, of the smallest visible text of `fig` (font size at DPI)."""
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return round(min(sizes) * DPI / 72, 1) if sizes else 0.0
+
+
+def _save(fig, path: str | Path) -> Path:
+    return save_figure(fig, path, dpi=DPI, metadata={TEXT_PX_KEY: str(smallest_text_px(fig))})
 
 
 def _save_titled(fig, path: str | Path, title: str) -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return _save(fig, path)
+
+
+def text_px(path: str | Path) -> float:
+    """The smallest text height (px) a figure of this module recorded in its PNG."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return float(image.text[TEXT_PX_KEY])
 
 
 def _styled(function):
@@ -111,18 +142,18 @@ def plot_reconstructions(originals: torch.Tensor, reconstructed: torch.Tensor, p
                          title: str = "") -> Path:
     """Originals in the top row, their reconstructions directly below."""
     n = len(originals)
-    fig, ax = _figure(1, 1, (max(4.0, 0.6 * n), 1.6))
+    fig, ax = _figure(1, 1, (min(FULL_WIDTH_IN, max(4.0, 0.75 * n)), 2.2))
     _show_grid(ax, torch.cat([originals.cpu(), reconstructed.cpu()]), columns=n, title=title)
-    return save_figure(fig, path)
+    return _save(fig, path)
 
 
 @_styled
 def plot_prior_samples(samples: torch.Tensor, path: str | Path, title: str = "", columns: int = 8) -> Path:
     """A grid of images decoded from z ~ N(0, I)."""
     rows = -(-len(samples) // columns)
-    fig, ax = _figure(1, 1, (0.55 * columns, 0.55 * rows + 0.4))
+    fig, ax = _figure(1, 1, (DIGIT_IN * 1.2 * columns, DIGIT_IN * 1.2 * rows + 0.5))
     _show_grid(ax, samples, columns, title)
-    return save_figure(fig, path)
+    return _save(fig, path)
 # --8<-- [end:images]
 
 
@@ -132,7 +163,7 @@ def plot_latent_space(points: torch.Tensor, labels: torch.Tensor, class_names: S
                       xlabel: str = "$z_1$", ylabel: str = "$z_2$", title: str = "") -> Path:
     """Each image as a point at its (projected) posterior mean, coloured by class, with a legend."""
     points, labels = points.cpu().numpy(), labels.cpu().numpy()
-    fig, ax = _figure(1, 1, (6.4, 5.2))
+    fig, ax = _figure(1, 1, (7.5, 5.2))
     for index, name in enumerate(class_names):
         chosen = labels == index
         ax.scatter(points[chosen, 0], points[chosen, 1], s=3, alpha=0.6, color=CLASS_COLOURS(index),
@@ -141,15 +172,15 @@ def plot_latent_space(points: torch.Tensor, labels: torch.Tensor, class_names: S
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=4)
-    return save_figure(fig, path)
+    return _save(fig, path)
 # --8<-- [end:latent]
 
 
 @_styled
 def plot_latent_manifold(images: torch.Tensor, grid_values: torch.Tensor, path: str | Path, title: str = "") -> Path:
-    """Decoded images on the n x n grid of `evaluation.latent_grid`, z values on the axes."""
+    """Decoded images on the n x n grid of `evaluation.latent_grid`; the ticks are the z values."""
     n = int(round(len(images) ** 0.5))
-    fig, ax = _figure(1, 1, (7, 7))
+    fig, ax = _figure(1, 1, (7.5, 7.5))
     grid = 1 - image_grid(images, n, padding=0)
     ticks = (np.arange(n) + 0.5) * images.shape[-1]
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -157,49 +188,61 @@ def plot_latent_manifold(images: torch.Tensor, grid_values: torch.Tensor, path: 
     step = max(1, n // 5)
     ax.set_xticks(ticks[::step], labels[::step])
     ax.set_yticks(ticks[::step], labels[::-1][::step])
-    ax.set_xlabel("$z_1$ (Gaussian quantiles)")
-    ax.set_ylabel("$z_2$ (Gaussian quantiles)")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
     ax.grid(False)
     ax.set_title(title)
-    return save_figure(fig, path)
+    return _save(fig, path)
 
 
 @_styled
-def plot_interpolations(rows: torch.Tensor, row_labels: Sequence[str], path: str | Path, title: str = "") -> Path:
-    """One row per pair of images: decoded points on the straight line between their codes."""
+def plot_interpolations(rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
+                        classes: Sequence[tuple[str, str]], path: str | Path, title: str = "") -> Path:
+    """One row per pair: the original start image, the decoded points on the straight line between
+    the two codes, the original end image; each row named by the true classes of its originals."""
     pairs, steps = rows.shape[:2]
-    fig, axes = _figure(pairs, 1, (0.6 * steps + 1.5, 0.65 * pairs + 0.5), squeeze=False)
-    for ax, images, label in zip(axes[:, 0], rows, row_labels):
-        ax.imshow(1 - image_grid(images, steps), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    blank = torch.zeros(1, *rows.shape[2:])      # a white gap between the originals and the decoded line
+    fig, axes = _figure(pairs, 1, (FULL_WIDTH_IN, DIGIT_IN * 1.25 * pairs + 1.0), squeeze=False)
+    for row, (ax, images, (start, end)) in enumerate(zip(axes[:, 0], rows, classes)):
+        line = torch.cat([starts[row:row + 1], blank, images.cpu(), blank, ends[row:row + 1]])
+        ax.imshow(1 - image_grid(line, len(line), fill=0.0), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_ylabel(f"{start} → {end}", rotation=0, ha="right", va="center")
+    axes[0, 0].set_title("original  ·  decoded straight line between the two codes  ·  original")
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path)
+    return _save(fig, path)
 
 
 @_styled
 def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[bool], path: str | Path, title: str = "") -> Path:
     """Mean KL of each latent dimension, sorted high to low; active units in colour, inactive grey."""
+    from matplotlib.patches import Patch
+
     order = torch.argsort(kl, descending=True).tolist()
-    fig, ax = _figure(1, 1, (max(4.0, 0.25 * len(kl) + 2), 3.4))
+    width = min(FULL_WIDTH_IN, max(5.0, 0.3 * len(kl) + 2.5))
+    fig, ax = _figure(1, 1, (width, 3.6))
     colours = [TRAIN_COLOUR if active[d] else "#bbbbbb" for d in order]
     ax.bar(range(len(order)), [kl[d].item() for d in order], color=colours)
-    ax.set_xticks(range(len(order)), [str(d) for d in order], fontsize=7 if len(order) > 16 else 9)
+    shown = range(0, len(order), max(1, math.ceil(len(order) / 20)))   # at most 20 labels: 10 pt fits
+    ax.set_xticks(list(shown), [str(order[i]) for i in shown])
     ax.set_xlabel("latent dimension (sorted by KL)")
     ax.set_ylabel("mean KL (nats)")
-    ax.set_title(title or f"{sum(active)} of {len(kl)} units active")
-    return save_figure(fig, path)
+    ax.legend(handles=[Patch(color=TRAIN_COLOUR, label=f"active ({sum(active)})"),
+                       Patch(color="#bbbbbb", label=f"inactive ({len(active) - sum(active)})")])
+    ax.set_title(f"{title}: {sum(active)} of {len(kl)} units active" if title else
+                 f"{sum(active)} of {len(kl)} units active")
+    return _save(fig, path)
 
 
 @_styled
 def plot_sweep(values: Sequence[float], metrics: Sequence[Mapping[str, float]], parameter: str, path: str | Path,
                title: str = "", log_x: bool = False) -> Path:
-    """Test -ELBO, reconstruction and KL as one setting grows (β, latent dimension...)."""
+    """Test −ELBO, reconstruction and KL as one setting grows (β, latent dimension...)."""
     fig, panels = _elbo_term_panels(3.4)
     for ax, key, label in panels:
         ax.plot(values, [m[key] for m in metrics], "o-", color=TRAIN_COLOUR)
@@ -214,43 +257,72 @@ def plot_sweep(values: Sequence[float], metrics: Sequence[Mapping[str, float]], 
 
 @_styled
 def plot_image_panels(panels: Mapping[str, torch.Tensor], path: str | Path, columns: int = 8,
-                      title: str = "") -> Path:
-    """Several image grids side by side, one titled panel each (e.g. samples for each β)."""
+                      title: str = "", per_row: int = 2) -> Path:
+    """Several image grids, `per_row` titled panels per row (e.g. samples for each β), so that
+    each image stays about `DIGIT_IN` wide in a full-width figure."""
     if not panels:   # every run of the comparison failed: say so rather than fail the report
         fig, ax = _figure(1, 1, (4, 1))
         ax.set_axis_off()
         ax.text(0.5, 0.5, "no completed run to show", ha="center", va="center")
-        return save_figure(fig, path)
+        return _save(fig, path)
     rows = math.ceil(max(len(images) for images in panels.values()) / columns)
-    fig, axes = _figure(1, len(panels), (0.5 * columns * len(panels) + 0.5, 0.5 * rows + 0.8), squeeze=False)
-    for ax, (label, images) in zip(axes[0], panels.items()):
+    grid_rows, grid_cols = math.ceil(len(panels) / per_row), min(per_row, len(panels))
+    fig, axes = _figure(grid_rows, grid_cols, (DIGIT_IN * columns * grid_cols + 0.4 * grid_cols,
+                                               (DIGIT_IN * rows + 0.5) * grid_rows + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, (label, images) in zip(axes.flat, panels.items()):
         _show_grid(ax, images, columns, label)
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path)
+    return _save(fig, path)
+
+
+@_styled
+def plot_class_examples(images: Mapping[str, torch.Tensor], path: str | Path, title: str = "") -> Path:
+    """A grid of example images, one row per class named on the left."""
+    per_class = max(len(x) for x in images.values())
+    fig, axes = _figure(len(images), 1, (DIGIT_IN * per_class + 1.6, DIGIT_IN * 1.1 * len(images) + 0.6),
+                        squeeze=False)
+    for ax, (name, row) in zip(axes[:, 0], images.items()):
+        ax.imshow(1 - image_grid(row, per_class), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
 
 
 @_styled
 def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
-                          key: str = "val_elbo", ylabel: str = "validation -ELBO (nats)", title: str = "") -> Path:
+                          key: str = "val_elbo", ylabel: str = "validation \u2212ELBO (nats)", title: str = "",
+                          log_x: bool = False) -> Path:
     """One metric per epoch for several runs on shared axes."""
-    fig, ax = _figure(1, 1, (6, 4))
+    fig, ax = _figure(1, 1, (7.5, 4.5))
     for index, (label, history) in enumerate(histories.items()):
         ax.plot([row["epoch"] for row in history], [row[key] for row in history], "o-", ms=3,
                 color=CLASS_COLOURS(index), label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if log_x:
+        ax.set_xscale("log")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
-    ax.legend()
-    return save_figure(fig, path)
+    if histories:
+        ax.legend()
+    return _save(fig, path)
 
 
 @_styled
 def plot_anomaly_histogram(in_scores: torch.Tensor, out_scores: torch.Tensor, in_label: str, out_label: str,
-                           auc: float, path: str | Path, xlabel: str = "-ELBO (nats)") -> Path:
+                           auc: float, path: str | Path, xlabel: str = "\u2212ELBO (nats)") -> Path:
     """Overlaid score histograms of the training distribution and the outliers, with the ROC AUC."""
-    fig, ax = _figure(1, 1, (6.4, 4))
+    fig, ax = _figure(1, 1, (7.5, 4.5))
     both = torch.cat([in_scores, out_scores]).numpy()
     bins = np.linspace(np.percentile(both, 0.5), np.percentile(both, 99.5), 60)
     ax.hist(in_scores.numpy(), bins=bins, alpha=0.6, density=True, color=TRAIN_COLOUR, label=in_label)
@@ -259,4 +331,4 @@ def plot_anomaly_histogram(in_scores: torch.Tensor, out_scores: torch.Tensor, in
     ax.set_ylabel("density")
     ax.set_title(f"ROC AUC {auc:.3f}")
     ax.legend()
-    return save_figure(fig, path)
+    return _save(fig, path)

@@ -1,0 +1,239 @@
+"""One run of the report: train it with figure snapshots, then measure and draw the trained model.
+
+`produce_run` trains through `training.train`, whose `on_epoch` callback (`EpochSnapshots`)
+draws epochs 0, 1, 5 (or the middle one) and the last; then the best-epoch model is measured
+(`evaluation`) and drawn (`figures`) into the run's folder. It returns a `RunOutcome` holding
+plain CPU data only, so a run can be made in another process.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import artifacts, evaluation, figures
+from ..data import Splits, load_splits
+from ..models import VAE
+from ..training import HISTORY_FIELDS, TrainResult, train
+from . import classifier
+from .plan import Profile, RunSpec, describe
+from .tables import Column, markdown_table
+
+ACTIVE_UNIT_THRESHOLD = 0.01   # Burda et al. 2015: a unit is active if Var_x E_q[z_d] > 1e-2
+HISTORY_COLUMNS = [Column("epoch", "epoch", "count"), Column("train_elbo", "train -ELBO", "nats"),
+                   Column("val_elbo", "val -ELBO", "nats"), Column("val_recon", "val reconstruction", "nats"),
+                   Column("val_kl", "val KL", "nats"), Column("epoch_time_s", "time (s)", "seconds")]
+METRICS_COLUMNS = [Column("split", "split"), Column("elbo", "-ELBO", "nats"),
+                   Column("recon", "reconstruction", "nats"), Column("kl", "KL", "nats"),
+                   Column("elbo_per_pixel", "-ELBO per pixel", "per_pixel")]
+
+
+def snapshot_epochs(epochs: int) -> dict[str, int]:
+    """Epochs of the first, middle and final snapshots: 1, 5, last (the middle one if epochs <= 5)."""
+    return {"first": 1, "mid": 5 if epochs > 5 else math.ceil(epochs / 2), "final": epochs}
+
+
+def bound_epochs(epochs: int, points: int = 40) -> set[int]:
+    """About `points` epochs, evenly spaced on a log scale, and the last: where the test bound is drawn."""
+    return {int(round(e)) for e in np.geomspace(1, epochs, points)} | {epochs}
+
+
+def one_image_per_class(x: torch.Tensor, y: torch.Tensor, classes: int) -> tuple[torch.Tensor, list[int]]:
+    """The first test image of each class, in class order (the same originals in every figure), and their classes."""
+    present = [c for c in range(classes) if (y == c).any()]
+    return torch.stack([x[(y == c).nonzero()[0, 0]] for c in present]), present
+
+
+class EpochSnapshots:
+    """The `on_epoch` callback of `train`: prior samples at epoch 0, reconstructions and samples
+    at the first, middle and final epochs, and the test -ELBO at `bound_epochs` if asked. The same
+    z and the same originals are used each time, so the figures show the model changing, not the inputs."""
+
+    def __init__(self, run_dir: Path, spec: RunSpec, samples: int, seed: int):
+        self.run_dir, self.samples, self.seed, self.spec = run_dir, samples, seed, spec
+        self.epochs = snapshot_epochs(spec.config.epochs)
+        self.measured = bound_epochs(spec.config.epochs) if spec.bound_by_epoch else set()
+        self.final_samples = torch.empty(0)
+        self.final_reconstructions = torch.empty(0)
+        self.test_bound: list[dict[str, float]] = []
+
+    def __call__(self, epoch: int, model: VAE, splits: Splits) -> None:
+        title = describe(self.spec.config)
+        if epoch == 0:
+            figures.plot_prior_samples(evaluation.prior_samples(model, self.samples, self.seed),
+                                       self.run_dir / "samples_untrained.png", f"{title}\nprior samples, epoch 0")
+        if epoch in self.measured:
+            test = evaluation.evaluate(model, splits.test_x, 1.0, self.spec.config.recon_loss)
+            self.test_bound.append({"epoch": epoch, "test_elbo": test["elbo"]})
+        originals, _ = one_image_per_class(splits.test_x, splits.test_y, len(splits.classes))
+        for moment, at_epoch in self.epochs.items():
+            if epoch != at_epoch:
+                continue
+            reconstructed = evaluation.reconstructions(model, originals)
+            figures.plot_reconstructions(originals.cpu(), reconstructed, self.run_dir / f"reconstructions_{moment}.png",
+                                         f"{title}\ntest images (top), reconstructions (bottom), epoch {epoch}")
+            if moment == "final":
+                self.final_reconstructions = reconstructed
+            if moment != "first":
+                samples = evaluation.prior_samples(model, self.samples, self.seed)
+                figures.plot_prior_samples(samples, self.run_dir / f"samples_{moment}.png",
+                                           f"{title}\nprior samples, epoch {epoch}")
+                if moment == "final":
+                    self.final_samples = samples
+
+
+@dataclass
+class RunOutcome:
+    """What the comparisons need from a finished run: plain CPU data, no model."""
+    spec: RunSpec
+    metrics: dict[str, Any]
+    history: list[dict[str, float]]
+    files: list[str]
+    final_samples: torch.Tensor
+    report_time_s: float
+    test_bound: list[dict[str, float]] = field(default_factory=list)
+    anomaly_scores: tuple[torch.Tensor, torch.Tensor] | None = None   # (in distribution, outliers)
+
+
+def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, train_dir: Path, environment: dict[str, Any],
+                judges: dict[str, nn.Module]) -> RunOutcome:
+    """Train one run into `train_dir` (checkpoints) and write its assets into `run_dir`.
+
+    `judges` holds the report's classifier per dataset (reconstruction classes)."""
+    started = time.perf_counter()
+    snapshots = EpochSnapshots(run_dir, spec, profile.samples, profile.seed)
+    result = train(spec.config, train_dir, on_epoch=snapshots, log=lambda message: None, progress=False)
+    metrics = dict(result.metrics)
+    write_records(spec, result, metrics, environment, run_dir)
+    mu, logvar = evaluation.latent_encodings(result.model, result.splits.test_x)
+    metrics.update(draw_latent_space(spec, result, mu, profile, run_dir))
+    draw_interpolations(spec, result, run_dir)
+    metrics.update(measure_active_units(spec, mu, logvar, run_dir))
+    metrics.update(reconstruction_classes(result.splits, snapshots.final_reconstructions,
+                                          judges.get(spec.config.dataset)))
+    if spec.likelihood:
+        metrics["likelihood"] = measure_likelihood(result, profile)
+    anomaly_scores = None
+    if spec.anomaly_against:
+        anomaly_scores = score_outliers(result, spec.anomaly_against, profile)
+        metrics["anomaly_roc_auc"] = evaluation.anomaly_auc(*anomaly_scores)
+    if spec.save_model:
+        save_model_files(result, mu, logvar, run_dir)
+    if snapshots.test_bound:
+        artifacts.write_csv(run_dir / "test_bound.csv", snapshots.test_bound, ["epoch", "test_elbo"])
+    artifacts.write_json(run_dir / "metrics.json", {"run": spec.name, **metrics})
+    files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
+    return RunOutcome(spec=spec, metrics=metrics, history=result.history, files=files,
+                      final_samples=snapshots.final_samples, report_time_s=time.perf_counter() - started,
+                      test_bound=snapshots.test_bound, anomaly_scores=anomaly_scores)
+
+
+def write_records(spec: RunSpec, result: TrainResult, metrics: dict[str, Any], environment: dict[str, Any],
+                  run_dir: Path) -> None:
+    """config.json, history.{csv,md}, metrics.md and the training curves; epoch times into `metrics`."""
+    times = [row["epoch_time_s"] for row in result.history]
+    # The first epoch carries one-off costs (allocator warm-up, kernel selection), so the
+    # typical epoch is the median, and the first is stated on its own.
+    metrics.update(epoch_time_median_s=statistics.median(times), first_epoch_time_s=times[0])
+    artifacts.write_json(run_dir / "config.json", {
+        "config": result.config.to_dict(), "device": str(result.device), "device_name": metrics["device_name"],
+        "environment": environment, "wall_time_s": metrics["wall_time_s"]})
+    artifacts.write_csv(run_dir / "history.csv", result.history, HISTORY_FIELDS)
+    artifacts.write_text(run_dir / "history.md", markdown_table(result.history, HISTORY_COLUMNS))
+    artifacts.write_text(run_dir / "metrics.md", markdown_table(
+        [{"split": split, **metrics[split]} for split in ("val", "test")], METRICS_COLUMNS))
+    figures.plot_training_curves(result.history, run_dir / "curves.png", describe(spec.config))
+
+
+def draw_latent_space(spec: RunSpec, result: TrainResult, mu: torch.Tensor, profile: Profile,
+                      run_dir: Path) -> dict[str, Any]:
+    """latent.png (and manifold.png for latent 2, latent_tsne.png otherwise); returns metrics to add."""
+    labels, names, title = result.splits.test_y.cpu(), result.splits.classes, describe(spec.config)
+    if result.model.latent_dim == 2:
+        figures.plot_latent_space(mu, labels, names, run_dir / "latent.png", title=f"{title}: test set at μ")
+        grid_values = evaluation.latent_grid(20)
+        figures.plot_latent_manifold(evaluation.decode_images(result.model, grid_values.to(result.device)),
+                                     grid_values[:20, 0], run_dir / "manifold.png", f"{title}: decoded grid")
+        return {}
+    points, explained = evaluation.pca_projection(mu)
+    figures.plot_latent_space(points, labels, names, run_dir / "latent.png",
+                              f"PC 1 ({explained[0]:.0%} of variance)", f"PC 2 ({explained[1]:.0%} of variance)",
+                              f"{title}: test set at μ, PCA")
+    n = min(profile.tsne_points, len(mu))
+    figures.plot_latent_space(evaluation.tsne_projection(mu[:n], profile.seed), labels[:n], names,
+                              run_dir / "latent_tsne.png", "t-SNE 1", "t-SNE 2",
+                              f"{title}: first {n:,} test images at μ, t-SNE")
+    return {"pca_explained_variance": explained}
+
+
+def draw_interpolations(spec: RunSpec, result: TrainResult, run_dir: Path) -> None:
+    """Straight lines in z between the first test images of classes 0-1, 2-3, ...: always different
+    classes; the originals stand at both ends of each row, named by their true class."""
+    names = result.splits.classes
+    originals, classes = one_image_per_class(result.splits.test_x, result.splits.test_y, len(names))
+    starts, ends = list(range(0, len(originals) - 1, 2)), list(range(1, len(originals), 2))
+    lines = evaluation.interpolations(result.model, originals[starts], originals[ends])
+    figures.plot_interpolations(lines, originals[starts].cpu(), originals[ends].cpu(),
+                                [(names[classes[a]], names[classes[b]]) for a, b in zip(starts, ends)],
+                                run_dir / "interpolation.png", f"{describe(spec.config)}: straight lines between codes")
+
+
+def measure_active_units(spec: RunSpec, mu: torch.Tensor, logvar: torch.Tensor, run_dir: Path) -> dict[str, Any]:
+    """KL per dimension and the active units (evaluation.active_units), drawn with the active ones marked."""
+    kl = evaluation.mean_kl_per_dimension(mu, logvar)
+    active = [evaluation.active_units(mu[:, [d]], ACTIVE_UNIT_THRESHOLD) == 1 for d in range(mu.shape[1])]
+    figures.plot_kl_per_dimension(kl, active, run_dir / "kl_per_dim.png", describe(spec.config))
+    return {"latent_dim": mu.shape[1], "active_units": evaluation.active_units(mu, ACTIVE_UNIT_THRESHOLD),
+            "active_unit_threshold": ACTIVE_UNIT_THRESHOLD, "kl_per_dimension": kl.tolist(),
+            "active_dimensions": [d for d, is_active in enumerate(active) if is_active]}
+
+
+def reconstruction_classes(splits: Splits, reconstructed: torch.Tensor, judge: nn.Module | None) -> dict[str, Any]:
+    """How many of the final reconstructions shown the report's classifier puts in their original's class."""
+    if judge is None or len(reconstructed) == 0:
+        return {}
+    _, classes = one_image_per_class(splits.test_x, splits.test_y, len(splits.classes))
+    predicted = classifier.predict(judge, reconstructed).tolist()
+    return {"reconstructions_shown": len(classes),
+            "reconstruction_classes_kept": sum(p == c for p, c in zip(predicted, classes)),
+            "reconstruction_classes_predicted": predicted}
+
+
+def measure_likelihood(result: TrainResult, profile: Profile) -> dict[str, Any]:
+    """The IWAE bound -L_k on the first test images (all of them in `full`), with its standard error."""
+    config = result.config
+    n = min(profile.iwae_conv_images if config.arch == "conv" else profile.iwae_mlp_images, len(result.splits.test_x))
+    subset = result.splits.test_x[:n]
+    bound = evaluation.iwae_bound(result.model, subset, profile.iwae_k, seed=profile.seed)
+    return {"k": profile.iwae_k, "test_images": n,
+            "negative_elbo": evaluation.evaluate(result.model, subset, 1.0, config.recon_loss)["elbo"],
+            "nll": bound["mean_nll"], "nll_standard_error": bound["nll"].std().item() / math.sqrt(n)}
+
+
+def score_outliers(result: TrainResult, outliers: str, profile: Profile) -> tuple[torch.Tensor, torch.Tensor]:
+    """-ELBO of each test image of the run's dataset and of the `outliers` dataset's test set under
+    this model; the run's own test set is the one it already has, the other is loaded once."""
+    n, config = profile.anomaly_images, result.config
+    other = load_splits(outliers, config.data_dir, config.val_split, config.seed).test_x[:n].to(result.device)
+    in_scores = evaluation.negative_elbo_per_example(result.model, result.splits.test_x[:n], seed=profile.seed)
+    out_scores = evaluation.negative_elbo_per_example(result.model, other, seed=profile.seed)
+    return in_scores.cpu(), out_scores.cpu()
+
+
+def save_model_files(result: TrainResult, mu: torch.Tensor, logvar: torch.Tensor, run_dir: Path) -> None:
+    """model.pt and latents.npz for the site's latent-space notebook and explorer."""
+    artifacts.save_checkpoint(run_dir / "model.pt", {"model": {k: v.cpu() for k, v in result.model.state_dict().items()},
+                                                     "config": result.config.to_dict()})
+    labels = result.splits.test_y.cpu().numpy().astype(np.int64)
+    artifacts.write_atomic(run_dir / "latents.npz", lambda f: np.savez_compressed(
+        f, mu=mu.numpy(), logvar=logvar.numpy(), labels=labels, classes=np.array(result.splits.classes)))
+
+
