@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from . import artifacts, evaluation, figures
+from . import artifacts, evaluation, explorer, figures
 from .artifacts import ArtifactError
 from .data import DataError, Splits, load_splits
 from .models import VAE
@@ -251,12 +251,16 @@ HISTORY_COLUMNS = [(f, f.replace("_elbo_per_pixel", " -ELBO/pixel").replace("_el
                     .replace("epoch_time_s", "time (s)")) for f in HISTORY_FIELDS]
 
 
-def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, train_dir: Path) -> RunOutcome:
-    """Train one run into `train_dir` (checkpoints) and write its assets into `run_dir`."""
+def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, train_dir: Path,
+                explorer_dir: Path | None = None) -> RunOutcome:
+    """Train one run into `train_dir` (checkpoints) and write its assets into `run_dir`, and the
+    latent explorer's into `explorer_dir` if given."""
     started = time.perf_counter()
     config = spec.config
     snapshots = EpochSnapshots(run_dir, config.epochs, profile.samples, profile.seed)
-    result = train(config, train_dir, on_epoch=snapshots, log=lambda message: None, progress=False)
+    frames = explorer.EpochFrames(samples=profile.samples, seed=profile.seed) if explorer_dir else None
+    result = train(config, train_dir, on_epoch=explorer.chain(snapshots, frames), log=lambda message: None,
+                   progress=False)
     model, splits, metrics = result.model, result.splits, dict(result.metrics)
     names = splits.classes
 
@@ -314,6 +318,8 @@ def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, train_dir: Path)
         artifacts.write_atomic(run_dir / "latents.npz", lambda f: np.savez_compressed(
             f, mu=mu.numpy(), logvar=logvar.numpy(), labels=labels.numpy().astype(np.int64),
             classes=np.array(names)))
+    if explorer_dir is not None:
+        explorer.write_explorer(model, splits, explorer_dir, frames)
 
     artifacts.write_json(run_dir / "metrics.json", {"run": spec.name, **metrics})
     artifacts.write_text(run_dir / "metrics.md", run_metrics_table(spec.name, metrics))
@@ -538,7 +544,8 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
             shutil.rmtree(staged, ignore_errors=True)
             staged.mkdir(parents=True)
             try:
-                outcome = produce_run(spec, profile, staged, Path(scratch) / spec.name)
+                explorer_dir = out_dir / "explorer" / spec.config.dataset if spec.save_model else None
+                outcome = produce_run(spec, profile, staged, Path(scratch) / spec.name, explorer_dir)
             except (TrainingError, ConfigError, DataError, ArtifactError, RuntimeError, ValueError) as err:
                 shutil.rmtree(staged, ignore_errors=True)
                 failures[spec.name] = f"{type(err).__name__}: {err}"
