@@ -170,7 +170,8 @@ def write_explorer(model: VAE, splits: Splits, folder: str | Path, frames: Epoch
     written = [artifacts.write_bytes(folder / name, png_bytes(sprite)) for name, sprite in sprites.items()]
     description = {
         "cell": CELL, "classes": list(splits.classes), "extent": extent,
-        "grid": {"sprite": "grid.png", "size": grid_size, "z1": _rounded(z1), "z2": _rounded(z2)},
+        # The grid's z in full (float32) precision: exactly the values that were decoded.
+        "grid": {"sprite": "grid.png", "size": grid_size, "z1": z1.tolist(), "z2": z2.tolist()},
         "points": {"count": len(mu), "z": _rounded(mu.flatten()), "labels": labels.tolist(),
                    "originals": "originals.png", "reconstructions": "reconstructions.png",
                    "columns": SPRITE_COLUMNS},
