@@ -207,3 +207,21 @@ def test_explorer_fits_a_phone_and_both_palettes(browser, served_site, tmp_path_
             data = tab.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True})
             (screens / f"explorer-{width}-{scheme}.png").write_bytes(base64.b64decode(data["data"]))
     print(f"screenshots in {screens}")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_without_javascript_the_static_manifold_figure_stays(browser, served_site):
+    tab = Tab(browser, width=1400, height=1000)
+    tab.send("Emulation.setScriptExecutionDisabled", {"value": True})
+    tab.goto(f"{served_site}/latent-space/")
+    seen = tab.js(f"""(() => {{
+        const root = document.querySelector("{EXPLORER}");
+        const manifold = [...document.querySelectorAll('img')].find(img => img.src.endsWith('mnist-conv-z2/manifold.png'));
+        manifold.scrollIntoView();
+        return {{canvases: root.querySelectorAll('canvas').length,
+                 fallback: root.querySelector('a[href="#the-learned-manifold"]') !== null && root.offsetHeight > 0,
+                 manifold: manifold.getBoundingClientRect().height}};
+    }})()""")
+    assert seen["canvases"] == 0 and seen["fallback"], seen
+    assert seen["manifold"] > 100, f"the static manifold figure is not shown without JavaScript: {seen}"
