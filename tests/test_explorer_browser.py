@@ -114,6 +114,8 @@ def test_pointer_shows_the_decode_of_the_grid_z_under_it(browser, served_site, s
         assert readout == f"z = ({z1[column]:.2f}, {z2[row]:.2f})"
         shown.append(image)
     assert np.abs(shown[0] - shown[1]).max() > 64, "the two places show the same image"
+    fashion = ".latent-explorer[data-explorer='assets/explorer/fashion-mnist']"
+    assert _wait(tab, f"document.querySelector(\"{fashion}\").dataset.ready") == "true"
 
     # Arrow key: one grid cell to the right.
     column_before = int(tab.js(f"document.querySelector(\"{EXPLORER}\").dataset.column"))
@@ -225,3 +227,26 @@ def test_without_javascript_the_static_manifold_figure_stays(browser, served_sit
     }})()""")
     assert seen["canvases"] == 0 and seen["fallback"], seen
     assert seen["manifold"] > 100, f"the static manifold figure is not shown without JavaScript: {seen}"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_finger_on_a_400_px_screen_moves_the_image(browser, served_site, spec):
+    tab = Tab(browser, width=400, height=800)
+    tab.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+    _open_explorer(tab, f"{served_site}/latent-space/")
+    grid, extent = spec["grid"], spec["extent"]
+    box = _box(tab, f"{EXPLORER} .lx-plane")
+    path = [(0.3, 0.3), (0.5, 0.45), (0.8, 0.7)]           # a drag from top left to bottom right
+    for kind, (fx, fy) in zip(("touchStart", "touchMove", "touchMove"), path):
+        point = {"x": box["left"] + fx * box["width"], "y": box["top"] + fy * box["height"]}
+        tab.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [point]})
+    tab.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    fx, fy = path[-1]
+    row = int(np.abs(np.array(grid["z2"]) - (extent - 2 * extent * fy)).argmin())
+    column = int(np.abs(np.array(grid["z1"]) - (-extent + 2 * extent * fx)).argmin())
+    shown = tab.js(f"(() => {{ const d = document.querySelector(\"{EXPLORER}\").dataset; return [+d.row, +d.column]; }})()")
+    assert shown == [row, column], "the image did not follow the finger"
+    expected = sprite_cell(read_png(ASSETS / grid["sprite"]), row, column).astype(np.int16)
+    assert np.abs(_canvas_cell(tab, f"{EXPLORER} .lx-decoded") - expected).max() <= GRAY_TOLERANCE
+    assert tab.js("document.documentElement.scrollWidth") <= 400, "the page scrolls sideways at 400 px"

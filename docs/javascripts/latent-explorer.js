@@ -113,55 +113,70 @@
     return list;
   }
 
+  function explorerElements(classes) {
+    const ui = {
+      plane: element("canvas", "lx-plane", { tabindex: "0", role: "application",
+        "aria-label": "Latent plane: move the pointer or use the arrow keys; click or press Enter to pick a test image" }),
+      decoded: element("canvas", "lx-decoded", { width: 28 * DECODED_SCALE, height: 28 * DECODED_SCALE,
+        role: "img", "aria-label": "decoded image at the current z" }),
+      readout: element("p", "lx-z", { "aria-live": "polite" }),
+      pair: element("div", "lx-pair"),
+      original: element("canvas", "lx-original", { width: 28 * 5, height: 28 * 5, role: "img" }),
+      reconstruction: element("canvas", "lx-reconstruction", { width: 28 * 5, height: 28 * 5, role: "img",
+        "aria-label": "its reconstruction" }),
+      pairCaption: element("p", "lx-pair-caption"),
+      app: element("div", "lx-explorer"),
+    };
+    ui.pair.append(ui.original, ui.reconstruction, ui.pairCaption);
+    ui.pair.hidden = true;
+    const left = element("div", "lx-column"), right = element("div", "lx-column lx-side");
+    left.append(ui.plane, legend(classes));
+    right.append(ui.decoded, ui.readout, ui.pair);
+    ui.app.append(left, right);
+    return ui;
+  }
+
   /* The explorer proper: the plane, the decoded image at the pointer, and a selected test point. */
   function buildExplorer(root, spec, images) {
     const grid = spec.grid, points = spec.points, n = grid.size, extent = spec.extent;
-    const plane = element("canvas", "lx-plane", { tabindex: "0", role: "application",
-      "aria-label": "Latent plane: move the pointer or use the arrow keys; click or press Enter to pick a test image" });
-    const decoded = element("canvas", "lx-decoded", { width: 28 * DECODED_SCALE, height: 28 * DECODED_SCALE,
-      role: "img", "aria-label": "decoded image at the current z" });
-    const readout = element("p", "lx-z", { "aria-live": "polite" });
-    const pair = element("div", "lx-pair");
-    const original = element("canvas", "lx-original", { width: 28 * 5, height: 28 * 5, role: "img" });
-    const reconstruction = element("canvas", "lx-reconstruction", { width: 28 * 5, height: 28 * 5, role: "img" });
-    const pairCaption = element("p", "lx-pair-caption");
-    pair.append(original, reconstruction, pairCaption);
-    pair.hidden = true;
-    const left = element("div", "lx-column");
-    left.append(plane, legend(spec.classes));
-    const right = element("div", "lx-column lx-side");
-    right.append(decoded, readout, pair);
-    const app = element("div", "lx-explorer");
-    app.append(left, right);
-
+    const ui = explorerElements(spec.classes);
     const state = { row: Math.floor(n / 2), column: Math.floor(n / 2), selected: null };
     const redraw = () => {
       const marks = [[grid.z1[state.column], grid.z2[state.row], false]];
       if (state.selected !== null) marks.push([points.z[2 * state.selected], points.z[2 * state.selected + 1], true]);
-      drawPlane(plane, extent, points.z, points.labels, marks);
+      drawPlane(ui.plane, extent, points.z, points.labels, marks);
     };
     const show = (row, column) => {
       state.row = Math.max(0, Math.min(n - 1, row));
       state.column = Math.max(0, Math.min(n - 1, column));
-      const context = decoded.getContext("2d");
-      drawCell(context, images.grid, n, state.row * n + state.column, 0, 0, decoded.width);
+      drawCell(ui.decoded.getContext("2d"), images.grid, n, state.row * n + state.column, 0, 0, ui.decoded.width);
       root.dataset.row = state.row;
       root.dataset.column = state.column;
-      readout.textContent = `z = (${grid.z1[state.column].toFixed(2)}, ${grid.z2[state.row].toFixed(2)})`;
+      ui.readout.textContent = `z = (${grid.z1[state.column].toFixed(2)}, ${grid.z2[state.row].toFixed(2)})`;
       redraw();
     };
     const select = (index) => {
       state.selected = index;
-      pair.hidden = index === null;
+      ui.pair.hidden = index === null;
       if (index !== null) {
-        drawCell(original.getContext("2d"), images.originals, points.columns, index, 0, 0, original.width);
-        drawCell(reconstruction.getContext("2d"), images.reconstructions, points.columns, index, 0, 0, reconstruction.width);
-        pairCaption.textContent = `test image ${index + 1} (${spec.classes[points.labels[index]]}) and its reconstruction`;
-        original.setAttribute("aria-label", `test image ${index + 1}, ${spec.classes[points.labels[index]]}`);
-        reconstruction.setAttribute("aria-label", "its reconstruction");
+        const name = spec.classes[points.labels[index]];
+        drawCell(ui.original.getContext("2d"), images.originals, points.columns, index, 0, 0, ui.original.width);
+        drawCell(ui.reconstruction.getContext("2d"), images.reconstructions, points.columns, index, 0, 0,
+                 ui.reconstruction.width);
+        ui.pairCaption.textContent = `test image ${index + 1} (${name}) and its reconstruction`;
+        ui.original.setAttribute("aria-label", `test image ${index + 1}, ${name}`);
       }
       redraw();
     };
+    listen(ui.plane, spec, state, show, select);
+    new ResizeObserver(redraw).observe(ui.plane);
+    show(state.row, state.column);
+    return { element: ui.app, redraw };
+  }
+
+  /* Pointer (mouse, pen, finger) and keys over the plane: `show` a grid cell, `select` a test point. */
+  function listen(plane, spec, state, show, select) {
+    const grid = spec.grid, points = spec.points, n = grid.size, extent = spec.extent;
     const zAt = (event) => {
       const box = plane.getBoundingClientRect();
       return [-extent + 2 * extent * (event.clientX - box.left) / box.width,
@@ -195,9 +210,6 @@
       else return;
       event.preventDefault();
     });
-    new ResizeObserver(redraw).observe(plane);
-    show(state.row, state.column);
-    return { element: app, redraw };
   }
 
   /* Training as it evolves: the scatter and the same prior z decoded at every epoch. */
