@@ -184,14 +184,18 @@ def test_epoch_slider_changes_the_picture(browser, served_site, spec, tmp_path_f
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_explorer_fits_a_phone_and_both_palettes(browser, served_site, tmp_path_factory):
+def test_explorer_fits_a_phone_and_both_palettes(browser, served_site, spec, tmp_path_factory):
     screens = Path(os.environ.get("SITE_SCREENSHOTS") or tmp_path_factory.mktemp("explorer-screens"))
     screens.mkdir(parents=True, exist_ok=True)
+    z, extent = np.array(spec["points"]["z"]).reshape(-1, 2), spec["extent"]
     for width in (1400, 400):
         tab = Tab(browser, width=width, height=1000)
         _open_explorer(tab, f"{served_site}/latent-space/")
         box = _box(tab, f"{EXPLORER} .lx-plane")
-        _mouse(tab, "mouseMoved", box["left"] + 0.6 * box["width"], box["top"] + 0.4 * box["height"])
+        x = box["left"] + (z[0, 0] + extent) / (2 * extent) * box["width"]      # on test image 1
+        y = box["top"] + (extent - z[0, 1]) / (2 * extent) * box["height"]
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            _mouse(tab, kind, x, y)
         right = tab.js(f"Math.max(...[...document.querySelectorAll(\"{EXPLORER} *\")]"
                        ".map(el => el.getBoundingClientRect().right))")
         assert right <= width, f"the explorer overflows a {width} px window ({right:.0f} px)"

@@ -32,9 +32,10 @@ import numpy as np
 import torch
 
 from . import artifacts, evaluation
-from .data import Splits, load_splits
+from .artifacts import ArtifactError
+from .data import DataError, Splits, load_splits
 from .models import VAE
-from .training import EpochCallback, load_model
+from .training import EpochCallback, TrainingError, load_model
 
 GRID_SIZE = 64                 # 64 x 64 decodes: one cell per ~1.5 px of a 300 px plane
 POINTS = 500                   # test points drawn and clickable (each with two 28 x 28 images)
@@ -198,9 +199,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    model, config = load_model(args.run / "model.pt")
-    splits = load_splits(config.dataset, args.data_dir, config.val_split, config.seed, config.train_limit)
-    written = write_explorer(model, splits, args.out)
+    try:
+        model, config = load_model(args.run / "model.pt")
+        splits = load_splits(config.dataset, args.data_dir, config.val_split, config.seed, config.train_limit)
+        written = write_explorer(model, splits, args.out)
+    except (TrainingError, DataError, ArtifactError, ValueError) as err:
+        print(f"python -m vae.explorer: {err}", file=sys.stderr)
+        return 1
     size_kb = sum(p.stat().st_size for p in written) / 1024
     print(f"{len(written)} files, {size_kb:.0f} KiB, in {args.out}")
     return 0
