@@ -223,7 +223,8 @@ def test_without_javascript_the_static_manifold_figure_stays(browser, served_sit
     tab.goto(f"{served_site}/latent-space/")
     seen = tab.js(f"""(() => {{
         const root = document.querySelector("{EXPLORER}");
-        const manifold = [...document.querySelectorAll('img')].find(img => img.src.endsWith('mnist-conv-z2/manifold.png'));
+        const manifold = [...document.querySelectorAll('img')]
+            .find(img => img.src.endsWith('mnist-conv-z2/manifold.png'));
         manifold.scrollIntoView();
         return {{canvases: root.querySelectorAll('canvas').length,
                  fallback: root.querySelector('a[href="#the-learned-manifold"]') !== null && root.offsetHeight > 0,
@@ -249,7 +250,8 @@ def test_a_finger_on_a_400_px_screen_moves_the_image(browser, served_site, spec)
     fx, fy = path[-1]
     row = int(np.abs(np.array(grid["z2"]) - (extent - 2 * extent * fy)).argmin())
     column = int(np.abs(np.array(grid["z1"]) - (-extent + 2 * extent * fx)).argmin())
-    shown = tab.js(f"(() => {{ const d = document.querySelector(\"{EXPLORER}\").dataset; return [+d.row, +d.column]; }})()")
+    shown = tab.js(f"(() => {{ const d = document.querySelector(\"{EXPLORER}\").dataset; "
+                   "return [+d.row, +d.column]; })()")
     assert shown == [row, column], "the image did not follow the finger"
     expected = sprite_cell(read_png(ASSETS / grid["sprite"]), row, column).astype(np.int16)
     assert np.abs(_canvas_cell(tab, f"{EXPLORER} .lx-decoded") - expected).max() <= GRAY_TOLERANCE

@@ -78,7 +78,10 @@
       context.beginPath();
       context.moveTo(p, 0); context.lineTo(p, width); context.moveTo(0, q); context.lineTo(width, q);
       context.stroke();
-      if (tick !== 0 && Math.abs(tick) < extent - 0.75) { context.fillText(String(tick), p + 2, width - 4); context.fillText(String(tick), 3, q - 2); }
+      if (tick !== 0 && Math.abs(tick) < extent - 0.75) {   // the outermost ticks would hit the axis names
+        context.fillText(String(tick), p + 2, width - 4);
+        context.fillText(String(tick), 3, q - 2);
+      }
     }
     context.fillText("z\u2081 \u2192", width - 34, width - 4);
     context.fillText("\u2191 z\u2082", 3, 12);
@@ -116,7 +119,8 @@
   function explorerElements(classes) {
     const ui = {
       plane: element("canvas", "lx-plane", { tabindex: "0", role: "application",
-        "aria-label": "Latent plane: move the pointer or use the arrow keys; click or press Enter to pick a test image" }),
+        "aria-label": "Latent plane: move the pointer or use the arrow keys; "
+                      + "click or press Enter to pick a test image" }),
       decoded: element("canvas", "lx-decoded", { width: 28 * DECODED_SCALE, height: 28 * DECODED_SCALE,
         role: "img", "aria-label": "decoded image at the current z" }),
       readout: element("p", "lx-z", { "aria-live": "polite" }),
@@ -235,23 +239,31 @@
 
     const draw = () => {
       const index = Number(slider.value), epoch = frames.epochs[index];
-      drawPlane(plane, frames.extent, frames.points[index], spec.points.labels.slice(0, frames.points[index].length / 2));
+      const z = frames.points[index];
+      drawPlane(plane, frames.extent, z, spec.points.labels.slice(0, z.length / 2));
       const context = samples.getContext("2d");
       for (let k = 0; k < frames.samples; k++)
-        drawCell(context, images.frames, frames.samples, index * frames.samples + k, (k % perRow) * 28, Math.floor(k / perRow) * 28, 28);
+        drawCell(context, images.frames, frames.samples, index * frames.samples + k,
+                 (k % perRow) * 28, Math.floor(k / perRow) * 28, 28);
       label.textContent = `epoch ${epoch} of ${frames.epochs[last]}` + (epoch === 0 ? " (untrained)" : "");
       plane.setAttribute("aria-label", `test images at their latent means, epoch ${epoch}`);
       samples.setAttribute("aria-label", `${frames.samples} images decoded from the same prior z, epoch ${epoch}`);
       root.dataset.epoch = epoch;
     };
     let timer = null;
-    const stop = () => { clearInterval(timer); timer = null; play.textContent = "Play"; play.setAttribute("aria-pressed", "false"); };
+    const stop = () => {
+      clearInterval(timer);
+      timer = null;
+      play.textContent = "Play";
+      play.setAttribute("aria-pressed", "false");
+    };
     play.addEventListener("click", () => {
       if (timer !== null) return stop();
       play.textContent = "Pause";
       play.setAttribute("aria-pressed", "true");
       if (Number(slider.value) === last) { slider.value = "0"; draw(); }
-      timer = setInterval(() => { slider.value = String((Number(slider.value) + 1) % (last + 1)); draw(); }, FRAME_INTERVAL_MS);
+      const advance = () => { slider.value = String((Number(slider.value) + 1) % (last + 1)); draw(); };
+      timer = setInterval(advance, FRAME_INTERVAL_MS);
     });
     slider.addEventListener("input", () => { stop(); draw(); });
     new ResizeObserver(draw).observe(plane);
@@ -262,10 +274,13 @@
   async function start(root) {
     const folder = new URL(root.dataset.explorer.replace(/\/?$/, "/"), siteBase());
     const spec = await (await fetch(new URL("explorer.json", folder))).json();
-    const names = { grid: spec.grid.sprite, originals: spec.points.originals, reconstructions: spec.points.reconstructions };
+    const names = { grid: spec.grid.sprite, originals: spec.points.originals,
+                    reconstructions: spec.points.reconstructions };
     if (spec.frames) names.frames = spec.frames.sprite;
     const images = {};
-    await Promise.all(Object.entries(names).map(async ([key, file]) => { images[key] = await loadImage(new URL(file, folder)); }));
+    await Promise.all(Object.entries(names).map(async ([key, file]) => {
+      images[key] = await loadImage(new URL(file, folder));
+    }));
     const parts = [buildExplorer(root, spec, images)];
     if (spec.frames) parts.push(buildEvolution(root, spec, images));
     root.classList.add("is-live");
