@@ -391,6 +391,10 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_di
         latents = np.load(out / "runs" / name / "latents.npz")
         assert latents["mu"].shape == (10_000, 2) and latents["labels"].shape == (10_000,)
         assert len(latents["classes"]) == 10
+    for dataset in ("mnist", "fashion-mnist"):   # the latent explorer of the two reference runs
+        explorer_spec = json.loads((out / "explorer" / dataset / "explorer.json").read_text())
+        assert explorer_spec["frames"]["epochs"] == list(range(PROFILES["quick"].epochs + 1))
+        assert all(is_png(out / "explorer" / dataset / name) for name in ("grid.png", "frames.png"))
     for table in TABLES:
         for suffix in ("md", "csv", "json"):
             assert (out / "tables" / f"{table}.{suffix}").is_file(), f"tables/{table}.{suffix} is missing"

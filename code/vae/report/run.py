@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import artifacts, evaluation, figures
+from .. import artifacts, evaluation, explorer, figures
 from ..data import Splits, load_splits
 from ..models import VAE
 from ..training import HISTORY_FIELDS, TrainResult, train
@@ -110,7 +110,10 @@ def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, train_dir: Path,
     `judges` holds the report's classifier per dataset (reconstruction classes)."""
     started = time.perf_counter()
     snapshots = EpochSnapshots(run_dir, spec, profile.samples, profile.seed)
-    result = train(spec.config, train_dir, on_epoch=snapshots, log=lambda message: None, progress=False)
+    # The latent explorer of a saved z = 2 model: every epoch's frame comes from this training.
+    frames = explorer.EpochFrames(samples=profile.samples, seed=profile.seed) if _explores(spec) else None
+    result = train(spec.config, train_dir, on_epoch=explorer.chain(snapshots, frames), log=lambda message: None,
+                   progress=False)
     metrics = dict(result.metrics)
     write_records(spec, result, metrics, environment, run_dir)
     mu, logvar = evaluation.latent_encodings(result.model, result.splits.test_x)
@@ -127,6 +130,9 @@ def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, train_dir: Path,
         metrics["anomaly_roc_auc"] = evaluation.anomaly_auc(*anomaly_scores)
     if spec.save_model:
         save_model_files(result, mu, logvar, run_dir)
+    if frames is not None:   # runs/<name>/ -> explorer/<dataset>/ in the same staging folder
+        explorer.write_explorer(result.model, result.splits, run_dir.parent.parent / "explorer" / spec.config.dataset,
+                                frames)
     if snapshots.test_bound:
         artifacts.write_csv(run_dir / "test_bound.csv", snapshots.test_bound, ["epoch", "test_elbo"])
     artifacts.write_json(run_dir / "metrics.json", {"run": spec.name, **metrics})
@@ -134,6 +140,11 @@ def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, train_dir: Path,
     return RunOutcome(spec=spec, metrics=metrics, history=result.history, files=files,
                       final_samples=snapshots.final_samples, report_time_s=time.perf_counter() - started,
                       test_bound=snapshots.test_bound, anomaly_scores=anomaly_scores)
+
+
+def _explores(spec: RunSpec) -> bool:
+    """The site's latent explorer is drawn for the saved models with a two-dimensional latent space."""
+    return spec.save_model and spec.config.latent_dim == 2
 
 
 def write_records(spec: RunSpec, result: TrainResult, metrics: dict[str, Any], environment: dict[str, Any],
