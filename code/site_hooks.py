@@ -12,13 +12,16 @@
 4. Words chosen by the numbers. `{{ compare a.json | key | b.json | key | lower / higher / equal }}`
    writes the first word when a < b, the second when a > b, the third when they are equal, so a
    sentence that compares two results stays true after a retraining; `{{ ratio a.json | key |
-   b.json | key | .1f }}` writes a / b.
+   b.json | key | .1f }}` writes a / b and `{{ difference ... }}` a − b.
 5. A generated block keeps its place. A placeholder indented inside a content tab or an
    admonition gets every line of its (multi-line) value indented the same way, not only the first.
 6. Figure and table numbers without gaps. pymdownx numbers captions in document order, so the
    figures of a hidden tab use up numbers. Here the tabs of one tab set share their numbers: each
    tab starts where the set starts, and the set uses up as many numbers as its longest tab.
-7. The repository link comes from the build environment (mkdocs.yml: `!ENV REPO_URL`);
+7. Downloads. `{{ run_downloads }}` writes a table with a link to each file a reader may want
+   of every run folder under docs/assets/runs/ (only the files that exist), and every notebook
+   of docs/notebooks/ is also saved as .ipynb next to its page's copied .py source.
+8. The repository link comes from the build environment (mkdocs.yml: `!ENV REPO_URL`);
    `{{ repo_url }}` writes it, or a neutral phrase when the build has none.
 """
 
@@ -43,8 +46,11 @@ REMOTE_TAG = re.compile(
     r"|<script\b[^>]*>[^<]*\bimport\s+\w+\s+from\s+[\"'](?:https?:)?//[^<]*</script>",
     re.IGNORECASE,
 )
-COMPARE = re.compile(r"\{\{\s*(?P<op>compare|ratio)\s+(?P<file_a>[\w./-]+\.json)\s*\|\s*(?P<key_a>[\w.-]+)\s*\|"
+COMPARE = re.compile(r"\{\{\s*(?P<op>compare|ratio|difference)\s+(?P<file_a>[\w./-]+\.json)\s*\|\s*(?P<key_a>[\w.-]+)\s*\|"
                      r"\s*(?P<file_b>[\w./-]+\.json)\s*\|\s*(?P<key_b>[\w.-]+)\s*\|\s*(?P<arg>[^}|]*?)\s*\}\}")
+RUN_DOWNLOADS = re.compile(r"\{\{\s*run_downloads\s*\}\}")
+DOWNLOADS = (("config.json", "configuration"), ("history.csv", "history"), ("metrics.json", "metrics"),
+             ("model.pt", "weights"), ("latents.npz", "latent codes"))
 REPO_URL = re.compile(r"\{\{\s*repo_url\s*\}\}")
 NO_REPO_URL = "<URL of this repository>"
 CAPTION_PREFIX = re.compile(r'(<span class="caption-prefix">)(?P<text>[^<]*)(</span>)')
@@ -67,11 +73,15 @@ def _lookup(data: Any, key: str, where: str) -> Any:
 
 def _format(value: Any, fmt: str | None, where: str) -> str:
     if not fmt:
-        return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-    try:
-        return format(value, fmt)
-    except (TypeError, ValueError) as err:
-        raise PluginError(f"{where}: cannot format {value!r} with '{fmt}': {err}") from None
+        text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    else:
+        try:
+            text = format(value, fmt)
+        except (TypeError, ValueError) as err:
+            raise PluginError(f"{where}: cannot format {value!r} with '{fmt}': {err}") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = text.replace("-", "\u2212")  # a typographic minus, as in the tables
+    return text
 
 
 def choose_word(a: float, b: float, words: str) -> str:
@@ -129,6 +139,20 @@ def renumber_captions(html: str) -> str:
     replacements = iter(numbers)
     # The parser and the pattern see the prefixes in the same (document) order.
     return CAPTION_PREFIX.sub(lambda m: m[1] + next(replacements, m["text"]) + m[3], html)
+
+
+def run_downloads(assets: Path, link_prefix: str = "assets/runs") -> str:
+    """A Markdown table: one row per run folder, one link per downloadable file that exists."""
+    runs = sorted(p for p in (assets / "runs").iterdir() if p.is_dir()) if (assets / "runs").is_dir() else []
+    if not runs:
+        raise ValueError(f"no run folders in {assets / 'runs'}; run `python -m vae report`")
+    lines = ["| run | " + " | ".join(label for _, label in DOWNLOADS) + " |",
+             "|---|" + "---|" * len(DOWNLOADS)]
+    for run in runs:
+        cells = [f"[{name}]({link_prefix}/{run.name}/{name})" if (run / name).is_file() else "–"
+                 for name, _ in DOWNLOADS]
+        lines.append(f"| `{run.name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def layer_table(arch: str, latent_dim: int, hidden: tuple[int, ...] = (400,)) -> str:
@@ -220,6 +244,8 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
         try:
             if match["op"] == "ratio":
                 return _format(a / b, match["arg"], where)
+            if match["op"] == "difference":
+                return _format(a - b, match["arg"], where)
             return choose_word(a, b, match["arg"])
         except (TypeError, ValueError, ZeroDivisionError) as err:
             raise PluginError(f"{where}: {err}") from None
@@ -237,6 +263,13 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
     def indented(function):
         return lambda match: indent_like_placeholder(match.string, match.start(), function(match))
 
+    def downloads(_match: re.Match) -> str:
+        try:
+            return run_downloads(assets)
+        except (OSError, ValueError) as err:
+            raise PluginError(f"{page.file.src_uri}: {err}") from None
+
+    markdown = RUN_DOWNLOADS.sub(indented(downloads), markdown)
     repo_url = config.get("repo_url") or NO_REPO_URL
     markdown = REPO_URL.sub(lambda _match: repo_url, markdown)
     markdown = COMPARE.sub(compare, markdown)
@@ -246,6 +279,16 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
 
 def on_page_content(html: str, page, config, files, **kwargs):
     return renumber_captions(html)
+
+
+def on_post_build(config, **kwargs):
+    """Save every notebook of docs/notebooks/ as .ipynb beside the .py that mkdocs-jupyter copies."""
+    import jupytext
+
+    for source in sorted((Path(config["docs_dir"]) / "notebooks").glob("*.py")):
+        target = Path(config["site_dir"]) / "notebooks" / source.stem / f"{source.stem}.ipynb"
+        if target.parent.is_dir():
+            jupytext.write(jupytext.read(source), target)
 
 
 def on_post_page(output: str, page, config, **kwargs):

@@ -191,12 +191,25 @@ def test_the_comparison_word_follows_the_numbers():
 def test_a_comparison_on_a_page_is_filled_from_the_assets(tmp_path):
     files = {"assets/a.json": '{"elbo": 144.3, "params": 900}', "assets/b.json": '{"elbo": 147.5, "params": 300}'}
     page = ("# Page\n\nA scores {{ compare a.json | elbo | b.json | elbo | lower / higher / the same }} "
-            "with {{ ratio a.json | params | b.json | params | .1f }} times the parameters.\n")
+            "with {{ ratio a.json | params | b.json | params | .1f }} times the parameters, "
+            "{{ difference b.json | elbo | a.json | elbo | .1f }} nats apart.\n")
     config = _mini_site(tmp_path, page, MINI_PLUGINS, files)
     result = _build(config, tmp_path / "site")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
-    assert "A scores lower with 3.0 times the parameters." in html
+    assert "A scores lower with 3.0 times the parameters, 3.2 nats apart." in html
+
+
+def test_run_downloads_link_only_the_files_that_exist(tmp_path):
+    run = tmp_path / "runs" / "mnist-conv-z2"
+    run.mkdir(parents=True)
+    for name in ("config.json", "history.csv", "metrics.json"):
+        (run / name).write_text("{}")
+    table = site_hooks.run_downloads(tmp_path)
+    assert "[metrics.json](assets/runs/mnist-conv-z2/metrics.json)" in table
+    assert "model.pt" not in table.splitlines()[-1]  # no weights in this folder: no dead link
+    with pytest.raises(ValueError, match="no run folders"):
+        site_hooks.run_downloads(tmp_path / "empty")
 
 
 def _prefixes(html: str) -> list[str]:
@@ -454,22 +467,27 @@ def _accessibility_problems(tab: Tab, axe_source: str) -> list[str]:
 
 
 def _tabs_switch_on_click(tab: Tab, tab_sets: int) -> tuple[bool, list[str]]:
-    """Click the second label of the first tab set with two or more tabs, as a reader would."""
+    """Click another label of the first visible tab set, as a reader would, and see it switch.
+
+    Material remembers a chosen label across pages (content.tabs.link), so the visible tab is
+    not always the first: the click goes to the second label, or to the first if the second shows.
+    """
     for index in range(tab_sets):
-        labels = tab.js(f"document.querySelectorAll('.tabbed-set')[{index}]"
-                        ".querySelectorAll(':scope > .tabbed-labels > label').length")
-        if labels < 2:
-            continue
+        set_js = f"document.querySelectorAll('.tabbed-set')[{index}]"
+        labels = tab.js(f"{set_js}.querySelectorAll(':scope > .tabbed-labels > label').length")
+        if labels < 2 or not tab.js(f"{set_js}.getClientRects().length > 0"):
+            continue  # a single tab, or a tab set inside a collapsed block
         before = tab.js(VISIBLE_TAB % index)
-        tab.js(f"document.querySelectorAll('.tabbed-set')[{index}].setAttribute('data-test-set', '')")
-        tab.click("[data-test-set] > .tabbed-labels > label:nth-child(2)")
+        target = 0 if before == 1 else 1
+        tab.js(f"{set_js}.setAttribute('data-test-set', '')")
+        tab.click(f"[data-test-set] > .tabbed-labels > label:nth-child({target + 1})")
         deadline = time.monotonic() + 5
         after = tab.js(VISIBLE_TAB % index)
-        while after != 1 and time.monotonic() < deadline:
+        while after != target and time.monotonic() < deadline:
             time.sleep(0.1)
             after = tab.js(VISIBLE_TAB % index)
         tab.js("document.querySelector('[data-test-set]').removeAttribute('data-test-set')")
-        if (before, after) != (0, 1):
+        if after != target:
             return True, [f"tab set {index} did not switch (visible block {before} -> {after})"]
         return True, []
     return False, []
@@ -550,6 +568,21 @@ def test_every_page_in_headless_chromium(built_site, served_site, browser, tmp_p
         problems.append(f"requests left the local server: {outside}")
     print(f"{len(pages)} pages checked; screenshots in {screens}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_notebook_is_offered_as_py_and_ipynb(built_site):
+    folder = built_site / "notebooks" / "latent_space"
+    notebook = json.loads((folder / "latent_space.ipynb").read_text(encoding="utf-8"))
+    assert (folder / "latent_space.py").is_file() and len(notebook["cells"]) >= 5
+    assert "latent_space.ipynb" in (built_site / "reproduce" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_local_build_shows_no_repository_link(built_site):
+    """Without REPO_URL in the environment there is no repository to link to (and no example-org)."""
+    if os.environ.get("REPO_URL"):
+        pytest.skip("REPO_URL is set: this build links its repository")
+    html = (built_site / "index.html").read_text(encoding="utf-8")
+    assert 'class="md-source"' not in html and "example-org" not in html
 
 
 def test_built_html_references_no_third_party_host(built_site):
