@@ -475,7 +475,7 @@ def _tabs_switch_on_click(tab: Tab, tab_sets: int) -> tuple[bool, list[str]]:
     for index in range(tab_sets):
         set_js = f"document.querySelectorAll('.tabbed-set')[{index}]"
         labels = tab.js(f"{set_js}.querySelectorAll(':scope > .tabbed-labels > label').length")
-        if labels < 2 or not tab.js(f"{set_js}.getClientRects().length > 0"):
+        if labels < 2 or tab.js(f"!!{set_js}.closest('details:not([open])')"):
             continue  # a single tab, or a tab set inside a collapsed block
         before = tab.js(VISIBLE_TAB % index)
         target = 0 if before == 1 else 1
