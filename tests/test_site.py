@@ -493,12 +493,15 @@ def _tabs_switch_on_click(tab: Tab, tab_sets: int) -> tuple[bool, list[str]]:
     return False, []
 
 
-def _dark_palette_problems(tab: Tab, served: str, screens: Path) -> list[str]:
-    """Click the palette toggle, as a reader would; Material remembers it for the next page."""
+def _dark_palette_problems(tab: Tab, served: str, screens: Path, axe_source: str) -> list[str]:
+    """Click the palette toggle, as a reader would; Material remembers it for the next page.
+
+    axe-core runs again in the dark palette on a page with prose, one with code and the notebook.
+    """
     problems = []
     tab.goto(f"{served}/")
     tab.click("form[data-md-component=palette] label:not([hidden])")
-    for page in ("", "notebooks/latent_space/"):
+    for page in ("", "evaluation/", "notebooks/latent_space/"):
         if page:
             tab.goto(f"{served}/{page}")
         deadline = time.monotonic() + 5
@@ -509,7 +512,8 @@ def _dark_palette_problems(tab: Tab, served: str, screens: Path) -> list[str]:
         if scheme != "slate":
             problems.append(f"/{page}: dark palette not applied (scheme {scheme!r})")
         tab.js(PAGE_REPORT, timeout=60)
-        tab.screenshot(screens / f"{page.strip('/').replace('/', '_') or 'home'}-dark.png")
+        tab.screenshot(screens / f"{_screen_name(page)}-dark.png")
+        problems += [f"/{page} (dark): {found}" for found in _accessibility_problems(tab, axe_source)]
     return problems
 
 
@@ -558,7 +562,7 @@ def test_every_page_in_headless_chromium(built_site, served_site, browser, tmp_p
         tab.js(PAGE_REPORT, timeout=60)
         tab.screenshot(screens / f"{_screen_name(page)}-400.png")
     tab.resize(1400)
-    problems += _dark_palette_problems(tab, served_site, screens)
+    problems += _dark_palette_problems(tab, served_site, screens, axe_source)
     # Every request Chromium made, including failed ones, went to the local server.
     requests = {e["params"]["request"]["url"] for e in browser.events
                 if e.get("method") == "Network.requestWillBeSent"}
