@@ -278,6 +278,14 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
 
 
 def on_page_content(html: str, page, config, files, **kwargs):
+    source = page.file.src_uri
+    if source.startswith("notebooks/") and source.endswith(".py"):
+        # The notebook page offers its own source, next to it in the built site (on_post_build).
+        stem = Path(source).stem
+        html = (f'<p class="notebook-downloads">Download this notebook: '
+                f'<a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) or '
+                f'<a href="{stem}.py" download>{stem}.py</a> (Python, percent format). '
+                "It runs from <code>docs/notebooks/</code> of a clone, where it finds the assets.</p>\n") + html
     return renumber_captions(html)
 
 

@@ -578,7 +578,8 @@ def test_the_notebook_is_offered_as_py_and_ipynb(built_site):
     folder = built_site / "notebooks" / "latent_space"
     notebook = json.loads((folder / "latent_space.ipynb").read_text(encoding="utf-8"))
     assert (folder / "latent_space.py").is_file() and len(notebook["cells"]) >= 5
-    assert "latent_space.ipynb" in (built_site / "reproduce" / "index.html").read_text(encoding="utf-8")
+    for page in ("reproduce", "notebooks/latent_space"):
+        assert "latent_space.ipynb" in (built_site / page / "index.html").read_text(encoding="utf-8"), page
 
 
 def test_a_local_build_shows_no_repository_link(built_site):
