@@ -461,6 +461,9 @@ def _layout_problems(tab: Tab, figure_text_px: dict[str, float]) -> list[str]:
 
 
 def _accessibility_problems(tab: Tab, axe_source: str) -> list[str]:
+    # At the top of the page, once the header's fade (Material hides its tabs on scrolling) is
+    # over: a colour measured half-way through a transition is no colour a reader sees.
+    tab.js("window.scrollTo(0, 0); new Promise(done => setTimeout(done, 500))")
     tab.js(axe_source + ";0", timeout=60)
     violations = tab.js(AXE_RUN, timeout=120)
     return [f"axe {v['id']} ({v['help']}): {v['count']} element(s), e.g. {v['where']}" for v in violations]
