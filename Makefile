@@ -33,7 +33,14 @@ site: install
 serve: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
-test: data
+# axe-core (npm, version pinned in tests/browser/package-lock.json) for the browser test's WCAG check.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+	touch $@
+
+test: data $(AXE)
 	$(PY) -m pytest
 
 bench: data

@@ -11,6 +11,20 @@
    manifest.json, runs/ and tables/ and stops the build if they come from different reports.
 4. Nothing from third parties. nbconvert's notebook template adds <script> tags for MathJax and
    Mermaid from public CDNs; the site renders math with its own KaTeX, so those tags are removed.
+4. Words chosen by the numbers. `{{ compare a.json | key | b.json | key | lower / higher / equal }}`
+   writes the first word when a < b, the second when a > b, the third when they are equal, so a
+   sentence that compares two results stays true after a retraining; `{{ ratio a.json | key |
+   b.json | key | .1f }}` writes a / b and `{{ difference ... }}` a − b.
+5. A generated block keeps its place. A placeholder indented inside a content tab or an
+   admonition gets every line of its (multi-line) value indented the same way, not only the first.
+6. Figure and table numbers without gaps. pymdownx numbers captions in document order, so the
+   figures of a hidden tab use up numbers. Here the tabs of one tab set share their numbers: each
+   tab starts where the set starts, and the set uses up as many numbers as its longest tab.
+7. Downloads. `{{ run_downloads }}` writes a table with a link to each file a reader may want
+   of every run folder under docs/assets/runs/ (only the files that exist), and every notebook
+   of docs/notebooks/ is also saved as .ipynb next to its page's copied .py source.
+8. The repository link comes from the build environment (mkdocs.yml: `!ENV REPO_URL`);
+   `{{ repo_url }}` writes it, or a neutral phrase when the build has none.
 """
 
 from __future__ import annotations
@@ -35,6 +49,14 @@ REMOTE_TAG = re.compile(
     r"|<script\b[^>]*>[^<]*\bimport\s+\w+\s+from\s+[\"'](?:https?:)?//[^<]*</script>",
     re.IGNORECASE,
 )
+COMPARE = re.compile(r"\{\{\s*(?P<op>compare|ratio|difference)\s+(?P<file_a>[\w./-]+\.json)\s*\|\s*(?P<key_a>[\w.-]+)\s*\|"
+                     r"\s*(?P<file_b>[\w./-]+\.json)\s*\|\s*(?P<key_b>[\w.-]+)\s*\|\s*(?P<arg>[^}|]*?)\s*\}\}")
+RUN_DOWNLOADS = re.compile(r"\{\{\s*run_downloads\s*\}\}")
+DOWNLOADS = (("config.json", "configuration"), ("history.csv", "history"), ("metrics.json", "metrics"),
+             ("model.pt", "weights"), ("latents.npz", "latent codes"))
+REPO_URL = re.compile(r"\{\{\s*repo_url\s*\}\}")
+NO_REPO_URL = "<URL of this repository>"
+CAPTION_PREFIX = re.compile(r'(<span class="caption-prefix">)(?P<text>[^<]*)(</span>)')
 LAYERS = re.compile(r"\{\{\s*layers\s*\|\s*(?P<arch>\w+)\s*\|\s*latent=(?P<latent>\d+)"
                     r"(?:\s*\|\s*hidden=(?P<hidden>[\d,]+))?\s*\}\}")
 JUPYTER_PLUGIN = "mkdocs-jupyter"
@@ -54,11 +76,86 @@ def _lookup(data: Any, key: str, where: str) -> Any:
 
 def _format(value: Any, fmt: str | None, where: str) -> str:
     if not fmt:
-        return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-    try:
-        return format(value, fmt)
-    except (TypeError, ValueError) as err:
-        raise PluginError(f"{where}: cannot format {value!r} with '{fmt}': {err}") from None
+        text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    else:
+        try:
+            text = format(value, fmt)
+        except (TypeError, ValueError) as err:
+            raise PluginError(f"{where}: cannot format {value!r} with '{fmt}': {err}") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = text.replace("-", "\u2212")  # a typographic minus, as in the tables
+    return text
+
+
+def choose_word(a: float, b: float, words: str) -> str:
+    """`lower / higher / equal` -> the first word if a < b, the second if a > b, else the third."""
+    options = [w.strip() for w in words.split("/")]
+    if len(options) != 3 or not all(options):
+        raise ValueError(f"expected three words 'if-less / if-greater / if-equal', got {words!r}")
+    return options[0] if a < b else options[1] if a > b else options[2]
+
+
+def indent_like_placeholder(markdown: str, start: int, value: str) -> str:
+    """Indent the lines after the first of `value` like the placeholder that starts at `start`.
+
+    Only when the placeholder opens its line (after spaces): then it is a block inside a tab or an
+    admonition, and a table whose later lines lost the indentation would leave the block.
+    """
+    prefix = markdown[markdown.rfind("\n", 0, start) + 1:start]
+    if prefix.strip() or "\n" not in value:
+        return value
+    return value.replace("\n", "\n" + prefix)
+
+
+def renumber_captions(html: str) -> str:
+    """Renumber "Figure n." / "Table n." so that the tabs of a tab set share their numbers."""
+    if "caption-prefix" not in html:
+        return html
+    from bs4 import BeautifulSoup, Tag
+
+    numbers: list[str] = []
+    counters: dict[str, int] = {}
+
+    def walk(node: Tag, start: dict[str, int]) -> dict[str, int]:
+        current = dict(start)
+        for child in node.children:
+            if not isinstance(child, Tag):
+                continue
+            classes = child.get("class") or []
+            if child.name == "span" and "caption-prefix" in classes:
+                text = child.get_text()
+                kind = text.split(" ", 1)[0]
+                current[kind] = current.get(kind, 1)
+                numbers.append(re.sub(r"\d+(?:\.\d+)*", str(current[kind]), text, count=1))
+                current[kind] += 1
+            elif "tabbed-set" in classes:
+                content = child.find("div", class_="tabbed-content", recursive=False)
+                blocks = content.find_all("div", class_="tabbed-block", recursive=False) if content else []
+                ends = [walk(block, current) for block in blocks] or [current]
+                current = {k: max(end.get(k, current.get(k, 1)) for end in ends)
+                           for k in set(current).union(*ends)}
+            else:
+                current = walk(child, current)
+        return current
+
+    walk(BeautifulSoup(html, "html.parser"), counters)
+    replacements = iter(numbers)
+    # The parser and the pattern see the prefixes in the same (document) order.
+    return CAPTION_PREFIX.sub(lambda m: m[1] + next(replacements, m["text"]) + m[3], html)
+
+
+def run_downloads(assets: Path, link_prefix: str = "assets/runs") -> str:
+    """A Markdown table: one row per run folder, one link per downloadable file that exists."""
+    runs = sorted(p for p in (assets / "runs").iterdir() if p.is_dir()) if (assets / "runs").is_dir() else []
+    if not runs:
+        raise ValueError(f"no run folders in {assets / 'runs'}; run `python -m vae report`")
+    lines = ["| run | " + " | ".join(label for _, label in DOWNLOADS) + " |",
+             "|---|" + "---|" * len(DOWNLOADS)]
+    for run in runs:
+        cells = [f"[{name}]({link_prefix}/{run.name}/{name})" if (run / name).is_file() else "–"
+                 for name, _ in DOWNLOADS]
+        lines.append(f"| `{run.name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def layer_table(arch: str, latent_dim: int, hidden: tuple[int, ...] = (400,)) -> str:
@@ -141,9 +238,7 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
     assets = Path(config["docs_dir"]) / "assets"
     cache: dict[Path, Any] = {}
 
-    def replace(match: re.Match) -> str:
-        path = assets / match["file"]
-        where = f"{page.file.src_uri}: {{{{ {match['file']} | {match['key']} }}}}"
+    def load(path: Path, where: str) -> Any:
         if path not in cache:
             try:
                 cache[path] = json.loads(path.read_text(encoding="utf-8"))
@@ -151,7 +246,27 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
                 raise PluginError(f"{where}: {path} does not exist; run `python -m vae report`") from None
             except (OSError, ValueError) as err:
                 raise PluginError(f"{where}: cannot read {path}: {err}") from None
-        return _format(_lookup(cache[path], match["key"], where), match["fmt"], where)
+        return cache[path]
+
+    def replace(match: re.Match) -> str:
+        where = f"{page.file.src_uri}: {{{{ {match['file']} | {match['key']} }}}}"
+        return _format(_lookup(load(assets / match["file"], where), match["key"], where), match["fmt"], where)
+
+    def compare(match: re.Match) -> str:
+        where = f"{page.file.src_uri}: {match[0]}"
+        a = value(match["file_a"], match["key_a"], where)
+        b = value(match["file_b"], match["key_b"], where)
+        try:
+            if match["op"] == "ratio":
+                return _format(a / b, match["arg"], where)
+            if match["op"] == "difference":
+                return _format(a - b, match["arg"], where)
+            return choose_word(a, b, match["arg"])
+        except (TypeError, ValueError, ZeroDivisionError) as err:
+            raise PluginError(f"{where}: {err}") from None
+
+    def value(file: str, key: str, where: str) -> Any:
+        return _lookup(load(assets / file, where), key, where)
 
     def layers(match: re.Match) -> str:
         hidden = tuple(int(h) for h in match["hidden"].split(",")) if match["hidden"] else (400,)
@@ -160,7 +275,43 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
         except Exception as err:  # an unknown architecture or a broken model: stop the build
             raise PluginError(f"{page.file.src_uri}: cannot describe {match[0]}: {err}") from err
 
-    return LAYERS.sub(layers, VALUE.sub(replace, markdown))
+    def indented(function):
+        return lambda match: indent_like_placeholder(match.string, match.start(), function(match))
+
+    def downloads(_match: re.Match) -> str:
+        try:
+            return run_downloads(assets)
+        except (OSError, ValueError) as err:
+            raise PluginError(f"{page.file.src_uri}: {err}") from None
+
+    markdown = RUN_DOWNLOADS.sub(indented(downloads), markdown)
+    repo_url = config.get("repo_url") or NO_REPO_URL
+    markdown = REPO_URL.sub(lambda _match: repo_url, markdown)
+    markdown = COMPARE.sub(compare, markdown)
+    markdown = VALUE.sub(indented(replace), markdown)
+    return LAYERS.sub(indented(layers), markdown)
+
+
+def on_page_content(html: str, page, config, files, **kwargs):
+    source = page.file.src_uri
+    if source.startswith("notebooks/") and source.endswith(".py"):
+        # The notebook page offers its own source, next to it in the built site (on_post_build).
+        stem = Path(source).stem
+        html = (f'<p class="notebook-downloads">Download this notebook: '
+                f'<a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) or '
+                f'<a href="{stem}.py" download>{stem}.py</a> (Python, percent format). '
+                "It runs from <code>docs/notebooks/</code> of a clone, where it finds the assets.</p>\n") + html
+    return renumber_captions(html)
+
+
+def on_post_build(config, **kwargs):
+    """Save every notebook of docs/notebooks/ as .ipynb beside the .py that mkdocs-jupyter copies."""
+    import jupytext
+
+    for source in sorted((Path(config["docs_dir"]) / "notebooks").glob("*.py")):
+        target = Path(config["site_dir"]) / "notebooks" / source.stem / f"{source.stem}.ipynb"
+        if target.parent.is_dir():
+            jupytext.write(jupytext.read(source), target)
 
 
 def on_post_page(output: str, page, config, **kwargs):

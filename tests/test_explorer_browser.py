@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 # The DevTools client and the built, served site of the browser test of every page.
-from test_site import DevTools, Tab, _chromium, built_site, served_site  # noqa: F401  (fixtures)
+from support.chromium import DevTools, Tab, find_chromium
+from test_site import built_site, served_site  # noqa: F401
 
 from vae.explorer import read_png, sprite_cell
 
@@ -78,7 +79,7 @@ def _open_explorer(tab: Tab, url: str) -> None:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    binary = _chromium()
+    binary = find_chromium()
     if binary is None:
         pytest.skip("headless Chromium not found (apt-get install chromium); the browser test needs it")
     client = DevTools(binary, tmp_path_factory.mktemp("chromium-explorer"))
