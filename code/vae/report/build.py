@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from .. import artifacts, figures
 from ..data import load_splits
-from ..training import environment
+from ..device import environment
 from . import classifier, data_page, transaction
 from .comparisons import write_comparisons
 from .plan import Profile, RunSpec, run_specs
