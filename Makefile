@@ -21,7 +21,7 @@ data: install
 	$(PY) -m vae data --data-dir $(DATA_DIR)
 
 train: data
-	$(PY) -m vae train --dataset mnist --arch conv --latent-dim 2 --epochs 10 --data-dir $(DATA_DIR) --out runs/reference
+	$(PY) -m vae train --dataset mnist --arch conv --latent-dim 2 --epochs 10 --data-dir $(DATA_DIR) --out runs/reference --overwrite
 
 report: data
 	$(PY) -m vae report --profile $(PROFILE) --data-dir $(DATA_DIR)
