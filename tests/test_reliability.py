@@ -1148,14 +1148,17 @@ def test_a_ctrl_c_swallowed_during_a_report_stops_it_after_the_run_in_progress(
     """A real SIGINT swallowed in a finalizer during a report: no further run starts, one line, exit 130."""
     import dataclasses
 
-    from vae import report
+    from vae.report import RunSpec, build, runner
 
     base = TrainConfig(arch="mlp", hidden=(32,), epochs=1, batch_size=64, train_limit=256, val_split=0.02,
                        device="cpu", data_dir=str(data_dir))
-    specs = [report.RunSpec(f"mnist-mlp32-z2-s{seed}", dataclasses.replace(base, seed=seed)) for seed in (1, 2)]
-    monkeypatch.setattr(report, "run_specs", lambda profile, data_dir="data": specs)
-    monkeypatch.setattr(report, "write_comparisons", lambda *args, **kwargs: [])
-    started, real_produce_run = [], report.produce_run
+    specs = [RunSpec(f"mnist-mlp32-z2-s{seed}", dataclasses.replace(base, seed=seed)) for seed in (1, 2)]
+    # The CLI builds the quick profile's plan; these two tiny runs stand in for it, with no classifier
+    # or comparisons, so that the test is about the interruption alone.
+    monkeypatch.setattr(build, "run_specs", lambda profile, data_dir="data": specs)
+    monkeypatch.setattr(build, "_data_assets", lambda *args, **kwargs: ({}, []))
+    monkeypatch.setattr(build, "write_comparisons", lambda *args, **kwargs: [])
+    started, real_produce_run = [], runner.produce_run
 
     def produce_run(spec, *args, **kwargs):
         started.append(spec.name)
@@ -1163,7 +1166,7 @@ def test_a_ctrl_c_swallowed_during_a_report_stops_it_after_the_run_in_progress(
             _FinalizerThatGetsCtrlC()
         return real_produce_run(spec, *args, **kwargs)
 
-    monkeypatch.setattr(report, "produce_run", produce_run)
+    monkeypatch.setattr(runner, "produce_run", produce_run)
     out = tmp_path / "assets"
     code, _, err = run_cli(["report", "--profile", "quick", "--data-dir", data_dir, "--out", out], capsys)
     assert code == 130
