@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 # The DevTools client and the built, served site of the browser test of every page.
-from support.chromium import DevTools, Tab, find_chromium
-from test_site import built_site, served_site  # noqa: F401
+from support.chromium import Tab
+from test_site import browser, built_site, served_site  # noqa: F401
 
 from vae.explorer import read_png, sprite_cell
 
@@ -75,16 +75,6 @@ def _open_explorer(tab: Tab, url: str) -> None:
     tab.goto(url)
     ready = _wait(tab, f"document.querySelector(\"{EXPLORER}\").dataset.ready")
     assert ready == "true", f"the explorer did not start (data-ready={ready!r}); see the browser console"
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("headless Chromium not found (apt-get install chromium); the browser test needs it")
-    client = DevTools(binary, tmp_path_factory.mktemp("chromium-explorer"))
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")
