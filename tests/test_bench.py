@@ -27,8 +27,13 @@ def test_bench_writes_json_and_markdown(tmp_path, data_dir):
             assert result["training"][name][pipeline]["images_per_s"] > 0
             assert result["evaluation"][name][pipeline]["images_per_s"] > 0
     assert {lever["lever"] for lever in result["levers"]} >= {"contiguous (NCHW)", "channels-last"}
+    page = result["page"]   # what the Performance page's sentences quote
+    assert page["matmul_gflop_per_s"] == result["matmul_flop_per_s"] / 1e9
+    assert page["conv_fraction_of_matmul"] == result["conv_fraction_of_matmul"]
     markdown = (tmp_path / "bench.md").read_text()
-    assert "extrapolated" in markdown and "| Lever |" in markdown
+    assert "| Lever |" in markdown and "DataLoader baseline" in markdown
+    assert not [line for line in markdown.splitlines() if line and not line.startswith("|")], \
+        "bench.md holds tables only; its sentences live in docs/performance.md"
 
 
 def test_conv_step_costs_about_110_mflop_per_image():

@@ -23,13 +23,14 @@ import torch
 from .. import artifacts
 from .cpu import BenchConfig, hardware, run_bench
 from .cuda import run_cuda_bench
-from .markdown import LEVER_DECISIONS, cuda_to_markdown, to_markdown
+from .markdown import cuda_to_markdown, page_numbers, to_markdown
 from .pipelines import BATCH, EPOCH_IMAGES, MODELS, project_eval, project_train_step, seed_eval, seed_train_step
 from .timing import interleave, matmul_flops, step_flops, time_report
 
-__all__ = ["BATCH", "EPOCH_IMAGES", "LEVER_DECISIONS", "MODELS", "BenchConfig", "cuda_to_markdown", "hardware",
+__all__ = ["BATCH", "EPOCH_IMAGES", "MODELS", "BenchConfig", "cuda_to_markdown", "hardware",
            "interleave", "main", "matmul_flops", "project_eval", "project_train_step", "run_bench",
-           "run_cuda_bench", "seed_eval", "seed_train_step", "step_flops", "time_report", "to_markdown"]
+           "page_numbers", "run_cuda_bench", "seed_eval", "seed_train_step", "step_flops", "time_report",
+           "to_markdown"]
 
 
 def main(cfg: BenchConfig, device: torch.device | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -47,6 +48,7 @@ def main(cfg: BenchConfig, device: torch.device | None = None, log: Callable[[st
     result = run_bench(cfg, device, log)
     result["method"]["gemm_sizes"] = list(cfg.gemm_sizes)
     result["bench_wall_s"] = time.perf_counter() - started
+    result["page"] = page_numbers(result)
     artifacts.write_json(out / "bench.json", result)
     artifacts.write_text(out / "bench.md", to_markdown(result))
     log(f"bench: conv {result['conv_speedup']:.2f}x, mlp {result['mlp_speedup']:.2f}x, "
