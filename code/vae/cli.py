@@ -20,7 +20,9 @@ from .data import DATASETS, DataError, prepare
 from .losses import RECON_LOSSES
 from .models import ARCHITECTURES
 from .outdir import owned, prepare_train_folder
-from .training import ConfigError, TrainConfig, TrainingError, train
+from .config import TrainConfig
+from .errors import ConfigError, TrainingError
+from .training import train
 
 DEFAULTS = TrainConfig()
 

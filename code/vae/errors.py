@@ -1,4 +1,4 @@
-"""The project's error for an invalid setting, shared by the configuration and the device policy."""
+"""The project's errors: an invalid setting (naming its flag) and a training run that cannot go on."""
 
 from __future__ import annotations
 
@@ -9,3 +9,7 @@ class ConfigError(ValueError):
     def __init__(self, option: str, message: str):
         super().__init__(f"--{option.replace('_', '-')}: {message}")
         self.option = option
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss, an unusable checkpoint)."""

@@ -35,7 +35,9 @@ from . import artifacts, evaluation
 from .artifacts import ArtifactError
 from .data import DataError, Splits, load_splits
 from .models import VAE
-from .training import EpochCallback, TrainingError, load_model
+from .checkpoints import load_model
+from .errors import TrainingError
+from .training import EpochCallback
 
 GRID_SIZE = 64                 # 64 x 64 decodes: one cell per ~1.5 px of a 300 px plane
 POINTS = 500                   # test points drawn and clickable (each with two 28 x 28 images)

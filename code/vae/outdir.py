@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Iterator
 
 from .artifacts import ArtifactError, read_json, save_checkpoint
-from .training import ConfigError, TrainConfig, TrainingError, _check_resumable, load_checkpoint
+from .checkpoints import check_resumable, load_checkpoint
+from .config import TrainConfig
+from .errors import ConfigError, TrainingError
 
 # Every file `training.train` writes into its folder; --overwrite deletes exactly these.
 RUN_FILES = ("config.json", "history.csv", "best.pt", "last.pt", "metrics.json")
@@ -114,7 +116,7 @@ def _check_saved_config(path: Path, config: TrainConfig) -> None:
     except (OSError, ValueError, KeyError, TypeError):
         raise ConfigError("resume", f"{path} is unreadable or not written by this project; "
                                     "use --overwrite or another --out") from None
-    _check_resumable(saved, config, path)
+    check_resumable(saved, config, path)
 
 
 def _rebuild_best(folder: Path) -> None:

@@ -10,7 +10,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .training import TrainConfig
+    from .config import TrainConfig
 
 
 # --8<-- [start:schedules]

@@ -11,11 +11,9 @@ history. Device, memory layout, optimizer kernel and evaluation batch come from 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,118 +22,21 @@ import numpy as np
 import torch
 
 from . import artifacts
+from .checkpoints import check_resumable, load_checkpoint, load_model  # noqa: F401  (load_model re-exported)
+from .config import TrainConfig
 from .cuda_graph import Accumulator, GraphedSteps, epoch_plan
-from .data import DATASETS, Splits, load_splits
+from .data import Splits, load_splits
 from .device import SpeedPolicy, device_name, environment, select_device  # environment: re-exported for report.py
-from .errors import ConfigError
+from .errors import ConfigError, TrainingError
 from .evaluation import evaluate
-from .losses import RECON_LOSSES, ELBOTerms, negative_elbo, negative_iwae
-from .models import ARCHITECTURES, VAE, build_model, count_parameters, init_output_bias, reparameterize
+from .losses import ELBOTerms, negative_elbo, negative_iwae
+from .models import VAE, build_model, count_parameters, init_output_bias, reparameterize
 from .schedules import kl_weight, learning_rate
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_elbo", "train_recon", "train_kl",
                   "val_loss", "val_elbo", "val_recon", "val_kl", "val_elbo_per_pixel", "epoch_time_s"]
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss, an unusable checkpoint)."""
-
-
-# --8<-- [start:config]
-@dataclass
-class TrainConfig:
-    """Every setting of a run. The defaults are the reference configuration of seed report 000."""
-    dataset: str = "mnist"
-    arch: str = "conv"
-    hidden: tuple[int, ...] = (400,)   # MLP hidden sizes; ignored by the conv model
-    latent_dim: int = 2
-    beta: float = 1.0
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    recon_loss: str = "bce"
-    val_split: float = 0.1
-    seed: int = 42
-    device: str = "auto"
-    data_dir: str = "data"
-    train_limit: int | None = None
-    binarize: bool = False
-    eval_batch_size: int = 1000
-    objective: str = "elbo"            # or "iwae": the importance-weighted bound with k samples
-    k: int = 1                         # importance samples per example of the iwae objective
-    kl_warmup_epochs: int = 0          # β rises linearly from 0 over these epochs (Bowman et al. 2016)
-    lr_schedule: str = "constant"      # constant, cosine (down to min_lr) or burda (Burda et al. 2015)
-    min_lr: float = 1e-5               # the cosine schedule's last learning rate
-    activation: str = "relu"           # of the MLP's hidden layers; tanh builds Burda et al.'s MLP
-    init_output_bias: bool = False     # start the decoder's output bias at the data's mean logit
-    precision: str = "fp32"            # or bf16: autocast on CUDA only
-    cuda_graph: bool = True            # capture the training step in one CUDA graph (CUDA only)
-# --8<-- [end:config]
-
-    # Settings that may differ when a run is resumed (more epochs, another machine).
-    RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "cuda_graph")
-    OBJECTIVES = ("elbo", "iwae")
-    LR_SCHEDULES = ("constant", "cosine", "burda")
-    ACTIVATIONS = ("relu", "tanh")
-    PRECISIONS = ("fp32", "bf16")
-
-    def validate(self) -> "TrainConfig":
-        def positive_int(name: str) -> None:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(name, f"must be a positive integer (got {value!r})")
-
-        if self.dataset not in DATASETS:
-            raise ConfigError("dataset", f"must be one of {', '.join(DATASETS)} (got {self.dataset!r})")
-        if self.arch not in ARCHITECTURES:
-            raise ConfigError("arch", f"must be one of {', '.join(ARCHITECTURES)} (got {self.arch!r})")
-        if self.recon_loss not in RECON_LOSSES:
-            raise ConfigError("recon_loss", f"must be one of {', '.join(RECON_LOSSES)} (got {self.recon_loss!r})")
-        for name, choices in (("objective", self.OBJECTIVES), ("lr_schedule", self.LR_SCHEDULES),
-                              ("activation", self.ACTIVATIONS), ("precision", self.PRECISIONS)):
-            if getattr(self, name) not in choices:
-                raise ConfigError(name, f"must be one of {', '.join(choices)} (got {getattr(self, name)!r})")
-        for name in ("latent_dim", "epochs", "batch_size", "eval_batch_size", "k"):
-            positive_int(name)
-        if not isinstance(self.kl_warmup_epochs, int) or isinstance(self.kl_warmup_epochs, bool) \
-                or self.kl_warmup_epochs < 0:
-            raise ConfigError("kl_warmup_epochs", f"must be 0 or a positive integer (got {self.kl_warmup_epochs!r})")
-        if self.train_limit is not None:
-            positive_int("train_limit")
-        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise ConfigError("hidden", f"must be positive layer sizes such as 400 or 512,256 (got {self.hidden!r})")
-        for name in ("beta", "lr", "weight_decay", "val_split", "min_lr"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ConfigError(name, f"must be a number (got {value!r})")
-            if not math.isfinite(value):
-                raise ConfigError(name, f"must be a finite number (got {value!r})")
-        if self.beta < 0:
-            raise ConfigError("beta", f"must be >= 0 (got {self.beta})")
-        if self.lr <= 0:
-            raise ConfigError("lr", f"must be > 0 (got {self.lr})")
-        if self.lr_schedule == "cosine" and not 0 < self.min_lr <= self.lr:
-            raise ConfigError("min_lr", f"must be > 0 and at most --lr {self.lr} (got {self.min_lr})")
-        if self.weight_decay < 0:
-            raise ConfigError("weight_decay", f"must be >= 0 (got {self.weight_decay})")
-        if not 0 < self.val_split < 1:
-            raise ConfigError("val_split", f"must be between 0 and 1, exclusive (got {self.val_split})")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
-            raise ConfigError("seed", f"must be an integer from 0 to {2**32 - 1} (got {self.seed!r})")
-        select_device(self.device)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "hidden": list(self.hidden)}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in values.items() if k in known}
-        if "hidden" in kwargs:
-            kwargs["hidden"] = tuple(kwargs["hidden"])
-        return cls(**kwargs)
 
 
 def seed_everything(seed: int) -> None:
@@ -180,76 +81,6 @@ def _restore_rng(state: dict[str, Any], shuffle: torch.Generator, device: torch.
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-# What each field of a checkpoint must be, so a hand-edited file is refused in one line.
-CHECKPOINT_FIELD_TYPES = {"model": "dict", "optimizer": "dict", "config": "dict", "epoch": "int",
-                          "best_epoch": "int", "best_val": "number", "elapsed_s": "number",
-                          "val_elbo": "number", "history": "list of dicts", "rng": "dict of RNG states"}
-
-
-def _has_type(value: Any, expected: str) -> bool:
-    if expected == "int":
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    if expected == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if expected == "list of dicts":
-        return isinstance(value, list) and all(isinstance(row, dict) for row in value)
-    if expected == "dict of RNG states":
-        return isinstance(value, dict) and all(isinstance(value.get(k), torch.Tensor) for k in ("torch", "shuffle"))
-    return isinstance(value, dict)
-
-
-def load_checkpoint(path: Path, model: VAE | None = None) -> dict[str, Any]:
-    """torch.load with weights_only=True; a clear error for a truncated, corrupted or mismatched file."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        with zipfile.ZipFile(path) as archive:  # torch.load does not check the records' CRC-32
-            damaged = archive.testzip()
-    except FileNotFoundError:
-        raise TrainingError(f"{path} does not exist; train a model first (python -m vae train)") from None
-    except Exception as err:
-        raise TrainingError(f"{path} is truncated or corrupted ({type(err).__name__}); "
-                            "delete it and train again") from None
-    if damaged is not None:
-        raise TrainingError(f"{path} is corrupted (checksum mismatch in {damaged}); delete it and train again")
-    if not isinstance(state, dict) or "model" not in state:
-        raise TrainingError(f"{path} is not a checkpoint written by this project; delete it and train again")
-    for key, expected in CHECKPOINT_FIELD_TYPES.items():
-        if key in state and not _has_type(state[key], expected):
-            raise TrainingError(f"{path} has a malformed '{key}' ({type(state[key]).__name__}, expected "
-                                f"{expected}); delete it and train again")
-    if model is not None:
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError:
-            saved = state.get("config", {})
-            widths = lambda arch, hidden: f" and hidden sizes {','.join(map(str, hidden))}" if arch == "mlp" else ""
-            wanted = "mlp" if hasattr(model, "hidden") else "conv"
-            raise TrainingError(
-                f"{path} holds a {saved.get('arch', '?')} model with latent dimension "
-                f"{saved.get('latent_dim', '?')}{widths(saved.get('arch'), saved.get('hidden', ()))}, not a "
-                f"{wanted} model with latent dimension {model.latent_dim}"
-                f"{widths(wanted, getattr(model, 'hidden', ()))}; "
-                "use the matching --arch/--latent-dim/--hidden or another folder") from None
-    return state
-
-
-def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tuple[VAE, TrainConfig]:
-    """Rebuild a trained model from best.pt or last.pt."""
-    state = load_checkpoint(Path(checkpoint))
-    config = TrainConfig.from_dict(state.get("config", {}))
-    model = build_model(config.arch, config.latent_dim, config.hidden, config.activation)
-    load_checkpoint(Path(checkpoint), model)
-    return model.to(device).eval(), config
-
-
-def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    current = config.to_dict()
-    saved = TrainConfig.from_dict(saved).to_dict()   # fields newer than the run take their defaults
-    differences = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in current
-                   if k not in TrainConfig.RESUMABLE_CHANGES and saved.get(k) != current[k]]
-    if differences:
-        raise ConfigError("resume", f"{path} was trained with {', '.join(differences)}; "
-                                    "use the same settings or another --out folder")
 
 
 
@@ -296,7 +127,7 @@ def _resume_checkpoint(config: TrainConfig, last_path: Path) -> dict[str, Any]:
     if missing:
         raise TrainingError(f"{last_path} cannot be resumed from (it lacks {', '.join(missing)}); "
                             "delete it or train into another --out folder")
-    _check_resumable(saved.get("config", {}), config, last_path)
+    check_resumable(saved.get("config", {}), config, last_path)
     if saved["epoch"] > config.epochs:
         raise ConfigError("epochs", f"{last_path} has already trained {saved['epoch']} epochs; "
                                     f"use --epochs {saved['epoch']} or more to resume it")

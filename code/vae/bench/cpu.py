@@ -3,6 +3,7 @@ the levers, the matmul limit and the quick report's wall time."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 

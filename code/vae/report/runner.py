@@ -20,7 +20,8 @@ from torch import nn
 
 from ..artifacts import ArtifactError
 from ..data import DataError
-from ..training import ConfigError, TrainingError, select_device
+from ..device import select_device
+from ..errors import ConfigError, TrainingError
 from .plan import Profile, RunSpec
 from .run import RunOutcome, produce_run
 

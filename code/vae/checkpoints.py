@@ -1,0 +1,87 @@
+"""Reading checkpoints back: weights-only loading with the records' CRC checked, one-line errors
+for a truncated, corrupted, hand-edited or mismatched file, and the check that a run may be
+resumed with the settings asked for. Writing them is `artifacts.save_checkpoint`."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import TrainConfig
+from .errors import ConfigError, TrainingError
+from .models import VAE, build_model
+
+
+# What each field of a checkpoint must be, so a hand-edited file is refused in one line.
+CHECKPOINT_FIELD_TYPES = {"model": "dict", "optimizer": "dict", "config": "dict", "epoch": "int",
+                          "best_epoch": "int", "best_val": "number", "elapsed_s": "number",
+                          "val_elbo": "number", "history": "list of dicts", "rng": "dict of RNG states"}
+
+
+def _has_type(value: Any, expected: str) -> bool:
+    if expected == "int":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if expected == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected == "list of dicts":
+        return isinstance(value, list) and all(isinstance(row, dict) for row in value)
+    if expected == "dict of RNG states":
+        return isinstance(value, dict) and all(isinstance(value.get(k), torch.Tensor) for k in ("torch", "shuffle"))
+    return isinstance(value, dict)
+
+
+def load_checkpoint(path: Path, model: VAE | None = None) -> dict[str, Any]:
+    """torch.load with weights_only=True; a clear error for a truncated, corrupted or mismatched file."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        with zipfile.ZipFile(path) as archive:  # torch.load does not check the records' CRC-32
+            damaged = archive.testzip()
+    except FileNotFoundError:
+        raise TrainingError(f"{path} does not exist; train a model first (python -m vae train)") from None
+    except Exception as err:
+        raise TrainingError(f"{path} is truncated or corrupted ({type(err).__name__}); "
+                            "delete it and train again") from None
+    if damaged is not None:
+        raise TrainingError(f"{path} is corrupted (checksum mismatch in {damaged}); delete it and train again")
+    if not isinstance(state, dict) or "model" not in state:
+        raise TrainingError(f"{path} is not a checkpoint written by this project; delete it and train again")
+    for key, expected in CHECKPOINT_FIELD_TYPES.items():
+        if key in state and not _has_type(state[key], expected):
+            raise TrainingError(f"{path} has a malformed '{key}' ({type(state[key]).__name__}, expected "
+                                f"{expected}); delete it and train again")
+    if model is not None:
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError:
+            saved = state.get("config", {})
+            widths = lambda arch, hidden: f" and hidden sizes {','.join(map(str, hidden))}" if arch == "mlp" else ""
+            wanted = "mlp" if hasattr(model, "hidden") else "conv"
+            raise TrainingError(
+                f"{path} holds a {saved.get('arch', '?')} model with latent dimension "
+                f"{saved.get('latent_dim', '?')}{widths(saved.get('arch'), saved.get('hidden', ()))}, not a "
+                f"{wanted} model with latent dimension {model.latent_dim}"
+                f"{widths(wanted, getattr(model, 'hidden', ()))}; "
+                "use the matching --arch/--latent-dim/--hidden or another folder") from None
+    return state
+
+
+def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tuple[VAE, TrainConfig]:
+    """Rebuild a trained model from best.pt or last.pt."""
+    state = load_checkpoint(Path(checkpoint))
+    config = TrainConfig.from_dict(state.get("config", {}))
+    model = build_model(config.arch, config.latent_dim, config.hidden, config.activation)
+    load_checkpoint(Path(checkpoint), model)
+    return model.to(device).eval(), config
+
+
+def check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    current = config.to_dict()
+    saved = TrainConfig.from_dict(saved).to_dict()   # fields newer than the run take their defaults
+    differences = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in current
+                   if k not in TrainConfig.RESUMABLE_CHANGES and saved.get(k) != current[k]]
+    if differences:
+        raise ConfigError("resume", f"{path} was trained with {', '.join(differences)}; "
+                                    "use the same settings or another --out folder")
