@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_out_argument(report, "docs/assets")
 
     bench = commands.add_parser("bench", help="time the training step and evaluation on this machine",
-                                description="On the CPU: time the seed-style pipeline against the project's in one "
+                                description="On the CPU: time the DataLoader baseline (the seed report's pipeline) against the project's in one "
                                             "process and write bench.json and bench.md to --out. On CUDA: time the "
                                             "eager, captured and bf16 training steps and write bench-cuda.json and "
                                             "bench-cuda.md.")

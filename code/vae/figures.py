@@ -23,7 +23,7 @@ matplotlib.use("Agg")  # before pyplot: no display on CI machines and build serv
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 import torch  # noqa: E402
 
 from .artifacts import save_figure  # noqa: E402
@@ -308,8 +308,11 @@ def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]]
                 color=CLASS_COLOURS(index), label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    if log_x:
+    if log_x:   # epochs 1, 2, 5, 10, 20, ... written as plain numbers, not powers of ten
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
