@@ -30,10 +30,12 @@ def test_bench_writes_json_and_markdown(tmp_path, data_dir):
     page = result["page"]   # what the Performance page's sentences quote
     assert page["matmul_gflop_per_s"] == result["matmul_flop_per_s"] / 1e9
     assert page["conv_fraction_of_matmul"] == result["conv_fraction_of_matmul"]
-    markdown = (tmp_path / "bench.md").read_text()
-    assert "| Lever |" in markdown and "DataLoader baseline" in markdown
-    assert not [line for line in markdown.splitlines() if line and not line.startswith("|")], \
-        "bench.md holds tables only; its sentences live in docs/performance.md"
+    tables = {name: (tmp_path / f"{name}.md").read_text() for name in ("bench", "bench_levers", "bench_targets")}
+    assert "DataLoader baseline" in tables["bench"] and "| Lever |" in tables["bench_levers"]
+    assert "| Target |" in tables["bench_targets"]
+    for name, markdown in tables.items():
+        assert not [line for line in markdown.splitlines() if line and not line.startswith("|")], \
+            f"{name}.md holds a table only; the sentences live in docs/performance.md"
 
 
 def test_conv_step_costs_about_110_mflop_per_image():

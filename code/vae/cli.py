@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="time the training step and evaluation on this machine",
                                 description="On the CPU: time the DataLoader baseline (the seed report's pipeline) against the project's in one "
-                                            "process and write bench.json and bench.md to --out. On CUDA: time the "
+                                            "process and write bench.json and its tables (bench*.md) to --out. On CUDA: time the "
                                             "eager, captured and bf16 training steps and write bench-cuda.json and "
                                             "bench-cuda.md.")
     add_data_arguments(bench)

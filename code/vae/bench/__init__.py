@@ -4,7 +4,7 @@ On the CPU (`--device cpu`, the default) it compares the seed report's pipeline 
 `MNIST` with a per-item `ToTensor` behind a `DataLoader`) with the project's (tensors resident
 on the device, `training.train_step` under the speed policy, `evaluation.evaluate`), measures
 the levers of the speed policy, the dense matmul limit, and the quick report's wall time; it
-writes bench.json and bench.md. On CUDA (`--device cuda`) it compares the eager step with the
+writes bench.json and its tables (bench.md, bench_levers.md, bench_targets.md). On CUDA (`--device cuda`) it compares the eager step with the
 captured step and bf16, with the GPU's matmul FLOP/s, and writes bench-cuda.json and .md.
 
 Layout: `pipelines` (what is timed), `timing` (how), `cpu` and `cuda` (what each run measures),
@@ -50,9 +50,10 @@ def main(cfg: BenchConfig, device: torch.device | None = None, log: Callable[[st
     result["bench_wall_s"] = time.perf_counter() - started
     result["page"] = page_numbers(result)
     artifacts.write_json(out / "bench.json", result)
-    artifacts.write_text(out / "bench.md", to_markdown(result))
+    for name, table in to_markdown(result).items():
+        artifacts.write_text(out / f"{name}.md", table)
     log(f"bench: conv {result['conv_speedup']:.2f}x, mlp {result['mlp_speedup']:.2f}x, "
         f"eval conv {result['conv_eval_speedup']:.2f}x, mlp {result['mlp_eval_speedup']:.2f}x, "
         f"conv step at {100 * (result['conv_fraction_of_matmul'] or math.nan):.0f}% of matmul; "
-        f"wrote {out / 'bench.json'} and {out / 'bench.md'}")
+        f"wrote {out / 'bench.json'} and its tables")
     return result

@@ -33,28 +33,29 @@ def _hw_line(hw: dict[str, Any]) -> str:
             f"PyTorch {hw['torch']}, Python {hw['python']} ({hw['platform']})")
 
 
-def to_markdown(r: dict[str, Any]) -> str:
-    """The pipelines side by side, the levers, and the targets: tables only."""
-    lines = ["| Model | Pipeline | Training images/s | s / epoch | Evaluation images/s |",
-             "|---|---|---:|---:|---:|"]
+def to_markdown(r: dict[str, Any]) -> dict[str, str]:
+    """Three tables, by file name: the pipelines side by side, the levers, the targets."""
+    pipelines = ["| Model | Pipeline | Training images/s | s / epoch | Evaluation images/s |",
+                 "|---|---|---:|---:|---:|"]
     for name in MODELS:
         t, e = r["training"][name], r["evaluation"][name]
         for key, label in (("seed", "DataLoader baseline"), ("project", "project")):
-            lines.append(f"| {MODEL_LABELS[name]} | {label} | {t[key]['images_per_s']:,.0f} "
-                         f"({t[key]['images_per_s_median']:,.0f}) | {t[key]['s_per_epoch']:.1f} | "
-                         f"{e[key]['images_per_s']:,.0f} ({e[key]['images_per_s_median']:,.0f}) |")
-        lines.append(f"| {MODEL_LABELS[name]} | **speedup** | **{t['speedup']['best']:.2f}×** | | "
-                     f"**{e['speedup']['best']:.2f}×** |")
-    lines += ["", "| Group | Lever | vs | Ratio | images/s |", "|---|---|---|---:|---:|"]
+            pipelines.append(f"| {MODEL_LABELS[name]} | {label} | {t[key]['images_per_s']:,.0f} "
+                             f"({t[key]['images_per_s_median']:,.0f}) | {t[key]['s_per_epoch']:.1f} | "
+                             f"{e[key]['images_per_s']:,.0f} ({e[key]['images_per_s_median']:,.0f}) |")
+        pipelines.append(f"| {MODEL_LABELS[name]} | **speedup** | **{t['speedup']['best']:.2f}×** | | "
+                         f"**{e['speedup']['best']:.2f}×** |")
+    levers = ["| Group | Lever | vs | Ratio | images/s |", "|---|---|---|---:|---:|"]
     for lv in r["levers"]:
         ratio = f"{lv['ratio']:.2f}×" if lv.get("ratio") is not None else f"n/a ({lv.get('reason')})"
         if lv.get("compile_s") is not None:
             ratio += f" (compile {lv['compile_s']:.0f} s)"
         ips = f"{lv['images_per_s']:,.0f}" if lv.get("images_per_s") else ""
-        lines.append(f"| {lv['group']} | {lv['lever']} | {lv['vs']} | {ratio} | {ips} |")
-    lines += ["", "| Target | Met? |", "|---|---|"]
-    lines += [f"| {name} | {'yes' if ok else 'no'} |" for name, ok in r["targets"].items()]
-    return "\n".join(lines) + "\n"
+        levers.append(f"| {lv['group']} | {lv['lever']} | {lv['vs']} | {ratio} | {ips} |")
+    targets = ["| Target | Met? |", "|---|---|"]
+    targets += [f"| {name} | {'yes' if ok else 'no'} |" for name, ok in r["targets"].items()]
+    return {name: "\n".join(lines) + "\n"
+            for name, lines in (("bench", pipelines), ("bench_levers", levers), ("bench_targets", targets))}
 
 
 def cuda_to_markdown(r: dict[str, Any]) -> str:
