@@ -71,6 +71,18 @@ def _box(tab: Tab, selector: str) -> dict:
         return {{left: r.left, top: r.top, width: r.width, height: r.height}}; }})()""")
 
 
+def _pixel_of(box: dict, z: tuple[float, float], extent: float) -> tuple[float, float]:
+    """The page pixel of latent point z on the plane, which spans [-extent, extent] on both axes (z2 up)."""
+    return (box["left"] + (z[0] + extent) / (2 * extent) * box["width"],
+            box["top"] + (extent - z[1]) / (2 * extent) * box["height"])
+
+
+def _z_of(box: dict, x: float, y: float, extent: float) -> tuple[float, float]:
+    """The latent point under page pixel (x, y): the inverse of `_pixel_of`."""
+    return (-extent + 2 * extent * (x - box["left"]) / box["width"],
+            extent - 2 * extent * (y - box["top"]) / box["height"])
+
+
 def _open_explorer(tab: Tab, url: str) -> None:
     tab.goto(url)
     ready = _wait(tab, f"document.querySelector(\"{EXPLORER}\").dataset.ready")
@@ -91,11 +103,8 @@ def test_pointer_shows_the_decode_of_the_grid_z_under_it(browser, served_site, s
     z1, z2 = np.array(grid["z1"]), np.array(grid["z2"])
     sprite = read_png(ASSETS / grid["sprite"])
     shown = []
-    for fraction_x, fraction_y in ((0.22, 0.31), (0.74, 0.68)):
-        box = _box(tab, f"{EXPLORER} .lx-plane")
-        x, y = box["left"] + fraction_x * box["width"], box["top"] + fraction_y * box["height"]
-        _mouse(tab, "mouseMoved", x, y)
-        z_pointed = (-extent + 2 * extent * fraction_x, extent - 2 * extent * fraction_y)
+    for z_pointed in ((-0.56 * extent, 0.38 * extent), (0.48 * extent, -0.36 * extent)):
+        _mouse(tab, "mouseMoved", *_pixel_of(_box(tab, f"{EXPLORER} .lx-plane"), z_pointed, extent))
         row, column = int(np.abs(z2 - z_pointed[1]).argmin()), int(np.abs(z1 - z_pointed[0]).argmin())
         image = _canvas_cell(tab, f"{EXPLORER} .lx-decoded")
         expected = sprite_cell(sprite, row, column).astype(np.int16)
@@ -126,14 +135,12 @@ def test_clicking_a_test_point_shows_it_beside_its_reconstruction(browser, serve
     z = np.array(points["z"]).reshape(-1, 2)
     target = int(np.abs(z).sum(1).argmin())        # a point near the centre, well inside the plane
     box = _box(tab, f"{EXPLORER} .lx-plane")
-    x = box["left"] + (z[target, 0] + extent) / (2 * extent) * box["width"]
-    y = box["top"] + (extent - z[target, 1]) / (2 * extent) * box["height"]
+    x, y = _pixel_of(box, (z[target, 0], z[target, 1]), extent)
     for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
         _mouse(tab, kind, x, y)
     assert _wait(tab, f"!document.querySelector(\"{EXPLORER} .lx-pair\").hidden")
     # The nearest point to the pixel clicked (usually `target`; a neighbour can share its pixel).
-    clicked = (-extent + 2 * extent * (x - box["left"]) / box["width"],
-               extent - 2 * extent * (y - box["top"]) / box["height"])
+    clicked = _z_of(box, x, y, extent)
     nearest = int(((z - np.array(clicked)) ** 2).sum(1).argmin())
     cell = divmod(nearest, points["columns"])
     for canvas, sprite in ((".lx-original", points["originals"]), (".lx-reconstruction", points["reconstructions"])):
@@ -183,8 +190,7 @@ def test_explorer_fits_a_phone_and_both_palettes(browser, served_site, spec, tmp
         tab = Tab(browser, width=width, height=1000)
         _open_explorer(tab, f"{served_site}/latent-space/")
         box = _box(tab, f"{EXPLORER} .lx-plane")
-        x = box["left"] + (z[0, 0] + extent) / (2 * extent) * box["width"]      # on test image 1
-        y = box["top"] + (extent - z[0, 1]) / (2 * extent) * box["height"]
+        x, y = _pixel_of(box, (z[0, 0], z[0, 1]), extent)      # on test image 1
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             _mouse(tab, kind, x, y)
         right = tab.js(f"Math.max(...[...document.querySelectorAll(\"{EXPLORER} *\")]"
@@ -233,14 +239,14 @@ def test_a_finger_on_a_400_px_screen_moves_the_image(browser, served_site, spec)
     _open_explorer(tab, f"{served_site}/latent-space/")
     grid, extent = spec["grid"], spec["extent"]
     box = _box(tab, f"{EXPLORER} .lx-plane")
-    path = [(0.3, 0.3), (0.5, 0.45), (0.8, 0.7)]           # a drag from top left to bottom right
-    for kind, (fx, fy) in zip(("touchStart", "touchMove", "touchMove"), path):
-        point = {"x": box["left"] + fx * box["width"], "y": box["top"] + fy * box["height"]}
-        tab.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [point]})
+    # A drag from the top left of the plane to its bottom right, in latent coordinates.
+    path = [(-0.4 * extent, 0.4 * extent), (0.0, 0.1 * extent), (0.6 * extent, -0.4 * extent)]
+    for kind, z_touched in zip(("touchStart", "touchMove", "touchMove"), path):
+        x, y = _pixel_of(box, z_touched, extent)
+        tab.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
     tab.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    fx, fy = path[-1]
-    row = int(np.abs(np.array(grid["z2"]) - (extent - 2 * extent * fy)).argmin())
-    column = int(np.abs(np.array(grid["z1"]) - (-extent + 2 * extent * fx)).argmin())
+    row = int(np.abs(np.array(grid["z2"]) - path[-1][1]).argmin())
+    column = int(np.abs(np.array(grid["z1"]) - path[-1][0]).argmin())
     shown = tab.js(f"(() => {{ const d = document.querySelector(\"{EXPLORER}\").dataset; "
                    "return [+d.row, +d.column]; })()")
     assert shown == [row, column], "the image did not follow the finger"
