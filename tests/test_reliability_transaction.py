@@ -41,6 +41,7 @@ def test_a_report_run_that_fails_half_way_leaves_every_runs_assets_untouched(tmp
         folder.mkdir(parents=True)
         (folder / "metrics.json").write_text(f'{{"previous": "{name}"}}\n')
         (folder / "curves.png").write_bytes(f"previous figure of {name}".encode())
+    (out / "manifest.json").write_text(json.dumps({"files": sorted(snapshot(out))}))   # the previous report's
     before = snapshot(out)
 
     staged_when_failing = []
@@ -63,6 +64,188 @@ def test_a_report_run_that_fails_half_way_leaves_every_runs_assets_untouched(tmp
     kept = Path(str(failure.value).rsplit("kept in ", 1)[1])                  # beside --out, never inside it
     manifest = json.loads((kept / "manifest.json").read_text())
     assert manifest["runs"] == [] and "figure crashed half-way" in manifest["failed_runs"][bad]
+
+
+# ---- issue 20: the report replaces only what the previous report wrote ------------------------
+
+TINY_RUNS = ("mnist-mlp32-z2-s1", "mnist-mlp32-z2-s2")
+
+
+@pytest.fixture
+def tiny_report(monkeypatch, data_dir):
+    """`python -m vae report` with tiny runs named `names`, a classifier.json and one table (no real classifier
+    or comparisons), so that a test is about what lands in --out, in seconds."""
+    import dataclasses
+
+    from vae import artifacts
+    from vae.report import RunSpec, build
+
+    base = TrainConfig(arch="mlp", hidden=(32,), epochs=1, batch_size=64, train_limit=256, val_split=0.02,
+                       device="cpu", data_dir=str(data_dir))
+
+    def data_assets(profile, data_dir, staging, datasets, log):
+        return {}, [str(artifacts.write_json(staging / "classifier.json", {"mnist": {}}).relative_to(staging))]
+
+    def comparisons(profile, outcomes, staging):
+        return [artifacts.write_text(staging / "tables" / "runs.md", "| run |\n|---|\n" +
+                                     "".join(f"| {name} |\n" for name in outcomes))]
+
+    monkeypatch.setattr(build, "_data_assets", data_assets)
+    monkeypatch.setattr(build, "write_comparisons", comparisons)
+
+    def report(out: Path, names=TINY_RUNS, capsys=None):
+        specs = [RunSpec(name, dataclasses.replace(base, seed=i + 1)) for i, name in enumerate(names)]
+        monkeypatch.setattr(build, "run_specs", lambda profile, data_dir="data": specs)
+        return run_cli(["report", "--profile", "quick", "--data-dir", data_dir, "--out", out], capsys)
+
+    return report
+
+
+def _users_files(out: Path) -> dict[str, bytes]:
+    files = {"figures/precious.png": b"\x89PNG a user's own figure", "runs/my-own-run/notes.txt": b"mine",
+             "tables/mine.md": b"| mine |\n|---|\n| 1 |\n", "runs/default/metrics.json": b"{}"}
+    for name, content in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(content)
+    return files
+
+
+@guarantee("transaction")
+def test_a_first_report_into_a_folder_with_other_files_keeps_every_one_of_them(tiny_report, tmp_path, capsys):
+    """A first report into a folder holding a user's figures/, runs/ and tables/ files: it lands beside them, all kept."""
+    out = tmp_path / "assets"
+    users = _users_files(out)
+    code, _, err = tiny_report(out, capsys=capsys)
+    assert code == 0, err
+    assert {name: (out / name).read_bytes() for name in users} == users
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [run["name"] for run in manifest["runs"]] == list(TINY_RUNS)
+    assert set(manifest["files"]) == {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} \
+        - set(users) - {"manifest.json"}
+
+
+@guarantee("transaction")
+def test_a_report_over_a_previous_one_replaces_only_the_files_its_manifest_lists(tiny_report, tmp_path, capsys):
+    """A second report (after `train` wrote runs/default and a user added files): the previous report's files are
+    replaced or removed, the user's are all kept."""
+    out = tmp_path / "assets"
+    code, _, err = tiny_report(out, capsys=capsys)
+    assert code == 0, err
+    first = json.loads((out / "manifest.json").read_text())
+    users = _users_files(out)
+    code, _, err = tiny_report(out, names=TINY_RUNS[1:], capsys=capsys)      # one run fewer than before
+    assert code == 0, err
+    assert {name: (out / name).read_bytes() for name in users} == users
+    assert not (out / "runs" / TINY_RUNS[0]).exists()                          # the previous report's, dropped
+    second = json.loads((out / "manifest.json").read_text())
+    assert second["files"] != first["files"] and all((out / f).is_file() for f in second["files"])
+    assert (out / "tables" / "runs.md").read_text().count("| mnist") == 1
+
+
+FOREIGN_ENTRIES = {
+    "a-file-in-a-run-folder-the-report-writes": lambda out: (out / "runs" / TINY_RUNS[0]).mkdir(parents=True)
+    or (out / "runs" / TINY_RUNS[0] / "notes.txt").write_text("mine"),
+    "a-manifest-of-something-else": lambda out: (out / "manifest.json").write_text("[1, 2, 3]"),
+    "a-manifest-listing-files-outside-the-report": lambda out: (out / "manifest.json").write_text(
+        json.dumps({"files": ["../outside.txt"]})),
+    "a-classifier-json-of-the-users": lambda out: (out / "classifier.json").write_text("{}"),
+}
+
+
+@guarantee("transaction")
+@pytest.mark.parametrize("case", list(FOREIGN_ENTRIES))
+def test_a_report_that_would_replace_what_it_did_not_write_is_refused_before_training(
+        case, tiny_report, tmp_path, capsys, monkeypatch):
+    """An entry the report would replace holds files no previous report's manifest lists: one line, exit 2, before
+    training, nothing changed."""
+    from vae.report import runner
+
+    out = tmp_path / "assets"
+    out.mkdir()
+    (tmp_path / "outside.txt").write_text("precious")
+    FOREIGN_ENTRIES[case](out)
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(runner, "produce_run", lambda *args: pytest.fail("trained before refusing"))
+    code, _, err = tiny_report(out, capsys=capsys)
+    assert code == 2
+    assert_one_line(err, "--out", str(out), "previous report", "move it away or choose another --out")
+    assert snapshot(tmp_path) == before
+
+
+@guarantee("transaction")
+def test_a_file_added_to_a_previous_reports_run_while_the_report_trains_is_never_deleted(
+        tiny_report, tmp_path, capsys, monkeypatch):
+    """A user's file that appears in a run folder of the previous report during training: the report refuses to
+    land (one line, exit 2, naming where the new report is) and the folder keeps the file."""
+    from vae.report import runner
+
+    out = tmp_path / "assets"
+    code, _, err = tiny_report(out, capsys=capsys)
+    assert code == 0, err
+    real = runner.produce_run
+
+    def produce_then_user_writes(spec, *args):
+        (out / "runs" / spec.name / "notes.txt").write_text("written meanwhile")
+        return real(spec, *args)
+
+    monkeypatch.setattr(runner, "produce_run", produce_then_user_writes)
+    code, _, err = tiny_report(out, capsys=capsys)
+    assert code == 2
+    assert_one_line(err, f"runs/{TINY_RUNS[0]}", "the new report is in")
+    assert (out / "runs" / TINY_RUNS[0] / "notes.txt").read_text() == "written meanwhile"
+
+
+@guarantee("transaction")
+def test_a_report_into_a_mount_point_stages_on_its_filesystem_and_lands(tiny_report, tmp_path, capsys):
+    """`--out` a mount point (another filesystem than its parent): staged inside it, so the report lands, no staging left."""
+    mount_point = tmp_path / "mounted"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount_point)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    try:
+        code, _, err = tiny_report(mount_point, capsys=capsys)
+        left = sorted(p.name for p in mount_point.iterdir()) + sorted(p.name for p in tmp_path.iterdir())
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    assert code == 0, err
+    assert left == ["classifier.json", "manifest.json", "runs", "tables", "mounted"]
+
+
+@guarantee("transaction")
+def test_staging_and_scratch_of_a_killed_report_are_removed_by_the_next_one(tiny_report, tmp_path, capsys,
+                                                                            monkeypatch, subprocess_env):
+    """Staging beside --out and checkpoint scratch of a report killed with SIGKILL: the next report removes them;
+    those of a report still running (their lock held) are kept."""
+    import tempfile
+
+    from vae.report import transaction
+
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
+    out = tmp_path / "assets"
+    out.mkdir()
+    stale = [tmp_path / ".assets.report-dead", scratch_root / "vae-report-dead"]
+    for folder in stale:
+        (folder / "runs").mkdir(parents=True)
+    running = tmp_path / ".assets.report-running"
+    running.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from vae.report.transaction import lock_folder\n"
+                               "lock_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(120)",
+                               str(running)], env=subprocess_env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, _, err = tiny_report(out, names=TINY_RUNS[:1], capsys=capsys)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    assert code == 0, err
+    assert [p.exists() for p in stale] == [False, False]
+    assert running.exists()
+    assert transaction.remove_stale(tmp_path, ".assets.report-") == [running]     # its process has ended
 
 
 # ---- issue 13: owned output folders --------------------------------------------------------------

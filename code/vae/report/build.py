@@ -4,7 +4,6 @@ built in a staging folder and landed in `--out` as one transaction."""
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,6 +31,8 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
     started = time.perf_counter()
     out_dir, data_dir = Path(out_dir), Path(data_dir)
     specs = list(run_specs(profile, data_dir) if specs is None else specs)
+    # Refuse before training, not after, to replace what the previous report did not write.
+    transaction.check_out(out_dir, [*(f"runs/{spec.name}" for spec in specs), "manifest.json", "classifier.json"])
     staging = transaction.open_staging(out_dir)
     try:
         manifest, failures = _build(profile, data_dir, staging, specs, workers or worker_count(profile), log)
@@ -39,8 +40,10 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
         transaction.discard(staging)
         raise
     manifest["wall_time_s"] = time.perf_counter() - started
+    manifest["files"] = transaction.files_in(staging)   # what the next report may replace, and nothing else
     if failures:
         artifacts.write_json(staging / "manifest.json", manifest)
+        transaction.release(staging)
         raise ReportError(f"{len(failures)} of {len(specs)} runs failed ({', '.join(failures)}); {out_dir} was "
                           f"left unchanged; the completed runs' assets are kept in {staging}")
     artifacts.write_json(staging / "manifest.json", manifest)
@@ -71,7 +74,7 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
             f"{m['test']['kl']:.2f}), {m['active_units']} active units, train {m['wall_time_s']:.0f} s, "
             f"total {result.report_time_s:.0f} s")
 
-    with tempfile.TemporaryDirectory(prefix="vae-report-") as scratch:   # checkpoints: never in the assets
+    with transaction.scratch_folder() as scratch:   # checkpoints: never in the assets
         jobs = [RunJob(spec, profile, staging / "runs" / spec.name, Path(scratch) / spec.name, env, judges)
                 for spec in specs]
         make_runs(jobs, workers, on_done)
