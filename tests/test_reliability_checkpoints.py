@@ -183,3 +183,135 @@ def test_resume_after_best_pt_was_deleted_rebuilds_it_or_says_what_to_do(best_is
         assert code == 1
         assert_one_line(err, "best.pt is missing", "cannot be rebuilt", "--overwrite")
         assert not (run_copy / "best.pt").exists()
+
+
+# ---- issue 20: saved configurations and the checkpoint format --------------------------------------
+
+MALFORMED_SETTINGS = {"hidden-not-a-list": ("hidden", 32, "--hidden"),
+                      "unknown-dataset": ("dataset", "cifar", "--dataset"),
+                      "latent-dim-as-text": ("latent_dim", "two", "--latent-dim")}
+
+
+def _edit_config(path: Path, key: str, value) -> None:
+    if path.suffix == ".json":
+        saved = json.loads(path.read_text())
+        saved["config"][key] = value
+        path.write_text(json.dumps(saved))
+    else:
+        state = torch.load(path, weights_only=True)
+        state["config"][key] = value
+        torch.save(state, path)
+
+
+def _explorer(run: Path, out: Path, data_dir: Path, capsys) -> tuple[int, str]:
+    from vae import explorer
+
+    code = explorer.main(["--run", str(run), "--out", str(out), "--data-dir", str(data_dir)])
+    return code, capsys.readouterr().err
+
+
+@guarantee("checkpoints")
+@pytest.mark.parametrize("where", ["model.pt", "last.pt", "config.json"])
+@pytest.mark.parametrize("case", list(MALFORMED_SETTINGS))
+def test_a_saved_config_is_checked_with_the_command_lines_rules_naming_the_file(
+        case, where, run_copy, tmp_path, capsys, data_dir):
+    """A `model.pt`, `last.pt` or `config.json` whose config holds `hidden: 32`, `dataset: "cifar"` or
+    `latent_dim: "two"`: one line naming the file and the option, exit 1 (explorer, `train --resume`)."""
+    key, value, option = MALFORMED_SETTINGS[case]
+    if where == "model.pt":
+        shutil.copyfile(run_copy / "best.pt", run_copy / "model.pt")
+    if where == "config.json":                       # a run stopped before its first checkpoint
+        for name in ("last.pt", "best.pt", "history.csv", "metrics.json"):
+            (run_copy / name).unlink()
+    _edit_config(run_copy / where, key, value)
+    if where == "model.pt":
+        code, err = _explorer(run_copy, tmp_path / "explorer", data_dir, capsys)
+    else:
+        code, _, err = run_cli(["train", *TINY, "--epochs", "2", "--data-dir", data_dir, "--out", run_copy,
+                                "--resume"], capsys)
+    assert code == 1
+    assert_one_line(err, str(run_copy / where), option, "invalid setting")
+
+
+FORMAT_CASES = {"newer-format": (lambda s: s.update(format_version=99), "checkpoint format 99"),
+                "unknown-settings": (lambda s: s["config"].update(dropout=0.1, posterior="flow"),
+                                     "settings this code does not know (dropout, posterior)"),
+                "unknown-field": (lambda s: s.update(ema={}), "fields this code does not know (ema)")}
+
+
+@guarantee("checkpoints")
+@pytest.mark.parametrize("case", list(FORMAT_CASES))
+def test_a_checkpoint_of_a_newer_format_or_with_unknown_settings_is_refused(case, run_copy, capsys, data_dir):
+    """A checkpoint with `format_version: 99`, unknown settings (`dropout`, `posterior`) or fields: refused in one
+    line naming the file, exit 1; never loaded with the unknown settings dropped."""
+    assert torch.load(run_copy / "last.pt", weights_only=True)["format_version"] == 1   # written by train
+    change, fragment = FORMAT_CASES[case]
+    state = torch.load(run_copy / "last.pt", weights_only=True)
+    change(state)
+    torch.save(state, run_copy / "last.pt")
+    with pytest.raises(TrainingError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        load_checkpoint(run_copy / "last.pt")
+    code, _, err = run_cli(["train", *TINY, "--epochs", "2", "--data-dir", data_dir, "--out", run_copy,
+                            "--resume"], capsys)
+    assert code == 1
+    assert_one_line(err, str(run_copy / "last.pt"), fragment)
+
+
+def _weights_of_latent_2_config_of_3(run: Path) -> None:
+    state = torch.load(run / "model.pt", weights_only=True)
+    state["config"]["latent_dim"] = 3
+    torch.save(state, run / "model.pt")
+
+
+def _nan_weights(run: Path) -> None:
+    state = torch.load(run / "model.pt", weights_only=True)
+    first = next(iter(state["model"]))
+    state["model"][first] = torch.full_like(state["model"][first], float("nan"))
+    torch.save(state, run / "model.pt")
+
+
+EXPLORER_MISTAKES = {
+    "weights-disagree-with-their-config": (_weights_of_latent_2_config_of_3, "run", ["do not fit its own config",
+                                                                                     "latent dimension 3"]),
+    "nan-weights": (_nan_weights, "run", ["model.pt", "non-finite weights"]),
+    "out-is-a-file": (lambda run: (run.parent / "out-file").write_text("x"), "out-file", ["out-file",
+                                                                                          "not a folder"]),
+    "run-is-a-file": (lambda run: None, "run-file", ["not a run folder", "a file"]),
+}
+
+
+@guarantee("checkpoints")
+@pytest.mark.parametrize("case", list(EXPLORER_MISTAKES))
+def test_the_explorer_names_what_is_wrong_before_any_work(case, run_copy, tmp_path, capsys, data_dir, monkeypatch):
+    """`python -m vae.explorer` with weights that disagree with their config, NaN weights, `--out` a file or `--run`
+    a file: one line saying which and naming the file, exit 1, before any image is decoded."""
+    from vae import explorer
+
+    shutil.copyfile(run_copy / "best.pt", run_copy / "model.pt")
+    damage_, which, fragments = EXPLORER_MISTAKES[case]
+    damage_(run_copy)
+    run, out = run_copy, tmp_path / "explorer"
+    if which == "out-file":
+        out = run_copy.parent / "out-file"
+    if which == "run-file":
+        run = run_copy / "model.pt"
+    monkeypatch.setattr(explorer, "write_explorer", lambda *a, **k: pytest.fail("worked before checking"))
+    code, err = _explorer(run, out, data_dir, capsys)
+    assert code == 1
+    assert_one_line(err, *fragments)
+
+
+@guarantee("interruption")
+def test_ctrl_c_in_the_explorer_is_one_line_exit_130(run_copy, tmp_path, capsys, data_dir, monkeypatch):
+    """Ctrl-C while the explorer decodes: one line, exit 130, no traceback."""
+    from vae import explorer
+
+    shutil.copyfile(run_copy / "best.pt", run_copy / "model.pt")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(explorer, "write_explorer", interrupted)
+    code, err = _explorer(run_copy, tmp_path / "explorer", data_dir, capsys)
+    assert code == 130
+    assert_one_line(err, "interrupted")

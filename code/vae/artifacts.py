@@ -137,8 +137,13 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]],
     return write_text(path, buffer.getvalue())
 
 
+# The layout of a checkpoint's dict; `checkpoints.load_checkpoint` refuses a newer one. Raise it
+# when a field changes meaning, so that an older version of the code refuses the file in one line.
+CHECKPOINT_FORMAT_VERSION = 1
+
+
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
-    return write_atomic(path, lambda f: torch.save(dict(state), f))
+    return write_atomic(path, lambda f: torch.save({"format_version": CHECKPOINT_FORMAT_VERSION, **state}, f))
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 150, metadata: dict[str, str] | None = None) -> Path:

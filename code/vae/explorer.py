@@ -37,6 +37,7 @@ from .data import DataError, Splits, load_splits
 from .models import VAE
 from .checkpoints import load_model
 from .errors import TrainingError
+from .outdir import owned
 from .training import EpochCallback
 
 GRID_SIZE = 64                 # 64 x 64 decodes: one cell per ~1.5 px of a 300 px plane
@@ -202,12 +203,20 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     try:
-        model, config = load_model(args.run / "model.pt")
-        splits = load_splits(config.dataset, args.data_dir, config.val_split, config.seed, config.train_limit)
-        written = write_explorer(model, splits, args.out)
+        if not args.run.is_dir():
+            raise ArtifactError(f"--run {args.run} is not a run folder ({'a file' if args.run.exists() else 'missing'}); "
+                                "pass a folder with model.pt, such as docs/assets/runs/mnist-conv-z2")
+        with owned(args.out):     # --out checked (a writable folder, not in use) before any work
+            model, config = load_model(args.run / "model.pt")
+            splits = load_splits(config.dataset, args.data_dir, config.val_split, config.seed, config.train_limit)
+            written = write_explorer(model, splits, args.out)
     except (TrainingError, DataError, ArtifactError, ValueError) as err:
         print(f"python -m vae.explorer: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("python -m vae.explorer: interrupted; files already written are complete, run the same command "
+              "again to finish", file=sys.stderr)
+        return 130
     size_kb = sum(p.stat().st_size for p in written) / 1024
     print(f"{len(written)} files, {size_kb:.0f} KiB, in {args.out}")
     return 0
