@@ -418,16 +418,73 @@ def test_the_site_build_refuses_assets_that_mix_reports_and_names_the_file(case,
     assert "python -m vae report" in str(caught.value)
 
 
+def _write(path: Path, content: bytes) -> None:
+    path.write_bytes(content)
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+UNPUBLISHABLE = {
+    "manifest-is-a-list": (lambda a: _write(a / "manifest.json", b"[]"), "manifest.json is malformed"),
+    "run-without-a-name": (lambda a: _edit_json(a / "manifest.json", lambda m: m["runs"][0].pop("name")),
+                           "manifest.json (run 1) is malformed: it has no 'name'"),
+    "runs-as-an-object": (lambda a: _edit_json(a / "manifest.json", lambda m: m.update(runs={"a": 1})),
+                          "manifest.json is malformed: 'runs' is not a list of runs"),
+    "run-config-is-a-list": (lambda a: _write(a / "runs" / "mnist-conv-z2" / "config.json", b"[]"),
+                             "runs/mnist-conv-z2/config.json is malformed"),
+    "empty-figure": (lambda a: _write(a / "figures" / "anomaly_hist.png", b""), "figures/anomaly_hist.png is empty"),
+    "figure-not-a-png": (lambda a: _write(a / "runs" / "mnist-conv-z2" / "latent.png", b"GIF89a" + bytes(64)),
+                         "runs/mnist-conv-z2/latent.png is not a PNG image"),
+    "empty-table": (lambda a: _write(a / "tables" / "anomaly.md", b""), "tables/anomaly.md is empty"),
+    "script-in-a-table": (lambda a: _append(a / "tables" / "anomaly.md", "\n<script>alert(1)</script>\n"),
+                          "tables/anomaly.md holds raw HTML (<script>"),
+    "iframe-in-a-table": (lambda a: _append(a / "tables" / "architectures.md",
+                                            '\n<iframe src="https://example.com/"></iframe>\n'),
+                          "tables/architectures.md holds raw HTML (<iframe"),
+}
+
+
 @guarantee("assets")
-def test_mkdocs_build_strict_stops_on_a_half_replaced_report(committed_assets, tmp_path, repo_root):
-    """`mkdocs build --strict` on the real configuration stops before any page when a run of another profile is in place."""
+@pytest.mark.parametrize("case", list(UNPUBLISHABLE))
+def test_malformed_records_and_unpublishable_assets_stop_the_build_in_one_line_naming_the_file(
+        case, committed_assets, tmp_path, repo_root, subprocess_env):
+    """A malformed manifest or run record, an empty or non-PNG figure, an empty table or one with raw HTML (`<script>`,
+    `<iframe>`): the build hook and `python -m vae.consistency` name the file in one line, never a traceback."""
+    import importlib.util
+
+    from mkdocs.exceptions import PluginError
+
+    spec = importlib.util.spec_from_file_location("site_hooks_under_test", repo_root / "code" / "site_hooks.py")
+    site_hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site_hooks)
+    docs = tmp_path / "docs"
+    shutil.copytree(committed_assets, docs / "assets")
+    damage_, fragment = UNPUBLISHABLE[case]
+    damage_(docs / "assets")
+    with pytest.raises(PluginError) as caught:
+        site_hooks.on_pre_build({"docs_dir": str(docs)})
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+    result = subprocess.run([sys.executable, "-m", "vae.consistency", str(docs / "assets")], env=subprocess_env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert_one_line(result.stderr, fragment)
+
+
+@guarantee("assets")
+@pytest.mark.parametrize("case", ["run-of-another-profile", "manifest-is-a-list"])
+def test_mkdocs_build_strict_stops_on_a_half_replaced_report(case, committed_assets, tmp_path, repo_root):
+    """`mkdocs build --strict` on the real configuration stops before any page, in one line, when a run of another
+    profile is in place or the manifest is malformed."""
     docs = tmp_path / "docs"
     docs.mkdir()
     for child in (repo_root / "docs").iterdir():
         if child.name != "assets":
             (docs / child.name).symlink_to(child)
     shutil.copytree(committed_assets, docs / "assets")
-    _another_profiles_run(docs / "assets")
+    damage_, fragment = {**ASSET_MIXES, **UNPUBLISHABLE}[case]
+    damage_(docs / "assets")
     config = tmp_path / "mkdocs.yml"
     config.write_text(f"INHERIT: {repo_root / 'mkdocs.yml'}\ndocs_dir: {docs}\n"
                       f"hooks:\n  - {repo_root / 'code' / 'site_hooks.py'}\n"
@@ -436,5 +493,5 @@ def test_mkdocs_build_strict_stops_on_a_half_replaced_report(committed_assets, t
                              "-d", str(tmp_path / "site")], cwd=repo_root, capture_output=True, text=True,
                             env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, timeout=300)
     assert result.returncode != 0
-    assert "runs/mnist-conv-z2/metrics.json does not match manifest.json" in result.stderr
+    assert fragment in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "site" / "index.html").exists()
