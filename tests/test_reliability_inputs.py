@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import torch
 
 from support.reliability import assert_one_line, guarantee, run_cli, snapshot, TINY
 from support.reliability import run_copy, tiny_run  # noqa: F401 (fixtures)
+from vae import cli
 from vae.data import MNIST, DataError, load_splits, prepare, verify
 from vae.training import TrainConfig, load_checkpoint, train
 
@@ -227,3 +230,60 @@ def test_a_model_too_large_for_memory_is_one_line_saying_what_to_change(tmp_path
                             "--out", tmp_path / "out"], capsys)
     assert code == 1
     assert_one_line(err, "out of memory", "--latent-dim", "--hidden", "--batch-size")
+
+
+@guarantee("data")
+def test_a_folder_where_an_idx_file_belongs_is_named_as_a_folder(tmp_path, tiny_dataset):
+    """A raw IDX file replaced by a directory: verifying and provisioning both say that the path is a directory."""
+    raw = tiny_dataset.install(tmp_path)
+    (raw / "train-labels-idx1-ubyte").unlink()
+    (raw / "train-labels-idx1-ubyte").mkdir()
+    for check in (lambda: verify(tiny_dataset.spec, tmp_path),
+                  lambda: prepare(tiny_dataset.spec, tmp_path, download=False, sources=[tiny_dataset.good_source()],
+                                  log=lambda m: None)):
+        with pytest.raises(DataError) as caught:
+            check()
+        assert f"{raw / 'train-labels-idx1-ubyte'} is a directory" in str(caught.value)
+    assert (raw / "train-labels-idx1-ubyte").is_dir()
+
+
+@guarantee("data")
+def test_provisioning_removes_the_scratch_of_a_killed_run_and_keeps_a_running_ones(tmp_path, tiny_dataset,
+                                                                                    subprocess_env):
+    """`.provision-*` folders left by a killed `data` command are removed by the next one, even when nothing needs
+    fetching; one whose process still runs (its lock held) is kept."""
+    tiny_dataset.install(tmp_path)
+    dead, running = tmp_path / ".provision-dead", tmp_path / ".provision-running"
+    (dead / "MNIST").mkdir(parents=True)
+    running.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from vae.artifacts import lock_folder\n"
+                               "lock_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(120)",
+                               str(running)], env=subprocess_env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        prepare(tiny_dataset.spec, tmp_path, download=False, sources=[], log=lambda m: None)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    assert not dead.exists() and running.exists()
+
+
+@guarantee("errors")
+def test_an_unexpected_error_has_its_own_exit_code_one_line_and_the_traceback_in_a_log(
+        tmp_path, monkeypatch, capsys, data_dir):
+    """An error the code does not expect (a bug): one line asking for a bug report and naming the log file that holds
+    the traceback, exit 70 (not the 1 of a handled failure)."""
+    import tempfile
+
+    def buggy(*args, **kwargs):
+        return {}["no such key"]
+
+    monkeypatch.setattr(cli, "train", buggy)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code, _, err = run_cli(["train", *TINY, "--epochs", "1", "--data-dir", data_dir, "--out", tmp_path / "o"], capsys)
+    assert code == 70
+    assert_one_line(err, "unexpected error (KeyError", "this is a bug, please report it", str(tmp_path / "vae-error-"))
+    log = Path(err.split("the traceback is in ")[1].strip())
+    assert "Traceback" in log.read_text() and "buggy" in log.read_text()

@@ -152,9 +152,10 @@ def test_a_ctrl_c_that_lands_in_a_finalizer_still_stops_the_command(tmp_path, da
 
 
 @guarantee("interruption")
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_real_signal_during_training_ends_in_one_line(signum, tmp_path, data_dir, subprocess_env):
-    """A real SIGINT (Ctrl-C) or SIGTERM during training: one line saying how to resume, exit 128 + signal number."""
+    """A real SIGINT (Ctrl-C), SIGTERM or SIGHUP (terminal closed) during training: one line saying how to resume,
+    exit 128 + signal number."""
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "vae", "train", *TINY, "--epochs", "1000",
                                 "--data-dir", str(data_dir), "--out", str(out)], env=subprocess_env,

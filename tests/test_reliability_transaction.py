@@ -219,7 +219,7 @@ def test_staging_and_scratch_of_a_killed_report_are_removed_by_the_next_one(tiny
     those of a report still running (their lock held) are kept."""
     import tempfile
 
-    from vae.report import transaction
+    from vae import artifacts
 
     scratch_root = tmp_path / "tmp"
     scratch_root.mkdir()
@@ -232,7 +232,7 @@ def test_staging_and_scratch_of_a_killed_report_are_removed_by_the_next_one(tiny
     running = tmp_path / ".assets.report-running"
     running.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from vae.report.transaction import lock_folder\n"
+                               "from vae.artifacts import lock_folder\n"
                                "lock_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(120)",
                                str(running)], env=subprocess_env, stdout=subprocess.PIPE, text=True)
     try:
@@ -245,7 +245,7 @@ def test_staging_and_scratch_of_a_killed_report_are_removed_by_the_next_one(tiny
     assert code == 0, err
     assert [p.exists() for p in stale] == [False, False]
     assert running.exists()
-    assert transaction.remove_stale(tmp_path, ".assets.report-") == [running]     # its process has ended
+    assert artifacts.remove_stale(tmp_path, ".assets.report-") == [running]     # its process has ended
 
 
 # ---- issue 13: owned output folders --------------------------------------------------------------
@@ -281,6 +281,25 @@ def test_a_second_command_into_a_busy_out_is_refused_in_one_line(command, lock_h
     assert code == 1
     assert_one_line(err, str(run_copy), "in use by another", "choose another --out")
     assert snapshot(run_copy) == before
+
+
+@guarantee("folders")
+@pytest.mark.parametrize("case", ["busy", "a-file"])
+def test_bench_checks_and_locks_its_out_before_timing_anything(case, lock_holder, tmp_path, capsys, data_dir,
+                                                               monkeypatch):
+    """`bench --out` held by another command, or a regular file: one line, exit 1, before any timing."""
+    import vae.bench
+
+    monkeypatch.setattr(vae.bench, "main", lambda *args: pytest.fail("timed before checking --out"))
+    out = tmp_path / "bench"
+    if case == "busy":
+        out.mkdir()
+        lock_holder(out)
+    else:
+        out.write_text("not a folder")
+    code, _, err = run_cli(["bench", "--data-dir", data_dir, "--out", out], capsys)
+    assert code == 1
+    assert_one_line(err, str(out), "in use by another" if case == "busy" else "not a folder")
 
 
 @guarantee("folders")

@@ -15,8 +15,6 @@ entries already moved are put back.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import shutil
@@ -24,7 +22,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from ..artifacts import ArtifactError
+from ..artifacts import ArtifactError, lock_folder, locked_scratch, remove_stale
 from ..errors import ConfigError
 
 # The top-level names of `--out` that a report writes under; nothing outside them is ever touched.
@@ -150,36 +148,6 @@ def open_staging(out_dir: Path) -> Path:
     return staging
 
 
-def lock_folder(folder: Path) -> int:
-    """Hold an exclusive lock on `folder` (released when the descriptor closes or the process ends)."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    with contextlib.suppress(OSError):          # a filesystem without locks: the folder stays unlocked
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return fd
-
-
-def remove_stale(parent: Path, prefix: str) -> list[Path]:
-    """Remove the folders `parent/prefix*` whose lock is free (their process has ended); return them."""
-    removed = []
-    with contextlib.suppress(OSError):
-        candidates = [p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
-        for folder in candidates:
-            try:
-                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as err:
-                if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    os.close(fd)
-                    continue            # in use by a running command
-            shutil.rmtree(folder, ignore_errors=True)
-            os.close(fd)
-            removed.append(folder)
-    return removed
-
-
 def land(staging: Path, out_dir: Path) -> None:
     """Swap the report in `staging` into `out_dir`, all or none, then remove `staging`.
 
@@ -240,19 +208,10 @@ def release(staging: Path) -> None:
         os.close(fd)
 
 
-SCRATCH_PREFIX = "vae-report-"
-
 
 @contextlib.contextmanager
 def scratch_folder():
     """A locked temporary folder for the runs' checkpoints (never in the assets), removed at the end;
     those of reports that were killed (their lock is free) are removed first."""
-    parent = Path(tempfile.gettempdir())
-    remove_stale(parent, SCRATCH_PREFIX)
-    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
-    fd = lock_folder(folder)
-    try:
+    with locked_scratch(Path(tempfile.gettempdir()), "vae-report-") as folder:
         yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-        os.close(fd)
