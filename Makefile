@@ -5,6 +5,7 @@ VENV     := .venv
 PY       := $(VENV)/bin/python
 PROFILE  ?= standard
 DATA_DIR ?= data
+MKDOCS   ?= $(VENV)/bin/mkdocs
 
 .PHONY: install data train report site serve test bench clean
 
@@ -27,8 +28,15 @@ report: data
 	$(PY) -m vae report --profile $(PROFILE) --data-dir $(DATA_DIR)
 	$(MAKE) site
 
+# Built into site.partial/ and swapped in only when complete: an interrupted or failed build
+# leaves the previous site/ whole (and a site.partial/ that the next build removes).
 site: install
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	rm -rf site.partial
+	NO_MKDOCS_2_WARNING=1 $(MKDOCS) build --strict --site-dir site.partial
+	rm -rf site.previous
+	if [ -d site ]; then mv site site.previous; fi
+	mv site.partial site
+	rm -rf site.previous
 
 serve: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
@@ -47,4 +55,4 @@ bench: data
 	$(PY) -m vae bench --data-dir $(DATA_DIR)
 
 clean:
-	rm -rf site runs .pytest_cache
+	rm -rf site site.partial site.previous runs .pytest_cache
