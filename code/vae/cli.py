@@ -142,8 +142,13 @@ def add_objective_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=TrainConfig.PRECISIONS, default=DEFAULTS.precision,
                         help="bf16: autocast the forward pass and loss to bfloat16 on CUDA (ignored on other "
                              "devices) (default: %(default)s)")
-    parser.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false",
-                        help="on CUDA, run the training step eagerly instead of replaying it from CUDA graphs")
+    add_cuda_graph_argument(parser)
+
+
+def add_cuda_graph_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=DEFAULTS.cuda_graph,
+                        help="on CUDA, replay the training step from CUDA graphs instead of running it eagerly "
+                             "(off by default until a GPU run measures it)")
 # --8<-- [end:train-options]
 
 
@@ -184,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "full: adds 50/100-epoch runs and larger sweeps, GPU recommended (default: %(default)s)")
     add_data_arguments(report)
     add_out_argument(report, "docs/assets")
+    report.add_argument("--workers", type=_integer, default=1,
+                        help="on CUDA, train up to this many runs at once, as many as the free GPU memory holds "
+                             "(default: %(default)s; a CPU always trains one at a time)")
+    add_cuda_graph_argument(report)
 
     bench = commands.add_parser("bench", help="time the training step and evaluation on this machine",
                                 description="On the CPU: time the DataLoader baseline (the seed report's pipeline) against the project's in one "
@@ -221,11 +230,14 @@ def run_train(args: argparse.Namespace) -> None:
 def run_report(args: argparse.Namespace) -> None:
     from .report import PROFILES, ReportError, build_report   # matplotlib and sklearn only when needed
 
+    if not isinstance(args.workers, int) or args.workers < 1:
+        raise ConfigError("workers", f"must be a positive integer (got {args.workers!r})")
+    profile = dataclasses.replace(PROFILES[args.profile], workers=args.workers, cuda_graph=args.cuda_graph)
     for spec in DATASETS.values():
         prepare(spec, args.data_dir)
     with owned(args.out):
         try:
-            build_report(PROFILES[args.profile], args.data_dir, args.out, log=console.log)
+            build_report(profile, args.data_dir, args.out, log=console.log)
         except ReportError as err:
             _fail(str(err), 1)
 

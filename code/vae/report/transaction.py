@@ -166,6 +166,7 @@ def land(staging: Path, out_dir: Path) -> None:
     previous.mkdir()
     moved_aside: list[str] = []
     landed: list[str] = []
+    created: list[Path] = []
     try:
         for name in [*entries, *stale]:
             if (out_dir / name).exists():
@@ -173,7 +174,7 @@ def land(staging: Path, out_dir: Path) -> None:
                 (out_dir / name).rename(previous / name)
                 moved_aside.append(name)
         for name in entries:
-            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            created += _make_parents(out_dir / name, out_dir)
             (staging / name).rename(out_dir / name)
             landed.append(name)
     except OSError as err:
@@ -181,10 +182,25 @@ def land(staging: Path, out_dir: Path) -> None:
             (out_dir / name).rename(staging / name)
         for name in reversed(moved_aside):
             (previous / name).rename(out_dir / name)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise ArtifactError(f"cannot replace the report in {out_dir}: {err.strerror or err}; "
                             f"it was left as it was, and the new report is in {staging}") from err
     _remove_empty_folders(out_dir, {str(PurePosixPath(f).parent) for f in stale})
     discard(staging)
+
+
+def _make_parents(path: Path, root: Path) -> list[Path]:
+    """Create the missing folders above `path` (up to `root`); return them, outermost first."""
+    missing = []
+    parent = path.parent
+    while parent != root and not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for folder in reversed(missing):
+        folder.mkdir()
+    return list(reversed(missing))
 
 
 def _remove_empty_folders(out_dir: Path, folders: set[str]) -> None:
