@@ -257,9 +257,11 @@ def test_written_files_follow_the_umask(umask, mode, tmp_path, subprocess_env):
 
 
 FAKE_MKDOCS = """#!/bin/sh
-# Stands in for `mkdocs build --strict --site-dir DIR`: writes DIR/index.html, then exits with $FAKE_RC.
+# Stands in for `mkdocs build`: like mkdocs, it empties its site folder (--site-dir, default site)
+# first, then writes DIR/index.html, then exits with $FAKE_RC (1: a build that fails half-way).
+dir=site
 while [ "$#" -gt 0 ]; do [ "$1" = "--site-dir" ] && dir="$2"; shift; done
-mkdir -p "$dir" && echo "$FAKE_CONTENT" > "$dir/index.html"
+rm -rf "$dir" && mkdir -p "$dir" && echo "$FAKE_CONTENT" > "$dir/index.html"
 exit "${FAKE_RC:-0}"
 """
 
@@ -271,13 +273,14 @@ def test_make_site_swaps_in_a_complete_build_and_keeps_the_old_site_otherwise(bu
     that succeeds replaces it, with no temporary folder left."""
     if shutil.which("make") is None:
         pytest.skip("needs make")
-    fake = tmp_path / "mkdocs"
+    fake = tmp_path / "venv" / "bin" / "mkdocs"
+    fake.parent.mkdir(parents=True)
     fake.write_text(FAKE_MKDOCS)
     fake.chmod(0o755)
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("old site\n")
-    result = subprocess.run(["make", "-f", str(repo_root / "Makefile"), "-o", ".venv/.installed", "site",
-                             f"MKDOCS={fake}"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    result = subprocess.run(["make", "-f", str(repo_root / "Makefile"), "-o", "venv/.installed", "site", "VENV=venv"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "FAKE_RC": "1" if build == "fails-half-way" else "0",
                                  "FAKE_CONTENT": "new site"})
     if build == "fails-half-way":
@@ -286,4 +289,4 @@ def test_make_site_swaps_in_a_complete_build_and_keeps_the_old_site_otherwise(bu
     else:
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "site" / "index.html").read_text() == "new site\n"
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["mkdocs", "site"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["site", "venv"]
