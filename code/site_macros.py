@@ -1,0 +1,421 @@
+"""Values in the pages of the report site: mkdocs-macros (Jinja) variables, filters and macros.
+
+mkdocs.yml loads this module (`plugins: macros: module_name: code/site_macros`); every page is
+rendered as a Jinja template before Markdown, so a page writes
+
+    a test −ELBO of {{ runs["mnist-conv-z2"].metrics.test.elbo | nats }} nats
+    {% if runs["mnist-conv-z2"].metrics.best_epoch < runs["mnist-conv-z2"].metrics.epochs %} ... {% endif %}
+
+Generated JSON (everything under docs/assets/, read when a page uses it):
+- `manifest` (manifest.json), `classifier` (classifier.json), `bench` (bench/bench.json),
+  `findings` (findings.json), `tables.<name>` (tables/<name>.json);
+- `runs["<run>"].metrics` and `runs["<run>"].config` (runs/<run>/metrics.json, config.json);
+  the manifest's own record of each run is in `manifest.runs`, so a page can reach a run through
+  the manifest: `{% for run in manifest.runs %}{{ runs[run.name].metrics.test.kl | nats }}{% endfor %}`;
+- `asset("<path>.json")` for any other file. Keys are read with `.key`, `["key-with-dashes"]`, `[0]`.
+
+Strict. A missing file, key or list item stops the build with the file and the key; so do a
+NaN or ±infinity, a JSON null that a page prints, and a name that is not defined (the plugin's
+`on_undefined: strict`).
+
+Numbers, all written by the report's one formatter (vae.report.tables, typographic minus U+2212):
+`| nats` (2 decimals), `| auc` (3), `| per_pixel` (4), `| seconds` (1), `| count` (thousands
+separators), `| setting` (as given: 0.5, 1e-05) and `| fmt(".1f")` (any format spec: ".0%",
+",.0f"). A number printed without a filter is written as a count (integers) or a setting.
+Strings from the assets are HTML-escaped (`<` `>` `&`), so no markup in a JSON file reaches a page.
+
+Words and blocks:
+- `compare(a, b, "lower", "higher", "the same")`: the first word if a < b, the second if a > b,
+  the third if equal, so a sentence that compares two results stays true after a retraining;
+  conditions that need more than a word are plain Jinja (`{% if a < b %} ... {% else %} ... {% endif %}`);
+- `ratio(a, b)` is a / b and `difference(a, b)` is a − b (then a number filter);
+- `layers("conv", latent=2)`, `layers("mlp", latent=2, hidden=[512, 256])`: a table of every
+  layer of the model the package builds; `run_downloads()`: a table of every run's files;
+  a block inside a content tab or an admonition takes `| indent(4)`;
+- `repo_url`: the repository's address from the build environment, or a neutral phrase.
+
+A value never opens a source line followed by "." or ")": "10." there would start a numbered
+list, so the build refuses it and names the line.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from markupsafe import Markup
+from mkdocs.exceptions import PluginError
+
+CODE_DIR = Path(__file__).resolve().parent
+if str(CODE_DIR) not in sys.path:
+    sys.path.insert(0, str(CODE_DIR))
+
+REGENERATE = "regenerate the assets with `python -m vae report`"
+DOWNLOADS = (("config.json", "configuration"), ("history.csv", "history"), ("metrics.json", "metrics"),
+             ("model.pt", "weights"), ("latents.npz", "latent codes"))
+NO_REPO_URL = "<URL of this repository>"
+NOTEBOOK_SUFFIXES = (".py", ".ipynb")
+LIST_OPENER = re.compile(r"^[ \t]*\{\{(?:(?!\}\}).)*\}\}[.)](?:[ \t]|$)", re.MULTILINE)
+
+
+class PageValueError(Exception):
+    """A value a page asks for that the assets cannot give (missing, non-finite, not a number).
+
+    Deliberately not a LookupError or AttributeError: Jinja would turn those into an Undefined.
+    """
+
+
+def _describe(key: tuple) -> str:
+    return ".".join(str(part) for part in key) or "(the whole file)"
+
+
+def _leaf(value: Any, file: str, key: tuple) -> Any:
+    """A JSON value as a page gets it: containers wrapped, numbers checked."""
+    if isinstance(value, (dict, list)):
+        return Record(value, file, key)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PageValueError(f"{file}: '{_describe(key)}' is {value}, not a number a page can show; {REGENERATE}")
+    return value
+
+
+class Record:
+    """A JSON object or array of one asset file; a missing key raises an error naming file and key.
+
+    It has no public methods, so that a key such as `items` or `values` is read as a key.
+    """
+
+    __slots__ = ("_data", "_file", "_key")
+
+    def __init__(self, data: dict | list, file: str, key: tuple = ()):
+        self._data, self._file, self._key = data, file, key
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)   # Python and Jinja internals (__html__, __iter__ probes...)
+        return self[name]
+
+    def __getitem__(self, part: str | int) -> Any:
+        data, key = self._data, (*self._key, part)
+        if isinstance(data, dict) and part in data:
+            return _leaf(data[part], self._file, key)
+        if isinstance(data, list) and isinstance(part, int) and -len(data) <= part < len(data):
+            return _leaf(data[part], self._file, key)
+        raise PageValueError(f"{self._file}: no value '{_describe(key)}' (missing part '{part}'); {REGENERATE}")
+
+    def __iter__(self) -> Iterator[Any]:
+        if isinstance(self._data, dict):
+            return iter(self._data)
+        return (self[i] for i in range(len(self._data)))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, part: Any) -> bool:
+        return part in self._data
+
+    def __repr__(self) -> str:
+        return f"<{self._file}: {_describe(self._key)}>"
+
+
+class Assets:
+    """The JSON files under docs/assets/, each read once per build when a page first uses it."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._cache: dict[str, Record] = {}
+
+    def __call__(self, path: str) -> Record:
+        if path not in self._cache:
+            file = self.folder / path
+            where = f"docs/assets/{path}"
+            if not path.endswith(".json") or ".." in Path(path).parts:
+                raise PageValueError(f"{where}: pages read .json files under docs/assets/ only")
+            try:
+                data = json.loads(file.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise PageValueError(f"{where} does not exist; {REGENERATE}") from None
+            except (OSError, ValueError) as err:
+                raise PageValueError(f"{where}: cannot read it ({err}); {REGENERATE}") from None
+            if not isinstance(data, (dict, list)):
+                raise PageValueError(f"{where}: expected a JSON object or array; {REGENERATE}")
+            self._cache[path] = Record(data, where)
+        return self._cache[path]
+
+
+class Folder:
+    """`tables.beta` -> tables/beta.json: the files of one asset folder by name."""
+
+    def __init__(self, assets: Assets, folder: str):
+        self._assets, self._folder = assets, folder
+
+    def __getattr__(self, name: str) -> Record:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, name: str) -> Record:
+        return self._assets(f"{self._folder}/{name}.json")
+
+
+class Run:
+    """One run folder: `.metrics` (metrics.json), `.config` (config.json), `.name`."""
+
+    def __init__(self, assets: Assets, name: str):
+        self._assets, self.name = assets, name
+
+    @property
+    def metrics(self) -> Record:
+        return self._assets(f"runs/{self.name}/metrics.json")
+
+    @property
+    def config(self) -> Record:
+        return self._assets(f"runs/{self.name}/config.json")
+
+
+class Runs:
+    """`runs["mnist-conv-z2"]`: the run folders under docs/assets/runs/."""
+
+    def __init__(self, assets: Assets):
+        self._assets = assets
+
+    def __getitem__(self, name: str) -> Run:
+        if not (self._assets.folder / "runs" / str(name)).is_dir():
+            raise PageValueError(f"docs/assets/runs/{name}: no such run folder; {REGENERATE}")
+        return Run(self._assets, name)
+
+    def __iter__(self) -> Iterator[str]:
+        folder = self._assets.folder / "runs"
+        return iter(sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else [])
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers and words. One formatter for the site: vae.report.tables.
+
+
+def _number(value: Any, what: str) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PageValueError(f"{what}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise PageValueError(f"{what}: {value} is not a number a page can show")
+    return value
+
+
+def _quantity_filter(quantity: str):
+    def write(value: Any) -> str:
+        from vae.report.tables import format_number
+        return format_number(_number(value, quantity), quantity)
+    write.__name__ = quantity
+    write.__doc__ = f"A number as a {quantity} (vae.report.tables.format_number)."
+    return write
+
+
+def fmt(value: Any, spec: str) -> str:
+    """A number with an explicit format spec (".1f", ".0%", ",.0f"), minus as U+2212."""
+    from vae.report.tables import format_spec
+    return format_spec(_number(value, f"fmt({spec!r})"), spec)
+
+
+def choose_word(a: Any, b: Any, if_less: str, if_greater: str, if_equal: str) -> str:
+    """The first word if a < b, the second if a > b, the third if they are equal."""
+    a, b = _number(a, "compare"), _number(b, "compare")
+    if not (if_less and if_greater and if_equal):
+        raise ValueError("compare needs three words: if less, if greater, if equal")
+    return if_less if a < b else if_greater if a > b else if_equal
+
+
+def ratio(a: Any, b: Any) -> float:
+    """a / b."""
+    a, b = _number(a, "ratio"), _number(b, "ratio")
+    if b == 0:
+        raise PageValueError(f"ratio: division of {a} by zero")
+    return a / b
+
+
+def difference(a: Any, b: Any) -> float:
+    """a − b."""
+    return _number(a, "difference") - _number(b, "difference")
+
+
+def finalize(value: Any) -> Any:
+    """What `{{ ... }}` writes: numbers by the report's formatter, strings HTML-escaped.
+
+    Markup (a table built by a macro) is written as it is. A container, None or a bool is
+    refused: a page prints values, not records.
+    """
+    from vae.report.tables import format_number
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, str):
+        return html.escape(value, quote=False)
+    if isinstance(value, bool) or value is None or isinstance(value, (Record, Run, Runs, Folder, _Lazy, dict, list)):
+        raise PageValueError(f"cannot print {value!r}: pick a number or a string from it")
+    if isinstance(value, int):
+        return format_number(value, "count")
+    if isinstance(value, float):
+        return format_number(_number(value, "value"), "setting")
+    return html.escape(str(value), quote=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks.
+
+
+def run_downloads(assets: Path, link_prefix: str = "assets/runs") -> Markup:
+    """A Markdown table: one row per run folder, one link per downloadable file that exists."""
+    runs = sorted(p for p in (assets / "runs").iterdir() if p.is_dir()) if (assets / "runs").is_dir() else []
+    if not runs:
+        raise PageValueError(f"no run folders in {assets / 'runs'}; {REGENERATE}")
+    lines = ["| run | " + " | ".join(label for _, label in DOWNLOADS) + " |",
+             "|---|" + "---|" * len(DOWNLOADS)]
+    for run in runs:
+        name = html.escape(run.name)
+        cells = [f"[{file}]({link_prefix}/{name}/{file})" if (run / file).is_file() else "–"
+                 for file, _ in DOWNLOADS]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return Markup("\n".join(lines))
+
+
+def layer_table(arch: str, latent: int, hidden: tuple[int, ...] | list[int] = (400,)) -> Markup:
+    """A Markdown table of every layer of `build_model(arch, ...)`: output shape and parameters.
+
+    The model is built by the package itself and a zero image (and a zero latent) is passed
+    through it with forward hooks, so the table always matches `code/vae/models.py`.
+    """
+    import torch
+
+    from vae.models import IMAGE_SHAPE, build_model, count_parameters
+    from vae.report.tables import format_number
+
+    model = build_model(arch, latent, tuple(hidden)).eval()
+    rows: list[tuple[str, str, str, int]] = []
+
+    def watch(part: str, name: str, module: torch.nn.Module) -> None:
+        def hook(_module, _inputs, output):
+            shape = " × ".join(str(d) for d in output.shape[1:])
+            rows.append((part, f"`{name}` {_layer_kind(module)}", shape,
+                         sum(p.numel() for p in module.parameters())))
+        module.register_forward_hook(hook)
+
+    for i, layer in enumerate(model.encoder):
+        watch("encoder", f"encoder[{i}]", layer)
+    watch("heads", "fc_mu", model.fc_mu)
+    watch("heads", "fc_logvar", model.fc_logvar)
+    for i, layer in enumerate(model.decoder):
+        watch("decoder", f"decoder[{i}]", layer)
+    with torch.no_grad():
+        model.encode(torch.zeros(1, *IMAGE_SHAPE))
+        model.decode(torch.zeros(1, latent))
+    lines = ["| part | layer | output shape (per example) | parameters |", "|---|---|---|--:|",
+             f"| input | image | {' × '.join(map(str, IMAGE_SHAPE))} | |"]
+    lines += [f"| {part} | {name} | {shape} | {format_number(params, 'count')} |" for part, name, shape, params in rows]
+    lines.append(f"| **total** | | | **{format_number(count_parameters(model), 'count')}** |")
+    return Markup("\n".join(lines))
+
+
+def _layer_kind(layer) -> str:
+    kind = type(layer).__name__
+    if hasattr(layer, "kernel_size"):
+        k, st, pad = layer.kernel_size[0], layer.stride[0], layer.padding[0]
+        return f"{kind} {layer.in_channels}→{layer.out_channels}, kernel {k}, stride {st}, padding {pad}"
+    if hasattr(layer, "in_features"):
+        return f"{kind} {layer.in_features}→{layer.out_features}"
+    return kind
+
+
+# ---------------------------------------------------------------------------------------------
+# mkdocs-macros entry points.
+
+
+def define_env(env) -> None:
+    """Register the variables, filters and macros above with mkdocs-macros."""
+    if env.config.get("on_undefined") != "strict" or not env.config.get("on_error_fail"):
+        raise PluginError("mkdocs.yml: the macros plugin needs `on_undefined: strict` and "
+                          "`on_error_fail: true`, so that a page cannot show a missing value")
+    assets = Assets(Path(env.conf["docs_dir"]) / "assets")
+    optional = {"manifest": "manifest.json", "classifier": "classifier.json",
+                "bench": "bench/bench.json", "findings": "findings.json"}
+    variables = {
+        "asset": assets, "runs": Runs(assets), "tables": Folder(assets, "tables"),
+        # The builder's own setting, written as it is: it goes into a shell command (a code block).
+        "repo_url": Markup(env.conf.get("repo_url") or NO_REPO_URL),
+        # Read on first use: a page that does not use findings.json builds without it.
+        **{name: _Lazy(assets, path) for name, path in optional.items()},
+    }
+    for name, value in variables.items():
+        env.variables[name] = value
+    for quantity in ("nats", "auc", "per_pixel", "seconds", "count", "setting"):
+        env.filter(_quantity_filter(quantity))
+    env.filter(fmt)
+    env.macro(choose_word, "compare")
+    env.macro(ratio)
+    env.macro(difference)
+    env.macro(lambda arch, latent, hidden=(400,): layer_table(arch, latent, hidden), "layers")
+    env.macro(lambda: run_downloads(assets.folder), "run_downloads")
+    _report_errors_in_one_line()
+
+
+class _Lazy:
+    """A top-level file (`manifest`, `bench`...) read when a page first reads a key of it."""
+
+    def __init__(self, assets: Assets, path: str):
+        self._assets, self._path = assets, path
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._assets(self._path), name)
+
+    def __getitem__(self, part: str | int) -> Any:
+        return self._assets(self._path)[part]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._assets(self._path))
+
+    def __len__(self) -> int:
+        return len(self._assets(self._path))
+
+    def __contains__(self, part: Any) -> bool:
+        return part in self._assets(self._path)
+
+
+def on_pre_page_macros(env) -> None:
+    """Before each page: our finalize, no templating of notebook sources, no value opening a list."""
+    env.env.finalize = finalize   # read when a page is compiled; the plugin builds the Environment
+    source = env.page.file.src_uri
+    if source.endswith(NOTEBOOK_SUFFIXES):
+        # mkdocs-jupyter renders the notebook from its file; its Python may hold "{{" (f-strings).
+        env.page.meta["render_macros"] = False
+        return
+    match = LIST_OPENER.search(env.markdown)
+    if match:
+        line = env.markdown.count("\n", 0, match.start()) + 1
+        raise PluginError(f"{source}, line {line}: a value opens the line and a '.' or ')' follows it, "
+                          f"so Markdown would start a numbered list there; move it into the line before "
+                          f"({match[0].strip()})")
+
+
+def _report_errors_in_one_line() -> None:
+    """Make a failing page stop the build with one line that names the page, not a traceback.
+
+    mkdocs-macros turns any exception of a page into a message made by `format_error` (and, with
+    `on_error_fail`, exits with status 100). Registering our own formatter that raises a
+    PluginError lets MkDocs report it like every other build error.
+    """
+    try:
+        from jinja2 import TemplateSyntaxError
+        from mkdocs_macros.errors import format_error
+    except ImportError:   # another mkdocs-macros: its own message, the build still fails
+        return
+
+    @format_error.register(Exception)
+    def _any(error: Exception, markdown: str, page) -> str:
+        raise PluginError(f"{page.file.src_uri}: {error}") from None
+
+    @format_error.register(TemplateSyntaxError)
+    def _syntax(error: TemplateSyntaxError, markdown: str, page) -> str:
+        raise PluginError(f"{page.file.src_uri}, line {error.lineno}: {error.message}") from None
