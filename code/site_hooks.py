@@ -41,7 +41,7 @@ REMOTE_TAG = re.compile(
     r"|<link\b[^>]*\bhref=[\"']?(?:https?:)?//[^>]*\brel=[\"']?stylesheet[^>]*>"
     r"|<link\b[^>]*\brel=[\"']?stylesheet[\"']?[^>]*\bhref=[\"']?(?:https?:)?//[^>]*>"
     r"|<script\b[^>]*>[^<]*\bimport\s+\w+\s+from\s+[\"'](?:https?:)?//[^<]*</script>"
-    r"|<iframe\b[^>]*\bsrc=[\"']?(?:https?:)?//[^>]*>(?:.*?</iframe\s*>)?",
+    r"|<iframe\b[^>]*\bsrc=[\"']?(?:https?:)?//[^>]*>(?:(?:(?!<iframe\b).)*?</iframe\s*>)?",
     re.IGNORECASE | re.DOTALL,
 )
 CAPTION_PREFIX = re.compile(r'(<span class="caption-prefix">)(?P<text>[^<]*)(</span>)')
