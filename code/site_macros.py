@@ -15,14 +15,15 @@ Generated JSON (everything under docs/assets/, read when a page uses it):
 - `asset("<path>.json")` for any other file. Keys are read with `.key`, `["key-with-dashes"]`, `[0]`.
 
 Strict. A missing file, key or list item stops the build with the file and the key; so do a
-NaN or ±infinity, a JSON null that a page prints, and a name that is not defined (the plugin's
-`on_undefined: strict`).
+NaN or ±infinity, a JSON null that a page prints or computes with, and a name that is not
+defined (the plugin's `on_undefined: strict`). A page asks whether a key exists with `in`
+(`{% if "likelihood" in run.metrics %}`); a null is false in `{% if %}`.
 
 Numbers, all written by the report's one formatter (vae.report.tables, typographic minus U+2212):
 `| nats` (2 decimals), `| auc` (3), `| per_pixel` (4), `| seconds` (1), `| count` (thousands
 separators), `| setting` (as given: 0.5, 1e-05) and `| fmt(".1f")` (any format spec: ".0%",
 ",.0f"). A number printed without a filter is written as a count (integers) or a setting.
-Strings from the assets are HTML-escaped (`<` `>` `&`), so no markup in a JSON file reaches a page.
+Strings are HTML-escaped when printed (`<` `>` `&`), so no markup in a JSON file reaches a page.
 
 Words and blocks:
 - `compare(a, b, "lower", "higher", "the same")`: the first word if a < b, the second if a > b,
@@ -46,7 +47,8 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator
 
 from markupsafe import Markup
 from mkdocs.exceptions import PluginError
@@ -56,6 +58,11 @@ if str(CODE_DIR) not in sys.path:
     sys.path.insert(0, str(CODE_DIR))
 
 REGENERATE = "regenerate the assets with `python -m vae report`"
+
+
+def _regenerate(file: str) -> str:
+    """What to run to rewrite `file` (docs/assets/...): the benchmark has its own command."""
+    return "rerun `python -m vae bench`" if file.startswith("docs/assets/bench/") else REGENERATE
 DOWNLOADS = (("config.json", "configuration"), ("history.csv", "history"), ("metrics.json", "metrics"),
              ("model.pt", "weights"), ("latents.npz", "latent codes"))
 NO_REPO_URL = "<URL of this repository>"
@@ -74,25 +81,42 @@ def _describe(key: tuple) -> str:
     return ".".join(str(part) for part in key) or "(the whole file)"
 
 
-def _leaf(value: Any, file: str, key: tuple) -> Any:
-    """A JSON value as a page gets it: containers wrapped, numbers checked."""
-    if isinstance(value, (dict, list)):
-        return Record(value, file, key)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise PageValueError(f"{file}: '{_describe(key)}' is {value}, not a number a page can show; {REGENERATE}")
-    return value
+class Null:
+    """A JSON null: false in `{% if %}`, equal to None, and refused where a page prints or computes it."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __eq__(self, other: Any) -> bool:
+        return other is None or isinstance(other, Null)
+
+    __hash__ = None
+
+    def _refuse(self, other: Any) -> bool:
+        raise PageValueError(f"{self.where}: nothing to compare; {REGENERATE}")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _refuse
+
+    def __repr__(self) -> str:
+        return self.where
 
 
 class Record:
-    """A JSON object or array of one asset file; a missing key raises an error naming file and key.
+    """A JSON object or array in one asset file, read when a page first reads a key of it.
 
-    It has no public methods, so that a key such as `items` or `values` is read as a key.
+    A missing key, a NaN or an infinity raises an error naming the file and the key. It has no
+    public methods, so that a key such as `items` or `values` is read as a key.
     """
 
-    __slots__ = ("_data", "_file", "_key")
+    __slots__ = ("_read", "_file", "_key")
 
-    def __init__(self, data: dict | list, file: str, key: tuple = ()):
-        self._data, self._file, self._key = data, file, key
+    def __init__(self, read: Callable[[], Any], file: str, key: tuple = ()):
+        self._read, self._file, self._key = read, file, key
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -100,97 +124,77 @@ class Record:
         return self[name]
 
     def __getitem__(self, part: str | int) -> Any:
-        data, key = self._data, (*self._key, part)
+        data, key = self._read(), (*self._key, part)
         if isinstance(data, dict) and part in data:
-            return _leaf(data[part], self._file, key)
-        if isinstance(data, list) and isinstance(part, int) and -len(data) <= part < len(data):
-            return _leaf(data[part], self._file, key)
-        raise PageValueError(f"{self._file}: no value '{_describe(key)}' (missing part '{part}'); {REGENERATE}")
+            value = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and -len(data) <= part < len(data):
+            value = data[part]
+        else:
+            raise PageValueError(f"{self._file}: no value '{_describe(key)}' (missing part '{part}'); "
+                                 f"{_regenerate(self._file)}")
+        if isinstance(value, (dict, list)):
+            return Record(lambda: value, self._file, key)
+        if value is None:
+            return Null(f"{self._file}: '{_describe(key)}' is null")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PageValueError(f"{self._file}: '{_describe(key)}' is {value}, not a number a page can show; "
+                                 f"{_regenerate(self._file)}")
+        return value
 
     def __iter__(self) -> Iterator[Any]:
-        if isinstance(self._data, dict):
-            return iter(self._data)
-        return (self[i] for i in range(len(self._data)))
+        data = self._read()
+        return iter(data) if isinstance(data, dict) else (self[i] for i in range(len(data)))
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._read())
 
     def __contains__(self, part: Any) -> bool:
-        return part in self._data
+        return part in self._read()
 
     def __repr__(self) -> str:
         return f"<{self._file}: {_describe(self._key)}>"
 
 
 class Assets:
-    """The JSON files under docs/assets/, each read once per build when a page first uses it."""
+    """`asset("runs/x/metrics.json")`: a file under docs/assets/, read once per build, on first use."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self._cache: dict[str, Record] = {}
+        self._cache: dict[str, Any] = {}
 
     def __call__(self, path: str) -> Record:
+        where = f"docs/assets/{path}"
+        if not path.endswith(".json") or ".." in Path(path).parts:
+            raise PageValueError(f"{where}: pages read .json files under docs/assets/ only")
+        return Record(lambda: self._load(path, where), where)
+
+    def _load(self, path: str, where: str) -> Any:
         if path not in self._cache:
-            file = self.folder / path
-            where = f"docs/assets/{path}"
-            if not path.endswith(".json") or ".." in Path(path).parts:
-                raise PageValueError(f"{where}: pages read .json files under docs/assets/ only")
             try:
-                data = json.loads(file.read_text(encoding="utf-8"))
+                data = json.loads((self.folder / path).read_text(encoding="utf-8"))
             except FileNotFoundError:
-                raise PageValueError(f"{where} does not exist; {REGENERATE}") from None
+                raise PageValueError(f"{where} does not exist; {_regenerate(where)}") from None
             except (OSError, ValueError) as err:
-                raise PageValueError(f"{where}: cannot read it ({err}); {REGENERATE}") from None
+                raise PageValueError(f"{where}: cannot read it ({err}); {_regenerate(where)}") from None
             if not isinstance(data, (dict, list)):
-                raise PageValueError(f"{where}: expected a JSON object or array; {REGENERATE}")
-            self._cache[path] = Record(data, where)
+                raise PageValueError(f"{where}: expected a JSON object or array; {_regenerate(where)}")
+            self._cache[path] = data
         return self._cache[path]
 
 
 class Folder:
-    """`tables.beta` -> tables/beta.json: the files of one asset folder by name."""
+    """`tables.beta` or `runs["mnist-conv-z2"]`: one item of an asset folder, by name."""
 
-    def __init__(self, assets: Assets, folder: str):
-        self._assets, self._folder = assets, folder
+    def __init__(self, item: Callable[[str], Any]):
+        self._item = item
 
-    def __getattr__(self, name: str) -> Record:
+    def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self[name]
+        return self._item(name)
 
-    def __getitem__(self, name: str) -> Record:
-        return self._assets(f"{self._folder}/{name}.json")
-
-
-class Run:
-    """One run folder: `.metrics` (metrics.json), `.config` (config.json), `.name`."""
-
-    def __init__(self, assets: Assets, name: str):
-        self._assets, self.name = assets, name
-
-    @property
-    def metrics(self) -> Record:
-        return self._assets(f"runs/{self.name}/metrics.json")
-
-    @property
-    def config(self) -> Record:
-        return self._assets(f"runs/{self.name}/config.json")
-
-
-class Runs:
-    """`runs["mnist-conv-z2"]`: the run folders under docs/assets/runs/."""
-
-    def __init__(self, assets: Assets):
-        self._assets = assets
-
-    def __getitem__(self, name: str) -> Run:
-        if not (self._assets.folder / "runs" / str(name)).is_dir():
-            raise PageValueError(f"docs/assets/runs/{name}: no such run folder; {REGENERATE}")
-        return Run(self._assets, name)
-
-    def __iter__(self) -> Iterator[str]:
-        folder = self._assets.folder / "runs"
-        return iter(sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else [])
+    def __getitem__(self, name: str) -> Any:
+        return self._item(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,6 +202,8 @@ class Runs:
 
 
 def _number(value: Any, what: str) -> float | int:
+    if isinstance(value, Null):
+        raise PageValueError(f"{what}: {value.where}, not a number; {REGENERATE}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PageValueError(f"{what}: expected a number, got {value!r}")
     if not math.isfinite(value):
@@ -252,7 +258,9 @@ def finalize(value: Any) -> Any:
         return value
     if isinstance(value, str):
         return html.escape(value, quote=False)
-    if isinstance(value, bool) or value is None or isinstance(value, (Record, Run, Runs, Folder, _Lazy, dict, list)):
+    if isinstance(value, Null):
+        raise PageValueError(f"{value.where}: nothing to print; {REGENERATE}")
+    if isinstance(value, bool) or value is None or isinstance(value, (Record, Folder, SimpleNamespace, dict, list)):
         raise PageValueError(f"cannot print {value!r}: pick a number or a string from it")
     if isinstance(value, int):
         return format_number(value, "count")
@@ -337,14 +345,15 @@ def define_env(env) -> None:
         raise PluginError("mkdocs.yml: the macros plugin needs `on_undefined: strict` and "
                           "`on_error_fail: true`, so that a page cannot show a missing value")
     assets = Assets(Path(env.conf["docs_dir"]) / "assets")
-    optional = {"manifest": "manifest.json", "classifier": "classifier.json",
-                "bench": "bench/bench.json", "findings": "findings.json"}
     variables = {
-        "asset": assets, "runs": Runs(assets), "tables": Folder(assets, "tables"),
+        "asset": assets,
+        "manifest": assets("manifest.json"), "classifier": assets("classifier.json"),
+        "bench": assets("bench/bench.json"), "findings": assets("findings.json"),
+        "tables": Folder(lambda name: assets(f"tables/{name}.json")),
+        "runs": Folder(lambda name: SimpleNamespace(name=name, metrics=assets(f"runs/{name}/metrics.json"),
+                                                    config=assets(f"runs/{name}/config.json"))),
         # The builder's own setting, written as it is: it goes into a shell command (a code block).
         "repo_url": Markup(env.conf.get("repo_url") or NO_REPO_URL),
-        # Read on first use: a page that does not use findings.json builds without it.
-        **{name: _Lazy(assets, path) for name, path in optional.items()},
     }
     for name, value in variables.items():
         env.variables[name] = value
@@ -357,30 +366,6 @@ def define_env(env) -> None:
     env.macro(lambda arch, latent, hidden=(400,): layer_table(arch, latent, hidden), "layers")
     env.macro(lambda: run_downloads(assets.folder), "run_downloads")
     _report_errors_in_one_line()
-
-
-class _Lazy:
-    """A top-level file (`manifest`, `bench`...) read when a page first reads a key of it."""
-
-    def __init__(self, assets: Assets, path: str):
-        self._assets, self._path = assets, path
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._assets(self._path), name)
-
-    def __getitem__(self, part: str | int) -> Any:
-        return self._assets(self._path)[part]
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._assets(self._path))
-
-    def __len__(self) -> int:
-        return len(self._assets(self._path))
-
-    def __contains__(self, part: Any) -> bool:
-        return part in self._assets(self._path)
 
 
 def on_pre_page_macros(env) -> None:

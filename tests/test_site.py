@@ -128,11 +128,13 @@ BAD_VALUES = {
     "infinity": ('{{ asset("a.json").test.inf | nats }}', ["docs/assets/a.json", "test.inf", "inf"]),
     "-infinity in a comparison": ('{{ compare(asset("a.json").test.minus_inf, 1, "lower", "higher", "same") }}',
                             ["docs/assets/a.json", "test.minus_inf", "-inf"]),
+    "null printed": ('{{ asset("a.json").test.none }}', ["docs/assets/a.json", "test.none", "null"]),
+    "null in a filter": ('{{ asset("a.json").test.none | nats }}', ["docs/assets/a.json", "test.none", "null"]),
     "undefined name": ("{{ no_such_variable }}", ["index.md", "no_such_variable"]),
     "value opening a numbered list": ('Epoch\n{{ asset("a.json").test.elbo | nats }}. Then',
                                       ["index.md, line 4", "numbered list"]),
 }
-NUMBERS_JSON = ('{"test": {"elbo": 144.3, "nan": NaN, "inf": Infinity, "minus_inf": -Infinity},'
+NUMBERS_JSON = ('{"test": {"elbo": 144.3, "nan": NaN, "inf": Infinity, "minus_inf": -Infinity, "none": null},'
                 ' "rows": [{"auc": 0.9}]}')
 
 
@@ -149,17 +151,17 @@ def test_strict_build_names_the_file_and_key_of_a_bad_value(case, tmp_path):
 
 def test_string_values_are_html_escaped_and_numbers_use_the_report_formatter(tmp_path):
     files = {"assets/bench/bench.json": '{"page": {"measured_on": "<script>alert(1)</script> & co"},'
-                                         ' "params": 1234567, "delta": -2.5, "beta": 0.5}'}
+                                         ' "params": 1234567, "delta": -2.5, "beta": 0.5, "limit": null}'}
     page = ("# Page\n\nMeasured on {{ bench.page.measured_on }}; {{ bench.params }} parameters, "
             "{{ bench.delta | nats }} nats, {{ bench.delta }} as given, β {{ bench.beta }}, "
-            "{{ bench.beta | fmt('.0%') }}.\n")
+            "{{ bench.beta | fmt('.0%') }}{% if not bench.limit %}, no limit{% endif %}.\n")
     config = _mini_site(tmp_path, page, MINI_PLUGINS, files)
     result = _build(config, tmp_path / "site")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert "<script>alert(1)" not in html
     assert ("Measured on &lt;script&gt;alert(1)&lt;/script&gt; &amp; co; 1,234,567 parameters, "
-            "\u22122.50 nats, \u22122.5 as given, β 0.5, 50%.") in html
+            "\u22122.50 nats, \u22122.5 as given, β 0.5, 50%, no limit.") in html
 
 
 def test_a_notebook_source_is_not_rendered_as_a_template(tmp_path):
