@@ -36,7 +36,9 @@ Words and blocks:
 - `repo_url`: the repository's address from the build environment, or a neutral phrase.
 
 A value never opens a source line followed by "." or ")": "10." there would start a numbered
-list, so the build refuses it and names the line.
+list, so the build refuses it and names the line. Literal braces in a page go in
+`{% raw %}...{% endraw %}`; code and tables included with `--8<--` are never templated, because
+pymdownx.snippets runs in Markdown, after Jinja. Notebook pages are not templated either.
 """
 
 from __future__ import annotations
