@@ -149,6 +149,14 @@ def test_strict_build_names_the_file_and_key_of_a_bad_value(case, tmp_path):
     assert "Traceback" not in result.stderr, result.stderr[-2000:]   # one line for the reader
 
 
+def test_a_lenient_macros_configuration_is_refused(tmp_path):
+    """With mkdocs-macros' defaults an unknown name would print as typed: the module refuses them."""
+    lenient = "plugins:\n  - search\n  - macros:\n      module_name: code/site_macros\n"
+    result = _build(_mini_site(tmp_path, "# Page\n\n{{ no_such_variable }}\n", lenient), tmp_path / "site")
+    assert result.returncode != 0
+    assert "on_undefined: strict" in result.stderr, result.stderr[-2000:]
+
+
 def test_string_values_are_html_escaped_and_numbers_use_the_report_formatter(tmp_path):
     files = {"assets/bench/bench.json": '{"page": {"measured_on": "<script>alert(1)</script> & co"},'
                                          ' "params": 1234567, "delta": -2.5, "beta": 0.5, "limit": null}'}
