@@ -28,7 +28,8 @@ Strings are HTML-escaped when printed (`<` `>` `&`), so no markup in a JSON file
 Words and blocks:
 - `compare(a, b, "lower", "higher", "the same")`: the first word if a < b, the second if a > b,
   the third if equal, so a sentence that compares two results stays true after a retraining;
-  conditions that need more than a word are plain Jinja (`{% if a < b %} ... {% else %} ... {% endif %}`);
+  conditions that need more than a word are plain Jinja (`{% if a < b %} ... {% else %} ... {% endif %}`,
+  inline or with each tag on its own line: such a line leaves nothing behind);
 - `ratio(a, b)` is a / b and `difference(a, b)` is a − b (then a number filter);
 - `layers("conv", latent=2)`, `layers("mlp", latent=2, hidden=[512, 256])`: a table of every
   layer of the model the package builds; `run_downloads()`: a table of every run's files;
@@ -372,7 +373,10 @@ def define_env(env) -> None:
 
 def on_pre_page_macros(env) -> None:
     """Before each page: our finalize, no templating of notebook sources, no value opening a list."""
-    env.env.finalize = finalize   # read when a page is compiled; the plugin builds the Environment
+    # Read when a page is compiled (the plugin builds the Environment after define_env). A block
+    # tag on its own line leaves no line behind, so an {% if %} inside a paragraph, indented in
+    # an admonition or not, does not split it.
+    env.env.finalize, env.env.trim_blocks, env.env.lstrip_blocks = finalize, True, True
     source = env.page.file.src_uri
     if source.endswith(NOTEBOOK_SUFFIXES):
         # mkdocs-jupyter renders the notebook from its file; its Python may hold "{{" (f-strings).

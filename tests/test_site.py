@@ -280,6 +280,17 @@ def test_a_comparison_on_a_page_is_filled_from_the_assets(tmp_path):
     assert "A scores lower with 3.0 times the parameters, 3.2 nats apart, so A wins." in html
 
 
+def test_conditional_wording_on_its_own_lines_stays_in_its_paragraph(tmp_path):
+    files = {"assets/a.json": '{"elbo": 150.0}', "assets/b.json": '{"elbo": 147.5}'}
+    page = ('# Page\n\n!!! note "Result"\n\n    A is\n'
+            '    {% if asset("a.json").elbo < asset("b.json").elbo %}\n    better\n    {% else %}\n'
+            '    worse\n    {% endif %}\n    than B.\n')
+    result = _build(_mini_site(tmp_path, page, MINI_PLUGINS, files), tmp_path / "site")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "<p>A is\nworse\nthan B.</p>" in html
+
+
 def test_run_downloads_link_only_the_files_that_exist(tmp_path):
     run = tmp_path / "runs" / "mnist-conv-z2"
     run.mkdir(parents=True)
