@@ -33,10 +33,10 @@ SCREENSHOT_MAX_HEIGHT_PX = 6000
 # What the browser test reports as a defect (the judges get what the page script measured).
 
 def raw_markup(report: dict) -> list[str]:
-    """Markdown or placeholders that reached the reader: a table line, `{{`, `--8<--`, a `$`."""
+    """Markdown or placeholders that reached the reader: a table line, `{{`, `{%`, `--8<--`, a `$`."""
     found = [f"paragraph starting with '|': {text[:60]!r}" for text in report["pipeParagraphs"]]
     text = report["text"]
-    for token in ("{{", "--8<--", "$"):
+    for token in ("{{", "{%", "--8<--", "$"):
         if token in text:
             at = text.index(token)
             found.append(f"{token!r} in the text: {' '.join(text[max(0, at - 50):at + 30].split())!r}")
@@ -76,8 +76,8 @@ def small_figure_text(images: list[dict], figure_text_px: dict[str, float],
 def test_raw_markup_is_reported():
     clean = {"pipeParagraphs": [], "text": "A table and a formula."}
     assert raw_markup(clean) == []
-    broken = {"pipeParagraphs": ["| part | layer |"], "text": "Value {{ a.json | b }} and $x$"}
-    assert len(raw_markup(broken)) == 3
+    broken = {"pipeParagraphs": ["| part | layer |"], "text": "Value {{ a.json | b }} and $x${% if a %}"}
+    assert len(raw_markup(broken)) == 4
 
 
 def test_a_table_wider_than_its_box_is_reported():

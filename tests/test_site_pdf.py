@@ -4,7 +4,7 @@ printed by headless Chromium (code/site_pdf.py), then read back with poppler-uti
 `pdftohtml -xml` gives every piece of text with its page and font, so that code (set in a
 monospace font, where `$` and `|` are Python) is told apart from prose. The test checks that
 every chapter of the navigation starts a new page with its title, in the order of the
-navigation; that no raw markup reached the paper (`{{`, `--8<--`, a line of a Markdown table,
+navigation; that no raw markup reached the paper (`{{`, `{%`, `--8<--`, a line of a Markdown table,
 a `$` of unrendered math); and that the latent explorer, which needs a pointer, shows its
 static fallback on paper.
 """
@@ -23,7 +23,7 @@ import yaml
 
 from support.site import ROOT, site_pdf
 
-RAW_TOKENS = ("{{", "--8<--", "$")
+RAW_TOKENS = ("{{", "{%", "--8<--", "$")
 
 
 def _nav_pages(config: Path) -> list[str]:
