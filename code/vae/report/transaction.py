@@ -159,6 +159,7 @@ def land(staging: Path, out_dir: Path) -> None:
     try:
         check_out(out_dir, entries, owned)
     except ConfigError as err:
+        release(staging)
         raise ConfigError("out", f"{str(err).removeprefix('--out: ')}; the new report is in {staging}") from None
     covered = lambda f: entry_of(f) in entries
     stale = sorted(f for f in owned if not covered(f) and (out_dir / f).is_file())   # no longer written
@@ -185,6 +186,7 @@ def land(staging: Path, out_dir: Path) -> None:
         for folder in reversed(created):
             with contextlib.suppress(OSError):
                 folder.rmdir()
+        release(staging)
         raise ArtifactError(f"cannot replace the report in {out_dir}: {err.strerror or err}; "
                             f"it was left as it was, and the new report is in {staging}") from err
     _remove_empty_folders(out_dir, {str(PurePosixPath(f).parent) for f in stale})
