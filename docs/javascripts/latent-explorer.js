@@ -174,7 +174,7 @@
   /* ---- the latent plane ---- */
 
   /* A scatter of latent points on the square [-extent, extent]^2 with integer ticks; `extra`
-     draws on top in latent coordinates (it gets the context, a z -> px function and the fg colour). */
+     draws on top (it gets the context, a z -> px function, px per unit of z, fg and bg colours). */
   function drawPlane(canvas, extent, z, labels, colours, extra) {
     const fitted = fitCanvas(canvas);
     if (!fitted) return;
@@ -207,7 +207,8 @@
       context.fill();
     }
     context.globalAlpha = 1;
-    if (extra) extra(context, toPx, width / (2 * extent), themeColor(canvas, "--md-default-fg-color", "#000"));
+    if (extra) extra(context, toPx, width / (2 * extent), themeColor(canvas, "--md-default-fg-color", "#000"),
+                     themeColor(canvas, "--md-default-bg-color", "#fff"));
   }
 
   function cross(context, x, y, size) {
@@ -274,8 +275,8 @@
     const controls = element("div", "lx-area-controls");
     controls.append(buttons, ui.source);
     const images = element("div", "lx-row lx-row-3 lx-area-images");
-    images.append(titled("Encoder input", ui.input), titled("Reconstruction at \u03bc", ui.reconstruction),
-                  titled("Decoded sample z", ui.sample));
+    images.append(titled("Encoder input", ui.input), titled("Decoded at \u03bc (reconstruction)", ui.reconstruction),
+                  titled("Decoded at sample z", ui.sample));
     const details = element("div", "lx-area-details");
     details.append(ui.posterior, ui.timing);
     ui.stripPanel = titled("Interpolation: decoded on the straight line from the previous input's \u03bc "
@@ -432,7 +433,7 @@
       }
     };
 
-    const marks = (context, toPx, pxPerUnit, fg) => {
+    const marks = (context, toPx, pxPerUnit, fg, bg) => {
       context.strokeStyle = fg;
       context.fillStyle = fg;
       context.lineWidth = 1.5;
@@ -448,17 +449,22 @@
         context.beginPath(); context.arc(x0, y0, 4, 0, 2 * Math.PI); context.stroke();
         context.globalAlpha = 1;
       }
-      if (c) {
-        const [x, y] = toPx(c.mu[0], c.mu[1]);
+      if (c) {   // each mark twice: a wide stroke in the background colour, so it stands out of the points
+        const [x, y] = toPx(c.mu[0], c.mu[1]), [sx, sy] = toPx(c.sample.z[0], c.sample.z[1]);
+        const draw = () => {
+          context.beginPath();
+          context.ellipse(x, y, Math.exp(c.logvar[0] / 2) * pxPerUnit, Math.exp(c.logvar[1] / 2) * pxPerUnit,
+                          0, 0, 2 * Math.PI);
+          context.stroke();
+          cross(context, x, y, 9);
+          context.beginPath(); context.arc(sx, sy, 4.5, 0, 2 * Math.PI); context.stroke();
+        };
+        context.strokeStyle = bg;
+        context.lineWidth = 5;
+        draw();
+        context.strokeStyle = fg;
         context.lineWidth = 2;
-        context.beginPath();
-        context.ellipse(x, y, Math.exp(c.logvar[0] / 2) * pxPerUnit, Math.exp(c.logvar[1] / 2) * pxPerUnit,
-                        0, 0, 2 * Math.PI);
-        context.stroke();
-        cross(context, x, y, 7);
-        const [sx, sy] = toPx(c.sample.z[0], c.sample.z[1]);
-        context.lineWidth = 1.5;
-        context.beginPath(); context.arc(sx, sy, 4, 0, 2 * Math.PI); context.stroke();
+        draw();
       }
     };
 
