@@ -259,6 +259,12 @@ def test_drawn_digits_are_encoded_and_decoded_as_pytorch_does(chromium, served_s
             _click(page, "mnist", "undo")
             assert np.array_equal(_shown(page, "mnist")["input"], shown["input"]), "Undo did not restore the input"
 
+    # New sample: another z from the same q(z|x), decoded as PyTorch does.
+    _click(page, "mnist", "resample")
+    resampled = _shown(page, "mnist")
+    assert resampled["sample"]["z"] != drawn["zero"]["sample"]["z"] and resampled["mu"] == drawn["zero"]["mu"]
+    _agrees(model, resampled)
+
     # The encoded points follow the drawings: each lands among test images of its own digit,
     assert statistics.mode(_nearest_classes(spec, drawn["one"]["mu"])) == 1, _nearest_classes(spec, drawn["one"]["mu"])
     assert statistics.mode(_nearest_classes(spec, drawn["zero"]["mu"])) == 0, _nearest_classes(spec, drawn["zero"]["mu"])
