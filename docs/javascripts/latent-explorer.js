@@ -275,7 +275,7 @@
     const controls = element("div", "lx-area-controls");
     controls.append(buttons, ui.source);
     const images = element("div", "lx-row lx-row-3 lx-area-images");
-    images.append(titled("Encoder input", ui.input), titled("Decoded at \u03bc (reconstruction)", ui.reconstruction),
+    images.append(titled("Encoder input", ui.input), titled("Reconstruction", ui.reconstruction),
                   titled("Decoded at sample z", ui.sample));
     const details = element("div", "lx-area-details");
     details.append(ui.posterior, ui.timing);
