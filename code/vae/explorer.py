@@ -163,7 +163,7 @@ def input_framing(images: torch.Tensor) -> dict[str, Any]:
     so that the page frames a drawing the same way: the longer side of the ink's bounding box
     (its median), and the centring rule whose position varies least across the images (centre of
     mass or centre of the box), at its mean position (row, column; pixel centres at 0 ... 27)."""
-    x = images[:, 0].double()
+    x = images[:, 0].detach().cpu().double()   # the splits may live on the GPU
     ink = x > 0
     index = torch.arange(CELL, dtype=torch.float64)
 
