@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import statistics
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_site import built_site, served_site  # noqa: F401  (the built, served site)
+from support.site import screenshot_folder
 
 from vae import figures
 from vae.checkpoints import load_model
@@ -33,7 +32,6 @@ from vae.explorer import read_png, sprite_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "docs" / "assets"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 TOLERANCE = 1e-3
 DATASETS = {"mnist": "mnist-conv-z2", "fashion-mnist": "fashion-mnist-conv-z2"}
 
@@ -46,20 +44,6 @@ SEVEN = [[(0.22, 0.18), (0.78, 0.18), (0.45, 0.88)]]
 
 def explorer(dataset: str) -> str:
     return f".latent-explorer[data-explorer='assets/explorer/{dataset}']"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"headless Chromium not found at {CHROMIUM} (apt-get install chromium, or set $CHROMIUM)")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -77,28 +61,28 @@ def specs() -> dict:
 
 
 @pytest.fixture(scope="module")
-def timings() -> dict:
+def screens(tmp_path_factory) -> Path:
+    return screenshot_folder(tmp_path_factory, "explorer-model-screens")
+
+
+@pytest.fixture(scope="module")
+def timings(screens) -> dict:
     """Every encode and decode time (ms) the pages measured, printed and written at the end."""
     collected = {"encode": [], "decode": []}
     yield collected
     if collected["decode"]:
         summary = {kind: {"runs": len(v), "median_ms": round(statistics.median(v), 2),
                           "max_ms": round(max(v), 2)} for kind, v in collected.items() if v}
-        (_screens() / "explorer-model-timings.json").write_text(json.dumps(summary, indent=2))
+        (screens / "explorer-model-timings.json").write_text(json.dumps(summary, indent=2))
         print(f"in-page model, headless Chromium on this machine: {summary}")
 
 
-def _screens() -> Path:
-    folder = Path(os.environ.get("SITE_SCREENSHOTS") or Path(os.environ.get("TMPDIR", "/tmp")) / "explorer-screens")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _open(chromium, url: str, width: int, touch: bool = False):
-    page = chromium.new_page(viewport={"width": width, "height": 1000}, has_touch=touch)
+def _open(site_browser, width: int, touch: bool = False):
+    """The Latent space page in the session's site (tests/support/site.py), both explorers started."""
+    page = site_browser.new_page(width=width, height=1000, has_touch=touch)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{url}/latent-space/")
+    page.goto(f"{site_browser.url}/latent-space/")
     for dataset in DATASETS:
         page.wait_for_function(f"document.querySelector(\"{explorer(dataset)}\").dataset.ready === 'true'",
                                timeout=30_000)
@@ -231,9 +215,9 @@ def _correlation(a, b) -> float:
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("width, touch", [(1400, False), (400, True)], ids=["1400px-mouse", "400px-finger"])
-def test_drawn_digits_are_encoded_and_decoded_as_pytorch_does(chromium, served_site, models, specs, timings,
+def test_drawn_digits_are_encoded_and_decoded_as_pytorch_does(site_browser, models, specs, timings, screens,
                                                               width, touch):
-    page = _open(chromium, served_site, width, touch)
+    page = _open(site_browser, width, touch)
     spec, model, ex = specs["mnist"], models["mnist"], explorer("mnist")
     drawn = {}
     for name, strokes in (("one", ONE), ("zero", ZERO)):
@@ -252,7 +236,7 @@ def test_drawn_digits_are_encoded_and_decoded_as_pytorch_does(chromium, served_s
                                ("lx-sample", shown["sample"]["image"])):
             assert np.abs(_canvas(page, f"{ex} .{canvas}") - _grey(values)).max() <= 1, canvas
         drawn[name] = shown
-        page.screenshot(path=str(_screens() / f"explorer-drawn-{name}-{width}.png"), full_page=False)
+        page.screenshot(path=str(screens / f"explorer-drawn-{name}-{width}.png"))
         if name == "one":   # and Undo: a second stroke, taken back, leaves the same input
             _draw(page, "mnist", [[(0.2, 0.5), (0.8, 0.5)]], touch)
             assert not np.allclose(_shown(page, "mnist")["input"], shown["input"])
@@ -286,8 +270,8 @@ def test_drawn_digits_are_encoded_and_decoded_as_pytorch_does(chromium, served_s
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_pointer_decodes_the_exact_z_under_it(chromium, served_site, models, specs, timings):
-    page = _open(chromium, served_site, 1400)
+def test_pointer_decodes_the_exact_z_under_it(site_browser, models, specs, timings):
+    page = _open(site_browser, 1400)
     spec, model, ex = specs["mnist"], models["mnist"], explorer("mnist")
     extent = spec["extent"]
     images = []
@@ -337,9 +321,9 @@ def _isolated_points(spec: dict, count: int) -> list[int]:
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", list(DATASETS))
-def test_a_clicked_test_image_is_the_input_and_two_are_interpolated(chromium, served_site, models, specs, timings,
+def test_a_clicked_test_image_is_the_input_and_two_are_interpolated(site_browser, models, specs, timings,
                                                                      dataset):
-    page = _open(chromium, served_site, 1400)
+    page = _open(site_browser, 1400)
     spec, model, ex = specs[dataset], models[dataset], explorer(dataset)
     _show_tab(page, dataset)
     first, second = _isolated_points(spec, 2)
@@ -364,11 +348,11 @@ def test_a_clicked_test_image_is_the_input_and_two_are_interpolated(chromium, se
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_garments_are_framed_by_their_box_and_a_dropped_file_is_read_dark_on_light(chromium, served_site, models,
+def test_garments_are_framed_by_their_box_and_a_dropped_file_is_read_dark_on_light(site_browser, models,
                                                                                    specs, timings):
     from PIL import Image, ImageDraw
 
-    page = _open(chromium, served_site, 1400)
+    page = _open(site_browser, 1400)
     _show_tab(page, "fashion-mnist")
     spec, model = specs["fashion-mnist"], models["fashion-mnist"]
     # A trouser: two legs side by side, about a quarter as wide as tall, as the test set's are.
@@ -409,8 +393,8 @@ def test_garments_are_framed_by_their_box_and_a_dropped_file_is_read_dark_on_lig
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_explorer_uses_the_figures_colours_and_grey_levels(chromium, served_site, specs):
-    page = _open(chromium, served_site, 1400)
+def test_the_explorer_uses_the_figures_colours_and_grey_levels(site_browser, specs):
+    page = _open(site_browser, 1400)
     look = figures.look(10)
     for dataset, spec in specs.items():
         assert spec["look"] == look, f"{dataset}: explorer.json's look is not figures.look"
@@ -431,12 +415,12 @@ def test_the_explorer_uses_the_figures_colours_and_grey_levels(chromium, served_
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [1400, 400])
-def test_screenshot_of_a_drawn_digit(chromium, served_site, width):
+def test_screenshot_of_a_drawn_digit(site_browser, screens, width):
     """For a reader's eye: a drawn 7 with its mean, ellipse, sample and reconstruction."""
-    page = _open(chromium, served_site, width, touch=width < 600)
+    page = _open(site_browser, width, touch=width < 600)
     _draw(page, "mnist", SEVEN, touch=width < 600)
     page.add_style_tag(content=".md-header, .md-tabs { visibility: hidden; }")   # the sticky header would cover it
-    path = _screens() / f"explorer-seven-{width}.png"
+    path = screens / f"explorer-seven-{width}.png"
     page.locator(f"{explorer('mnist')} .lx-explorer").screenshot(path=str(path))
     assert path.stat().st_size > 10_000
     assert page.evaluate("document.documentElement.scrollWidth") <= width, f"the page scrolls sideways at {width} px"
