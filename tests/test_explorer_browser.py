@@ -1,11 +1,10 @@
 """The latent explorer in headless Chromium, on the real site built from docs/assets.
 
-A real pointer is moved to two places over the MNIST explorer's plane: each time the large image
-must be, pixel for pixel, the cell of the generated grid sprite whose z is nearest to the place
-pointed at (computed here from explorer.json, not read back from the page). A click on a test
-point must show that test image beside its reconstruction, an arrow key must move one grid cell,
-and a mouse click on the epoch slider must change the samples to that epoch's row of frames.png.
-Screenshots at 1400 and 400 px, light and dark, go to $SITE_SCREENSHOTS (default: a temporary folder).
+A mouse click on the epoch slider must change the samples to that epoch's row of frames.png (in
+the figures' grey levels), Play and Pause must run and stop the animation, the explorer must fit
+a phone in both palettes, and without JavaScript the static figure stays. Screenshots at 1400 and
+400 px, light and dark, go to $SITE_SCREENSHOTS (default: a temporary folder). The model in the
+page (drawing, the pointer's decode, test images, interpolation) is tests/test_explorer_model_browser.py's.
 The site is built once per session and driven through Playwright (tests/support/site.py).
 """
 
@@ -20,6 +19,7 @@ import pytest
 from support.site import screenshot_folder
 
 from vae.explorer import read_png, sprite_cell
+from vae.figures import display_grey
 
 ASSETS = Path(__file__).resolve().parents[1] / "docs" / "assets" / "explorer" / "mnist"
 EXPLORER = ".latent-explorer[data-explorer='assets/explorer/mnist']"
@@ -75,12 +75,6 @@ def _pixel_of(box: dict, z: tuple[float, float], extent: float) -> tuple[float, 
             box["top"] + (extent - z[1]) / (2 * extent) * box["height"])
 
 
-def _z_of(box: dict, x: float, y: float, extent: float) -> tuple[float, float]:
-    """The latent point under page pixel (x, y): the inverse of `_pixel_of`."""
-    return (-extent + 2 * extent * (x - box["left"]) / box["width"],
-            extent - 2 * extent * (y - box["top"]) / box["height"])
-
-
 def _open_explorer(page, url: str) -> None:
     page.goto(url)
     ready = _wait(page, f"document.querySelector(\"{EXPLORER}\").dataset.ready")
@@ -90,58 +84,6 @@ def _open_explorer(page, url: str) -> None:
 @pytest.fixture(scope="module")
 def spec() -> dict:
     return json.loads((ASSETS / "explorer.json").read_text())
-
-
-@pytest.mark.browser
-@pytest.mark.slow
-def test_pointer_shows_the_decode_of_the_grid_z_under_it(site_browser, spec):
-    page = site_browser.new_page(width=1400, height=1000)
-    _open_explorer(page, f"{site_browser.url}/latent-space/")
-    grid, extent = spec["grid"], spec["extent"]
-    z1, z2 = np.array(grid["z1"]), np.array(grid["z2"])
-    sprite = read_png(ASSETS / grid["sprite"])
-    shown = []
-    for z_pointed in ((-0.56 * extent, 0.38 * extent), (0.48 * extent, -0.36 * extent)):
-        page.mouse.move(*_pixel_of(_box(page, f"{EXPLORER} .lx-plane"), z_pointed, extent))
-        row, column = int(np.abs(z2 - z_pointed[1]).argmin()), int(np.abs(z1 - z_pointed[0]).argmin())
-        image = _canvas_cell(page, f"{EXPLORER} .lx-decoded")
-        expected = sprite_cell(sprite, row, column).astype(np.int16)
-        assert np.abs(image - expected).max() <= GRAY_TOLERANCE, \
-            f"image at z = {z_pointed} is not grid cell ({row}, {column})"
-        readout = page.evaluate(f"document.querySelector(\"{EXPLORER} .lx-z\").textContent")
-        assert readout == f"z = ({z1[column]:.2f}, {z2[row]:.2f})"
-        shown.append(image)
-    assert np.abs(shown[0] - shown[1]).max() > 64, "the two places show the same image"
-    fashion = ".latent-explorer[data-explorer='assets/explorer/fashion-mnist']"
-    assert _wait(page, f"document.querySelector(\"{fashion}\").dataset.ready") == "true"
-
-    # Arrow key: one grid cell to the right.
-    column_before = int(page.evaluate(f"document.querySelector(\"{EXPLORER}\").dataset.column"))
-    page.evaluate(f"document.querySelector(\"{EXPLORER} .lx-plane\").focus()")
-    page.keyboard.press("ArrowRight")
-    assert int(page.evaluate(f"document.querySelector(\"{EXPLORER}\").dataset.column")) == column_before + 1
-
-
-@pytest.mark.browser
-@pytest.mark.slow
-def test_clicking_a_test_point_shows_it_beside_its_reconstruction(site_browser, spec):
-    page = site_browser.new_page(width=1400, height=1000)
-    _open_explorer(page, f"{site_browser.url}/latent-space/")
-    points, extent = spec["points"], spec["extent"]
-    z = np.array(points["z"]).reshape(-1, 2)
-    target = int(np.abs(z).sum(1).argmin())        # a point near the centre, well inside the plane
-    box = _box(page, f"{EXPLORER} .lx-plane")
-    x, y = _pixel_of(box, (z[target, 0], z[target, 1]), extent)
-    _click_at(page, x, y)
-    assert _wait(page, f"!document.querySelector(\"{EXPLORER} .lx-pair\").hidden")
-    # The nearest point to the pixel clicked (usually `target`; a neighbour can share its pixel).
-    clicked = _z_of(box, x, y, extent)
-    nearest = int(((z - np.array(clicked)) ** 2).sum(1).argmin())
-    cell = divmod(nearest, points["columns"])
-    for canvas, sprite in ((".lx-original", points["originals"]), (".lx-reconstruction", points["reconstructions"])):
-        expected = sprite_cell(read_png(ASSETS / sprite), *cell).astype(np.int16)
-        image = _canvas_cell(page, f"{EXPLORER} {canvas}")
-        assert np.abs(image - expected).max() <= GRAY_TOLERANCE, f"{canvas} is not test image {nearest}"
 
 
 @pytest.mark.browser
@@ -162,7 +104,8 @@ def test_epoch_slider_changes_the_picture(site_browser, spec, tmp_path_factory):
     sprite = read_png(ASSETS / frames["sprite"])
     for k in (0, frames["samples"] - 1):      # first and last sample of epoch 0's row
         left, top = (k % 8) * 28, (k // 8) * 28
-        expected = sprite_cell(sprite, 0, k).astype(np.int16)
+        # drawn in the figures' grey levels (dark ink on white), as every static figure is
+        expected = np.round(255 * display_grey(sprite_cell(sprite, 0, k) / 255)).astype(np.int16)
         assert np.abs(_canvas_cell(page, samples, left, top, 28) - expected).max() <= GRAY_TOLERANCE
 
     # Play, then Pause: the animation advances and stops when asked.
@@ -221,25 +164,3 @@ def test_without_javascript_the_static_manifold_figure_stays(site_browser):
     assert seen["manifold"] > 100, f"the static manifold figure is not shown without JavaScript: {seen}"
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-def test_a_finger_on_a_400_px_screen_moves_the_image(site_browser, spec):
-    page = site_browser.new_page(width=400, height=800, has_touch=True)
-    touch = page.context.new_cdp_session(page)   # Playwright taps, but has no touch drag of its own
-    _open_explorer(page, f"{site_browser.url}/latent-space/")
-    grid, extent = spec["grid"], spec["extent"]
-    box = _box(page, f"{EXPLORER} .lx-plane")
-    # A drag from the top left of the plane to its bottom right, in latent coordinates.
-    path = [(-0.4 * extent, 0.4 * extent), (0.0, 0.1 * extent), (0.6 * extent, -0.4 * extent)]
-    for kind, z_touched in zip(("touchStart", "touchMove", "touchMove"), path):
-        x, y = _pixel_of(box, z_touched, extent)
-        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
-    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    row = int(np.abs(np.array(grid["z2"]) - path[-1][1]).argmin())
-    column = int(np.abs(np.array(grid["z1"]) - path[-1][0]).argmin())
-    shown = page.evaluate(f"(() => {{ const d = document.querySelector(\"{EXPLORER}\").dataset; "
-                   "return [+d.row, +d.column]; })()")
-    assert shown == [row, column], "the image did not follow the finger"
-    expected = sprite_cell(read_png(ASSETS / grid["sprite"]), row, column).astype(np.int16)
-    assert np.abs(_canvas_cell(page, f"{EXPLORER} .lx-decoded") - expected).max() <= GRAY_TOLERANCE
-    assert page.evaluate("document.documentElement.scrollWidth") <= 400, "the page scrolls sideways at 400 px"

@@ -395,7 +395,8 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_di
     for dataset in ("mnist", "fashion-mnist"):   # the latent explorer of the two reference runs
         explorer_spec = json.loads((out / "explorer" / dataset / "explorer.json").read_text())
         assert explorer_spec["frames"]["epochs"] == list(range(PROFILES["quick"].epochs + 1))
-        assert all(is_png(out / "explorer" / dataset / name) for name in ("grid.png", "frames.png"))
+        assert all(is_png(out / "explorer" / dataset / name) for name in ("originals.png", "frames.png"))
+        assert (out / "explorer" / dataset / "model.bin").stat().st_size > 0
     for table in TABLES:
         for suffix in ("md", "csv", "json"):
             assert (out / "tables" / f"{table}.{suffix}").is_file(), f"tables/{table}.{suffix} is missing"

@@ -1,21 +1,21 @@
-"""The latent explorer's assets: what docs/javascripts/latent-explorer.js draws on the Latent space page.
+"""The latent explorer's assets: what docs/javascripts/latent-explorer.js shows on the Latent space page.
 
-For a model with a 2-D latent space it writes, into one folder (docs/assets/explorer/<dataset>/):
+The page runs the model itself (docs/javascripts/vae-model.js): the reader draws an image, the
+encoder places it on the latent plane, and the decoder turns any point of the plane into an image.
+For a model with a 2-D latent space this module writes, into one folder (docs/assets/explorer/<dataset>/):
 
-    explorer.json     the grid's z values, the test points' latent means and labels, the class
-                      names, and the file names below; everything the script needs to place things
-    grid.png          a sprite of GRID_SIZE x GRID_SIZE decoded images, cell (i, j) = decoder at
-                      z = (z1[j], z2[i]), row 0 at the top (high z2), as in `evaluation.latent_grid`
-    originals.png     the first POINTS test images, and
-    reconstructions.png  their reconstructions (the decoder at each image's posterior mean)
+    explorer.json     the model's layers (`model`), how the dataset's images are framed (`input`), the
+                      test points' latent means and labels, the class names, the figures' colours
+                      and grey levels (`look`), and the file names below
+    model.bin         every weight and bias, float32 little-endian, at the offsets in `model`
+    originals.png     the first POINTS test images, lossless (8-bit, as the datasets store them)
     frames.png        one row per epoch (0 = untrained): the same prior z decoded at every epoch
                       (only when an `EpochFrames` callback watched the training)
 
-All images are grayscale sprites of 28 x 28 cells holding the Bernoulli mean p quantized to
-GRAY_LEVELS levels (`gray_values`), which keeps both datasets' assets under 3 MB together.
-No ML runs in the browser: every image the reader can see was decoded here.
+    python -m vae.explorer --run docs/assets/runs/mnist-conv-z2 --out docs/assets/explorer/mnist
 
-    python -m vae.explorer --run docs/assets/runs/mnist-conv-z2 --out /tmp/explorer/mnist
+rewrites everything but the epoch frames from a saved model; the frames, which only a training
+can make, are kept from the report that wrote the folder.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
-from . import artifacts, evaluation
+from . import artifacts, evaluation, figures
 from .artifacts import ArtifactError
 from .data import DataError, Splits, load_splits
 from .models import VAE
@@ -40,29 +41,30 @@ from .errors import TrainingError
 from .outdir import owned
 from .training import EpochCallback
 
-GRID_SIZE = 64                 # 64 x 64 decodes: one cell per ~1.5 px of a 300 px plane
-POINTS = 500                   # test points drawn and clickable (each with two 28 x 28 images)
+POINTS = 500                   # test points drawn and clickable
 SAMPLES = 32                   # prior samples decoded at every epoch
-SPRITE_COLUMNS = 25            # cells per row of the originals/reconstructions sprites
-COORDINATE_DECIMALS = 2        # latent means in the JSON: 0.01 is a tenth of a grid cell or less
-GRAY_LEVELS = 64               # 6-bit pixels: invisible on screen, and the PNGs ~30 % smaller
+SPRITE_COLUMNS = 25            # cells per row of the originals sprite
+COORDINATE_DECIMALS = 2        # latent means in the JSON: where the points are drawn, not model inputs
+GRAY_LEVELS = 64               # 6-bit frames: invisible on screen, and the PNG ~30 % smaller
 CELL = 28
+WEIGHTS_FILE = "model.bin"
 
 
 # --8<-- [start:sprite]
-def gray_values(images: torch.Tensor) -> np.ndarray:
-    """Bernoulli means in [0, 1] -> uint8 pixels on GRAY_LEVELS evenly spaced levels from 0 to 255."""
-    top = GRAY_LEVELS - 1
-    levels = (images.double().clamp(0, 1) * top).round()
-    return (levels * 255 / top).round().to(torch.uint8).numpy()
+def gray_values(images: torch.Tensor, levels: int = GRAY_LEVELS) -> np.ndarray:
+    """Bernoulli means in [0, 1] -> uint8 pixels on `levels` evenly spaced levels from 0 to 255
+    (256 levels: exactly round(255 p), lossless for the datasets' own 8-bit images)."""
+    top = levels - 1
+    steps = (images.double().clamp(0, 1) * top).round()
+    return (steps * 255 / top).round().to(torch.uint8).numpy()
 
 
-def to_sprite(images: torch.Tensor, columns: int) -> np.ndarray:
+def to_sprite(images: torch.Tensor, columns: int, levels: int = GRAY_LEVELS) -> np.ndarray:
     """(N, 1, 28, 28) Bernoulli means -> one uint8 image of ceil(N / columns) rows of 28 x 28 cells."""
     n = len(images)
     rows = math.ceil(n / columns)
     pixels = np.zeros((rows * columns, CELL, CELL), dtype=np.uint8)
-    pixels[:n] = gray_values(images.reshape(n, CELL, CELL))
+    pixels[:n] = gray_values(images.reshape(n, CELL, CELL), levels)
     return pixels.reshape(rows, columns, CELL, CELL).transpose(0, 2, 1, 3).reshape(rows * CELL, columns * CELL)
 
 
@@ -73,7 +75,7 @@ def sprite_cell(sprite: np.ndarray, row: int, column: int) -> np.ndarray:
 
 
 def png_bytes(sprite: np.ndarray) -> bytes:
-    """A grayscale PNG, maximally compressed (the sprites are the bulk of the site's weight)."""
+    """A grayscale PNG, maximally compressed."""
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -88,15 +90,6 @@ def read_png(path: str | Path) -> np.ndarray:
         return np.asarray(image.convert("L"))
 
 
-# --8<-- [start:grid]
-def explorer_grid(extent: float, size: int = GRID_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """Evenly spaced values in [-extent, extent] for z1 (columns, left to right) and z2 (rows, top
-    to bottom, so high z2 is up as on the scatter plot). Evenly spaced, unlike the manifold
-    figure's quantile grid, because the reader's pointer moves over a plane with linear axes."""
-    values = torch.linspace(-extent, extent, size)
-    return values, values.flip(0)
-
-
 def plane_extent(mu: torch.Tensor) -> float:
     """Half-width of the plane: at least the prior's +-3, wide enough for 99.5 % of the test
     means, rounded up to 0.5 so the axis ticks are round numbers."""
@@ -104,16 +97,94 @@ def plane_extent(mu: torch.Tensor) -> float:
     return max(3.0, math.ceil(reach * 2) / 2)
 
 
-def decode_grid(model: VAE, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-    """Decoder outputs at every (z1[j], z2[i]), in row-major order (i, j)."""
-    rows, columns = torch.meshgrid(z2, z1, indexing="ij")
-    z = torch.stack([columns.flatten(), rows.flatten()], dim=1)
-    return evaluation.decode_images(model, z.to(next(model.parameters()).device))
-# --8<-- [end:grid]
-
-
 def _rounded(values: torch.Tensor) -> list:
     return np.round(values.double().numpy(), COORDINATE_DECIMALS).tolist()
+
+
+# --8<-- [start:export]
+class _Weights:
+    """The tensors of the exported layers, in order, with each one's offset in model.bin."""
+
+    def __init__(self) -> None:
+        self.tensors: list[np.ndarray] = []
+        self.size = 0
+
+    def add(self, tensor: torch.Tensor) -> list[int]:
+        values = tensor.detach().cpu().to(torch.float32).numpy().ravel()
+        self.tensors.append(values)
+        self.size += values.size
+        return [self.size - values.size, values.size]     # [offset, count] in float32 values
+
+    def to_bytes(self) -> bytes:
+        return np.concatenate(self.tensors).astype("<f4").tobytes()
+
+
+def _layer(module: nn.Module, weights: _Weights) -> dict[str, Any]:
+    """One layer as the page's model runs it (vae-model.js); anything else is refused in one line."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        square = len(set(module.kernel_size)) == len(set(module.stride)) == len(set(module.padding)) == 1
+        plain = (module.groups == 1 and set(module.dilation) == {1} and module.padding_mode == "zeros"
+                 and set(getattr(module, "output_padding", (0,))) == {0} and module.bias is not None)
+        if not (square and plain):
+            raise ValueError(f"the page's model cannot run {module}: it runs square, ungrouped, undilated "
+                             "convolutions with a bias and zero padding")
+        return {"op": "conv2d" if isinstance(module, nn.Conv2d) else "conv_transpose2d",
+                "in": module.in_channels, "out": module.out_channels, "kernel": module.kernel_size[0],
+                "stride": module.stride[0], "padding": module.padding[0],
+                "weight": weights.add(module.weight), "bias": weights.add(module.bias)}
+    if isinstance(module, nn.Linear):
+        return {"op": "linear", "in": module.in_features, "out": module.out_features,
+                "weight": weights.add(module.weight), "bias": weights.add(module.bias)}
+    if isinstance(module, (nn.ReLU, nn.Tanh)):
+        return {"op": type(module).__name__.lower()}
+    if isinstance(module, nn.Flatten):
+        return {"op": "flatten"}
+    if isinstance(module, nn.Unflatten):
+        return {"op": "unflatten", "shape": list(module.unflattened_size)}
+    raise ValueError(f"the page's model cannot run a {type(module).__name__} layer; "
+                     "it runs Conv2d, ConvTranspose2d, Linear, ReLU, Tanh, Flatten and Unflatten")
+
+
+def export_model(model: VAE) -> tuple[dict[str, Any], bytes]:
+    """The `model` entry of explorer.json and the bytes of model.bin: the encoder's layers, the two
+    heads (mu and log sigma^2 of q(z|x)) and the decoder's layers, whose logits the page turns
+    into Bernoulli means with a sigmoid, as `evaluation.decode_images` does."""
+    weights = _Weights()
+    layers = {part: [_layer(m, weights) for m in getattr(model, part)] for part in ("encoder", "decoder")}
+    spec = {"weights": WEIGHTS_FILE, "dtype": "float32-le", "latent_dim": model.latent_dim,
+            "encoder": layers["encoder"], "mu": _layer(model.fc_mu, weights),
+            "logvar": _layer(model.fc_logvar, weights), "decoder": layers["decoder"], "output": "sigmoid"}
+    return spec, weights.to_bytes()
+# --8<-- [end:export]
+
+
+# --8<-- [start:input]
+def input_framing(images: torch.Tensor) -> dict[str, Any]:
+    """How the dataset's images sit in their 28 x 28 frame, measured on `images` (N, 1, 28, 28),
+    so that the page frames a drawing the same way: the longer side of the ink's bounding box
+    (its median), and the centring rule whose position varies least across the images (centre of
+    mass or centre of the box), at its mean position (row, column; pixel centres at 0 ... 27)."""
+    x = images[:, 0].detach().cpu().double()   # the splits may live on the GPU
+    ink = x > 0
+    index = torch.arange(CELL, dtype=torch.float64)
+
+    def span(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        first = mask.double().argmax(1).double()
+        return first, CELL - 1 - mask.flip(1).double().argmax(1).double()
+
+    keep = ink.flatten(1).any(1)            # a blank image has no box and no centre
+    x, ink = x[keep], ink[keep]
+    (top, bottom), (left, right) = span(ink.any(2)), span(ink.any(1))
+    side = torch.maximum(bottom - top, right - left) + 1
+    mass = x.sum((1, 2))
+    centres = {"mass": torch.stack([(x.sum(2) * index).sum(1) / mass, (x.sum(1) * index).sum(1) / mass], 1),
+               "box": torch.stack([(top + bottom) / 2, (left + right) / 2], 1)}
+    spread = {rule: c.std(0).norm().item() for rule, c in centres.items()}
+    rule = min(spread, key=spread.get)
+    return {"side_px": int(side.median().item()), "centre": rule,
+            "centre_px": [round(v, 2) for v in centres[rule].mean(0).tolist()],
+            "spread_px": {name: round(value, 2) for name, value in spread.items()}}
+# --8<-- [end:input]
 
 
 # --8<-- [start:frames]
@@ -156,37 +227,50 @@ def chain(*callbacks: EpochCallback | None) -> EpochCallback:
 
 
 # --8<-- [start:write]
-def write_explorer(model: VAE, splits: Splits, folder: str | Path, frames: EpochFrames | None = None,
-                   points: int = POINTS, grid_size: int = GRID_SIZE) -> list[Path]:
-    """Write the explorer's assets for a model with a 2-D latent space into `folder`."""
+def write_explorer(model: VAE, splits: Splits, folder: str | Path, frames: EpochFrames | dict | None = None,
+                   points: int = POINTS) -> list[Path]:
+    """Write the explorer's assets for a model with a 2-D latent space into `folder`. `frames` is
+    the training's `EpochFrames`, or the `frames` entry of an earlier explorer.json in `folder`
+    (whose frames.png stays), or None."""
     if model.latent_dim != 2:
         raise ValueError(f"the latent explorer needs a 2-D latent space (this model has {model.latent_dim}); "
                          "pass a z = 2 run")
     folder = Path(folder)
+    model_spec, weights = export_model(model)
     x, labels = splits.test_x[:points], splits.test_y[:points].cpu()
     mu, _ = evaluation.latent_encodings(model, x)
     all_mu, _ = evaluation.latent_encodings(model, splits.test_x)
-    extent = plane_extent(all_mu)
-    z1, z2 = explorer_grid(extent, grid_size)
-    sprites = {"grid.png": to_sprite(decode_grid(model, z1, z2), grid_size),
-               "originals.png": to_sprite(x.cpu(), SPRITE_COLUMNS),
-               "reconstructions.png": to_sprite(evaluation.decode_images(model, mu.to(x.device)), SPRITE_COLUMNS)}
-    written = [artifacts.write_bytes(folder / name, png_bytes(sprite)) for name, sprite in sprites.items()]
+    written = [artifacts.write_bytes(folder / WEIGHTS_FILE, weights),
+               artifacts.write_bytes(folder / "originals.png", png_bytes(to_sprite(x.cpu(), SPRITE_COLUMNS, 256)))]
     description = {
-        "cell": CELL, "classes": list(splits.classes), "extent": extent,
-        # The grid's z in full (float32) precision: exactly the values that were decoded.
-        "grid": {"sprite": "grid.png", "size": grid_size, "z1": z1.tolist(), "z2": z2.tolist()},
+        "cell": CELL, "classes": list(splits.classes), "extent": plane_extent(all_mu),
+        "look": figures.look(len(splits.classes)),
+        "input": input_framing(splits.train_x),
+        "model": model_spec,
         "points": {"count": len(mu), "z": _rounded(mu.flatten()), "labels": labels.tolist(),
-                   "originals": "originals.png", "reconstructions": "reconstructions.png",
-                   "columns": SPRITE_COLUMNS},
+                   "originals": "originals.png", "columns": SPRITE_COLUMNS},
         "frames": None,
     }
-    if frames is not None and frames.latents:
+    if isinstance(frames, EpochFrames) and frames.latents:
         description["frames"] = frames.write(folder)
         written.append(folder / "frames.png")
+    elif isinstance(frames, dict):
+        description["frames"] = frames
     # Compact, not `write_json`'s indented layout: one number per line would triple the file.
     written.append(artifacts.write_text(folder / "explorer.json", json.dumps(description, separators=(",", ":"))))
     return written
+
+
+def earlier_frames(folder: str | Path) -> dict | None:
+    """The `frames` entry of the explorer.json in `folder`, when its frames.png is there too."""
+    path = Path(folder) / "explorer.json"
+    try:
+        frames = json.loads(path.read_text()).get("frames")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(frames, dict) and (Path(folder) / str(frames.get("sprite"))).is_file():
+        return frames
+    return None
 # --8<-- [end:write]
 
 
@@ -209,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with owned(args.out):     # --out checked (a writable folder, not in use) before any work
             model, config = load_model(args.run / "model.pt")
             splits = load_splits(config.dataset, args.data_dir, config.val_split, config.seed, config.train_limit)
-            written = write_explorer(model, splits, args.out)
+            frames = earlier_frames(args.out)   # only a training makes them: keep the report's
+            written = write_explorer(model, splits, args.out, frames)
     except (TrainingError, DataError, ArtifactError, ValueError) as err:
         print(f"python -m vae.explorer: {err}", file=sys.stderr)
         return 1
@@ -218,7 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "again to finish", file=sys.stderr)
         return 130
     size_kb = sum(p.stat().st_size for p in written) / 1024
-    print(f"{len(written)} files, {size_kb:.0f} KiB, in {args.out}")
+    kept = "the epoch frames kept" if frames else "no epoch frames (a report's training writes them)"
+    print(f"{len(written)} files, {size_kb:.0f} KiB, in {args.out}; {kept}")
     return 0
 
 

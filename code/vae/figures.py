@@ -22,6 +22,7 @@ matplotlib.use("Agg")  # before pyplot: no display on CI machines and build serv
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 import torch  # noqa: E402
@@ -48,8 +49,25 @@ DPI = 100
 FULL_WIDTH_IN = 8.5          # 850 px at DPI: the content column of a 1400 px page
 DIGIT_IN = 0.5               # one 28 x 28 image in a sample grid: 50 px
 TEXT_PX_KEY = "vae:text_px"  # PNG text chunk: the smallest text height in px at natural size
-CLASS_COLOURS = plt.get_cmap("tab10")
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
+
+# --8<-- [start:look]
+# How every image and every class is drawn: one definition, used by the figures below and written
+# into the latent explorer's explorer.json (`look`), so the page draws them the same way.
+CLASS_COLOURS = plt.get_cmap("tab10")
+PAPER_GREY, INK_GREY = 1.0, 0.0   # intensity p is drawn at grey PAPER + (INK - PAPER) p: dark ink on white
+
+
+def display_grey(intensity: np.ndarray) -> np.ndarray:
+    """Grey levels in [0, 1] (0 black) of pixel intensities in [0, 1]: dark digits on a white page."""
+    return PAPER_GREY + (INK_GREY - PAPER_GREY) * intensity
+
+
+def look(classes: int) -> dict[str, object]:
+    """The class colours (hex) and the grey of paper and ink, as the page's script reads them."""
+    return {"class_colours": [to_hex(CLASS_COLOURS(index)) for index in range(classes)],
+            "paper_grey": PAPER_GREY, "ink_grey": INK_GREY}
+# --8<-- [end:look]
 
 
 def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **kwargs):
@@ -114,8 +132,8 @@ def image_grid(images: torch.Tensor, columns: int, padding: int = 2, fill: float
 
 
 def _show_grid(ax, images: torch.Tensor, columns: int, title: str | None = None) -> None:
-    # Dark digits on white: 1 - intensity reads better on a white page than white on black.
-    ax.imshow(1 - image_grid(images, columns), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    # Dark digits on white: reads better on a white page than white on black.
+    ax.imshow(display_grey(image_grid(images, columns)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -181,7 +199,7 @@ def plot_latent_manifold(images: torch.Tensor, grid_values: torch.Tensor, path: 
     """Decoded images on the n x n grid of `evaluation.latent_grid`; the ticks are the z values."""
     n = int(round(len(images) ** 0.5))
     fig, ax = _figure(1, 1, (7.5, 7.5))
-    grid = 1 - image_grid(images, n, padding=0)
+    grid = display_grey(image_grid(images, n, padding=0))
     ticks = (np.arange(n) + 0.5) * images.shape[-1]
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     labels = [f"{v:.1f}" for v in grid_values.tolist()]
@@ -205,7 +223,7 @@ def plot_interpolations(rows: torch.Tensor, starts: torch.Tensor, ends: torch.Te
     fig, axes = _figure(pairs, 1, (FULL_WIDTH_IN, DIGIT_IN * 1.25 * pairs + 1.0), squeeze=False)
     for row, (ax, images, (start, end)) in enumerate(zip(axes[:, 0], rows, classes)):
         line = torch.cat([starts[row:row + 1], blank, images.cpu(), blank, ends[row:row + 1]])
-        ax.imshow(1 - image_grid(line, len(line), fill=0.0), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(display_grey(image_grid(line, len(line), fill=0.0)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
@@ -285,7 +303,7 @@ def plot_class_examples(images: Mapping[str, torch.Tensor], path: str | Path, ti
     fig, axes = _figure(len(images), 1, (DIGIT_IN * per_class + 1.6, DIGIT_IN * 1.1 * len(images) + 0.6),
                         squeeze=False)
     for ax, (name, row) in zip(axes[:, 0], images.items()):
-        ax.imshow(1 - image_grid(row, per_class), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(display_grey(image_grid(row, per_class)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)

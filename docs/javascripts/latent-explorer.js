@@ -1,26 +1,40 @@
-/* The latent explorer of the Latent space page: no framework, nothing from other hosts, no model.
+/* The latent explorer of the Latent space page: no framework, nothing from other hosts.
  *
  * Each <div class="latent-explorer" data-explorer="assets/explorer/<dataset>"> names a folder
- * written by `python -m vae report` (code/vae/explorer.py): explorer.json describes the sprites.
- * The script only looks images up: the decoded image at the pointer is the cell of the
- * pre-decoded grid nearest to the pointer's z. Without JavaScript the container's own content
- * (a pointer to the static manifold figure) stays.
+ * written by the report (code/vae/explorer.py): explorer.json, the model's weights (model.bin),
+ * the first test images (originals.png) and the training's epoch frames (frames.png). The model
+ * runs here (vae-model.js): what the reader draws is framed as the training images are, encoded
+ * into q(z|x), and decoded; any point of the plane is decoded where the pointer is. Colours and
+ * grey levels are the figures' own (explorer.json `look`, from code/vae/figures.py). Without
+ * JavaScript the container's own content (a pointer to the static figures) stays.
+ *
+ * For tests and the curious, each container's `explorer` property holds what is shown: the
+ * encoder's input, mu, logvar, the reconstruction, the sample, the pointer's decode, the
+ * interpolation and the measured encode and decode times.
  */
 (function () {
   "use strict";
 
-  // Tableau 10: distinguishable on Material's light and dark backgrounds alike.
-  const CLASS_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                        "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
-  const DECODED_SCALE = 10;     // 28 px cells drawn at 280 px, each pixel a crisp 10 x 10 block
-  const PICK_RADIUS_PX = 12;    // a click this close to a test point selects it
+  const PICK_RADIUS_PX = 12;     // a click this close to a test point loads it
   const FRAME_INTERVAL_MS = 900;
+  const RASTER = 280;            // drawings are rasterized at 10 x 28 px before framing
+  const PEN = 1 / 12;            // pen width, a fraction of the pad's width (about 2.3 of 28 pixels)
+  const STEPS = 10;              // decodes on the line between two inputs' means, both ends included
+  const TIMINGS_KEPT = 25;       // the readout is the median of the last runs
 
   function element(tag, className, attributes) {
     const node = document.createElement(tag);
     if (className) node.className = className;
     Object.entries(attributes || {}).forEach(([key, value]) => node.setAttribute(key, value));
     return node;
+  }
+
+  function titled(title, ...children) {
+    const panel = element("div", "lx-panel");
+    const heading = element("p", "lx-title");
+    heading.textContent = title;
+    panel.append(heading, ...children);
+    return panel;
   }
 
   function loadImage(url) {
@@ -54,19 +68,118 @@
     return { context, width: box.width, height: box.height };
   }
 
-  function drawCell(context, sprite, columns, index, x, y, size) {
-    const column = index % columns, row = Math.floor(index / columns);
-    context.imageSmoothingEnabled = false;
-    context.drawImage(sprite, column * 28, row * 28, 28, 28, x, y, size, size);
+  const median = (values) => {
+    const sorted = values.slice().sort((a, b) => a - b);
+    return sorted.length ? sorted[Math.floor(sorted.length / 2)] : null;
+  };
+
+  /* ---- images: intensities in [0, 1] drawn in the figures' grey levels ---- */
+
+  function greyOf(look) {
+    return (p) => Math.round(255 * (look.paper_grey + (look.ink_grey - look.paper_grey) * p));
   }
 
-  /* A scatter of latent points on the square [-extent, extent]^2, integer ticks, optional marks. */
-  function drawPlane(canvas, extent, z, labels, marks) {
+  /* 28 x 28 intensities -> a 28 x 28 canvas (CSS scales it up, pixelated). */
+  function paint(canvas, values, grey) {
+    const context = canvas.getContext("2d");
+    const image = context.createImageData(28, 28);
+    for (let i = 0; i < 784; i++) {
+      const g = grey(values[i]);
+      image.data[4 * i] = image.data[4 * i + 1] = image.data[4 * i + 2] = g;
+      image.data[4 * i + 3] = 255;
+    }
+    context.putImageData(image, 0, 0);
+  }
+
+  /* Cell `index` of a sprite of 28 x 28 images, as intensities (the sprite stores round(255 p)). */
+  function spriteCell(sprite, columns, index) {
+    const canvas = element("canvas", null, { width: 28, height: 28 });
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(sprite, (index % columns) * 28, Math.floor(index / columns) * 28, 28, 28, 0, 0, 28, 28);
+    const data = context.getImageData(0, 0, 28, 28).data, values = new Float64Array(784);
+    for (let i = 0; i < 784; i++) values[i] = data[4 * i] / 255;
+    return values;
+  }
+
+  /* ---- preparing a drawing as the training images are (explorer.json `input`) ---- */
+
+  /* Intensities on a square raster (ink 1, paper 0) -> the 28 x 28 encoder input: the ink's
+     bounding box scaled (area average) so that its longer side is `side_px` pixels, then moved by
+     whole pixels so that its centre of mass, or the centre of its box, lands where the training
+     images have theirs (`centre_px`, row and column). */
+  function frame(raster, size, framing) {
+    let top = size, bottom = -1, left = size, right = -1;
+    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+      if (raster[y * size + x] > 0) {
+        if (y < top) top = y;
+        if (y > bottom) bottom = y;
+        if (x < left) left = x;
+        if (x > right) right = x;
+      }
+    }
+    const input = new Float64Array(784);
+    if (bottom < 0) return input;
+    const scale = framing.side_px / Math.max(bottom - top + 1, right - left + 1);   // pixels per raster px
+    const height = Math.ceil((bottom - top + 1) * scale - 1e-9), width = Math.ceil((right - left + 1) * scale - 1e-9);
+    // Separable box filter: the raster rows (then columns) that overlap each output pixel, weighted by overlap.
+    const overlaps = (start, count, n) => {
+      const spans = [];
+      for (let i = 0; i < n; i++) {
+        const from = start + i / scale, to = Math.min(start + count, start + (i + 1) / scale), parts = [];
+        for (let r = Math.floor(from); r < to; r++) {
+          const w = Math.min(r + 1, to) - Math.max(r, from);
+          if (w > 0) parts.push([r, w * scale]);
+        }
+        spans.push(parts);
+      }
+      return spans;
+    };
+    const rows = overlaps(top, bottom - top + 1, height), columns = overlaps(left, right - left + 1, width);
+    const scaled = new Float64Array(height * width);
+    const partial = new Float64Array(size);
+    for (let i = 0; i < height; i++) {
+      partial.fill(0);
+      for (const [r, w] of rows[i]) for (let x = left; x <= right; x++) partial[x] += w * raster[r * size + x];
+      for (let j = 0; j < width; j++) {
+        let sum = 0;
+        for (const [c, w] of columns[j]) sum += w * partial[c];
+        scaled[i * width + j] = Math.min(1, sum);
+      }
+    }
+    let centreRow = (height - 1) / 2, centreColumn = (width - 1) / 2;
+    if (framing.centre === "mass") {
+      let mass = 0, sumRow = 0, sumColumn = 0;
+      for (let i = 0; i < height; i++) for (let j = 0; j < width; j++) {
+        const v = scaled[i * width + j];
+        mass += v; sumRow += v * i; sumColumn += v * j;
+      }
+      if (mass > 0) { centreRow = sumRow / mass; centreColumn = sumColumn / mass; }
+    }
+    const dy = Math.round(framing.centre_px[0] - centreRow), dx = Math.round(framing.centre_px[1] - centreColumn);
+    for (let i = 0; i < height; i++) for (let j = 0; j < width; j++) {
+      const y = i + dy, x = j + dx;
+      if (y >= 0 && y < 28 && x >= 0 && x < 28) input[y * 28 + x] = scaled[i * width + j];
+    }
+    return input;
+  }
+
+  /* A raster's 10 x 10 blocks averaged: 28 x 28 intensities, in place (no framing). */
+  function blocks(raster, size) {
+    const k = size / 28, values = new Float64Array(784);
+    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++)
+      values[Math.floor(y / k) * 28 + Math.floor(x / k)] += raster[y * size + x] / (k * k);
+    return values;
+  }
+
+  /* ---- the latent plane ---- */
+
+  /* A scatter of latent points on the square [-extent, extent]^2 with integer ticks; `extra`
+     draws on top (it gets the context, a z -> px function, px per unit of z, fg and bg colours). */
+  function drawPlane(canvas, extent, z, labels, colours, extra) {
     const fitted = fitCanvas(canvas);
     if (!fitted) return;
     const { context, width } = fitted;
-    const fg = themeColor(canvas, "--md-default-fg-color", "#000");
-    const toPx = (value, flip) => ((flip ? -value : value) + extent) / (2 * extent) * width;
+    const toPx = (z1, z2) => [(z1 + extent) / (2 * extent) * width, (extent - z2) / (2 * extent) * width];
     context.fillStyle = themeColor(canvas, "--md-default-bg-color", "#fff");
     context.fillRect(0, 0, width, width);
     context.strokeStyle = themeColor(canvas, "--md-default-fg-color--lightest", "#ddd");
@@ -74,7 +187,7 @@
     context.font = "11px system-ui, sans-serif";
     context.lineWidth = 1;
     for (let tick = Math.ceil(-extent); tick <= extent; tick++) {
-      const p = toPx(tick, false), q = toPx(tick, true);
+      const [p, q] = toPx(tick, tick);
       context.beginPath();
       context.moveTo(p, 0); context.lineTo(p, width); context.moveTo(0, q); context.lineTo(width, q);
       context.stroke();
@@ -85,167 +198,496 @@
     }
     context.fillText("z\u2081 \u2192", width - 34, width - 4);
     context.fillText("\u2191 z\u2082", 3, 12);
-    context.globalAlpha = 0.85;
+    context.globalAlpha = 0.7;
     for (let n = 0; n < labels.length; n++) {
-      context.fillStyle = CLASS_COLORS[labels[n] % CLASS_COLORS.length];
+      const [x, y] = toPx(z[2 * n], z[2 * n + 1]);
+      context.fillStyle = colours[labels[n] % colours.length];
       context.beginPath();
-      context.arc(toPx(z[2 * n], false), toPx(z[2 * n + 1], true), 2.5, 0, 2 * Math.PI);
+      context.arc(x, y, 2.5, 0, 2 * Math.PI);
       context.fill();
     }
     context.globalAlpha = 1;
-    context.strokeStyle = fg;
-    context.lineWidth = 1.5;
-    (marks || []).forEach(([z1, z2, ring]) => {
-      const x = toPx(z1, false), y = toPx(z2, true);
-      context.beginPath();
-      if (ring) context.arc(x, y, 6, 0, 2 * Math.PI);
-      else { context.moveTo(x - 8, y); context.lineTo(x + 8, y); context.moveTo(x, y - 8); context.lineTo(x, y + 8); }
-      context.stroke();
-    });
+    if (extra) extra(context, toPx, width / (2 * extent), themeColor(canvas, "--md-default-fg-color", "#000"),
+                     themeColor(canvas, "--md-default-bg-color", "#fff"));
   }
 
-  function legend(classes) {
+  function cross(context, x, y, size) {
+    context.beginPath();
+    context.moveTo(x - size, y); context.lineTo(x + size, y); context.moveTo(x, y - size); context.lineTo(x, y + size);
+    context.stroke();
+  }
+
+  function legend(spec) {
     const list = element("ul", "lx-legend", { "aria-label": "classes" });
-    classes.forEach((name, index) => {
+    spec.classes.forEach((name, index) => {
       const item = element("li");
       const swatch = element("span", "lx-swatch", { "aria-hidden": "true" });
-      swatch.style.background = CLASS_COLORS[index % CLASS_COLORS.length];
+      swatch.style.background = spec.look.class_colours[index % spec.look.class_colours.length];
       item.append(swatch, name);
       list.append(item);
     });
     return list;
   }
 
-  function explorerElements(classes) {
+  /* Box-Muller: one standard normal value. */
+  function gaussian() {
+    let u = 0;
+    while (u === 0) u = Math.random();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * Math.random());
+  }
+
+  function explorerElements(spec) {
+    const square = (className, label) => element("canvas", "lx-image " + className,
+                                                 { width: 28, height: 28, role: "img", "aria-label": label });
     const ui = {
       plane: element("canvas", "lx-plane", { tabindex: "0", role: "application",
-        "aria-label": "Latent plane: move the pointer or use the arrow keys; "
-                      + "click or press Enter to pick a test image" }),
-      decoded: element("canvas", "lx-decoded", { width: 28 * DECODED_SCALE, height: 28 * DECODED_SCALE,
-        role: "img", "aria-label": "decoded image at the current z" }),
-      readout: element("p", "lx-z", { "aria-live": "polite" }),
-      pair: element("div", "lx-pair"),
-      original: element("canvas", "lx-original", { width: 28 * 5, height: 28 * 5, role: "img" }),
-      reconstruction: element("canvas", "lx-reconstruction", { width: 28 * 5, height: 28 * 5, role: "img",
-        "aria-label": "its reconstruction" }),
-      pairCaption: element("p", "lx-pair-caption"),
+        "aria-label": "Latent plane: move the pointer or use the arrow keys to decode any point; "
+                      + "click a test point or press Enter near one to load it into the drawing pad" }),
+      pad: element("canvas", "lx-pad", { role: "img",
+        "aria-label": "Drawing pad: draw a digit or a garment here with a mouse, a finger or a pen, "
+                      + "or drop an image file on it" }),
+      undo: element("button", "md-button lx-button lx-undo", { type: "button" }),
+      clear: element("button", "md-button lx-button lx-clear", { type: "button" }),
+      resample: element("button", "md-button lx-button lx-resample", { type: "button" }),
+      source: element("p", "lx-note lx-source", { "aria-live": "polite" }),
+      pointer: square("lx-pointer", "decoded image at the pointer's z"),
+      pointerZ: element("p", "lx-note lx-z"),
+      input: square("lx-input", "the encoder's input"),
+      reconstruction: square("lx-reconstruction", "reconstruction: the decoder at mu"),
+      sample: square("lx-sample", "the decoder at one sample z of q(z|x)"),
+      posterior: element("p", "lx-note lx-posterior", { "aria-live": "polite" }),
+      strip: element("canvas", "lx-strip", { width: 28 * (STEPS + 3), height: 28, role: "img",
+        "aria-label": "interpolation between the previous input and the current one" }),
+      stripNote: element("p", "lx-note lx-strip-note"),
+      timing: element("p", "lx-note lx-timing"),
       app: element("div", "lx-explorer"),
     };
-    ui.pair.append(ui.original, ui.reconstruction, ui.pairCaption);
-    ui.pair.hidden = true;
-    const left = element("div", "lx-column"), right = element("div", "lx-column lx-side");
-    left.append(ui.plane, legend(classes));
-    right.append(ui.decoded, ui.readout, ui.pair);
-    ui.app.append(left, right);
+    ui.undo.textContent = "Undo";
+    ui.clear.textContent = "Clear";
+    ui.resample.textContent = "New sample";
+    const buttons = element("div", "lx-buttons");
+    buttons.append(ui.undo, ui.clear, ui.resample);
+    const planePanel = titled("Latent plane: test images at their means; your input's \u03bc (+), "
+                              + "1\u03c3 ellipse and sample z (\u25cb)", ui.plane, legend(spec));
+    planePanel.classList.add("lx-area-plane");
+    const padRow = element("div", "lx-row lx-area-pad");
+    padRow.append(titled("Draw here", ui.pad), titled("Decoded at the pointer", ui.pointer, ui.pointerZ));
+    const controls = element("div", "lx-area-controls");
+    controls.append(buttons, ui.source);
+    const images = element("div", "lx-row lx-row-3 lx-area-images");
+    images.append(titled("Encoder input", ui.input), titled("Reconstruction", ui.reconstruction),
+                  titled("Decoded at sample z", ui.sample));
+    const details = element("div", "lx-area-details");
+    details.append(ui.posterior, ui.timing);
+    ui.stripPanel = titled("Interpolation: decoded on the straight line from the previous input's \u03bc "
+                           + "to the current one's", ui.strip, ui.stripNote);
+    ui.stripPanel.classList.add("lx-area-strip");
+    ui.stripPanel.hidden = true;
+    ui.app.append(planePanel, padRow, controls, images, details, ui.stripPanel);
     return ui;
   }
 
-  /* The explorer proper: the plane, the decoded image at the pointer, and a selected test point. */
-  function buildExplorer(root, spec, images) {
-    const grid = spec.grid, points = spec.points, n = grid.size, extent = spec.extent;
-    const ui = explorerElements(spec.classes);
-    const state = { row: Math.floor(n / 2), column: Math.floor(n / 2), selected: null };
-    const redraw = () => {
-      const marks = [[grid.z1[state.column], grid.z2[state.row], false]];
-      if (state.selected !== null) marks.push([points.z[2 * state.selected], points.z[2 * state.selected + 1], true]);
-      drawPlane(ui.plane, extent, points.z, points.labels, marks);
+  /* The explorer proper: the plane, the drawing pad, the model's answers. */
+  function buildExplorer(root, spec, images, model) {
+    const points = spec.points, extent = spec.extent, grey = greyOf(spec.look);
+    const ui = explorerElements(spec);
+    const timings = { encode: [], decode: [] };
+    const timed = (kind, call) => {
+      const started = performance.now();
+      const result = call();
+      const list = timings[kind];
+      list.push(performance.now() - started);
+      if (list.length > TIMINGS_KEPT) list.shift();
+      return result;
     };
-    const show = (row, column) => {
-      state.row = Math.max(0, Math.min(n - 1, row));
-      state.column = Math.max(0, Math.min(n - 1, column));
-      drawCell(ui.decoded.getContext("2d"), images.grid, n, state.row * n + state.column, 0, 0, ui.decoded.width);
-      root.dataset.row = state.row;
-      root.dataset.column = state.column;
-      ui.readout.textContent = `z = (${grid.z1[state.column].toFixed(2)}, ${grid.z2[state.row].toFixed(2)})`;
-      redraw();
+    const state = {
+      strokes: [],            // each a list of [x, y] in [0, 1]^2 of the pad
+      base: null,             // {kind: "test", index, values} or {kind: "file", name, raster}
+      current: null,          // what the encoder sees now and its answers
+      previous: null,         // the input before the last Clear, test image or file
+      pointerZ: [0, 0],
+      strip: null,
+      dirty: { input: false, pointer: true, strip: false, plane: true, pad: true },
     };
-    const select = (index) => {
-      state.selected = index;
-      ui.pair.hidden = index === null;
-      if (index !== null) {
-        const name = spec.classes[points.labels[index]];
-        drawCell(ui.original.getContext("2d"), images.originals, points.columns, index, 0, 0, ui.original.width);
-        drawCell(ui.reconstruction.getContext("2d"), images.reconstructions, points.columns, index, 0, 0,
-                 ui.reconstruction.width);
-        ui.pairCaption.textContent = `test image ${index + 1} (${name}) and its reconstruction`;
-        ui.original.setAttribute("aria-label", `test image ${index + 1}, ${name}`);
+    const shown = { input: null, mu: null, logvar: null, reconstruction: null, sample: null,
+                    pointer: null, strip: null, timings, model };
+    root.explorer = shown;
+    const raster = element("canvas", null, { width: RASTER, height: RASTER });
+    const rasterContext = raster.getContext("2d", { willReadFrequently: true });
+
+    /* The pad's content as intensities on the raster: a dropped file under the strokes. */
+    const rasterize = () => {
+      rasterContext.fillStyle = "#000";
+      rasterContext.fillRect(0, 0, RASTER, RASTER);
+      rasterContext.strokeStyle = rasterContext.fillStyle = "#fff";
+      rasterContext.lineCap = rasterContext.lineJoin = "round";
+      rasterContext.lineWidth = PEN * RASTER;
+      for (const stroke of state.strokes) {
+        rasterContext.beginPath();
+        if (stroke.length === 1) {
+          rasterContext.arc(stroke[0][0] * RASTER, stroke[0][1] * RASTER, PEN * RASTER / 2, 0, 2 * Math.PI);
+          rasterContext.fill();
+          continue;
+        }
+        rasterContext.moveTo(stroke[0][0] * RASTER, stroke[0][1] * RASTER);
+        for (const [x, y] of stroke.slice(1)) rasterContext.lineTo(x * RASTER, y * RASTER);
+        rasterContext.stroke();
       }
-      redraw();
+      const data = rasterContext.getImageData(0, 0, RASTER, RASTER).data, values = new Float64Array(RASTER * RASTER);
+      for (let i = 0; i < values.length; i++) values[i] = data[4 * i] / 255;
+      if (state.base && state.base.kind === "file")
+        for (let i = 0; i < values.length; i++) values[i] = Math.max(values[i], state.base.raster[i]);
+      return values;
     };
-    listen(ui.plane, spec, state, show, select);
-    new ResizeObserver(redraw).observe(ui.plane);
-    show(state.row, state.column);
-    return { element: ui.app, redraw };
+
+    /* The encoder's input: a test image is the model's own data and is used as it is (strokes on
+       it are added pixel by pixel); a drawing or a file is framed as the training images are. */
+    const encoderInput = () => {
+      if (state.base && state.base.kind === "test") {
+        const added = state.strokes.length ? blocks(rasterize(), RASTER) : new Float64Array(784);
+        return state.base.values.map((v, i) => Math.min(1, v + added[i]));
+      }
+      return frame(rasterize(), RASTER, spec.input);
+    };
+
+    const describe = () => {
+      if (state.base && state.base.kind === "test") {
+        const name = spec.classes[points.labels[state.base.index]];
+        return `test image ${state.base.index + 1} (${name})` + (state.strokes.length ? " with your strokes" : "");
+      }
+      if (state.base) return `the image ${state.base.name}` + (state.strokes.length ? " with your strokes" : "");
+      return state.strokes.length ? "your drawing" : null;
+    };
+
+    const encode = () => {
+      const input = encoderInput();
+      if (!input.some((v) => v > 0)) { state.current = null; return; }
+      const { mu, logvar } = timed("encode", () => model.encode(input));
+      const reconstruction = timed("decode", () => model.decode(mu));
+      const eps = Array.from(mu, () => gaussian());
+      const z = Array.from(mu, (m, d) => m + Math.exp(0.5 * logvar[d]) * eps[d]);
+      state.current = { input, mu, logvar, reconstruction, label: describe(),
+                        sample: { z, image: timed("decode", () => model.decode(z)) } };
+    };
+
+    const resample = () => {
+      const c = state.current;
+      if (!c) return;
+      const z = Array.from(c.mu, (m, d) => m + Math.exp(0.5 * c.logvar[d]) * gaussian());
+      c.sample = { z, image: timed("decode", () => model.decode(z)) };
+      state.dirty.plane = true;
+      showCurrent();
+    };
+
+    const blank = new Float64Array(784);
+    const showCurrent = () => {
+      const c = state.current;
+      paint(ui.input, c ? c.input : blank, grey);
+      paint(ui.reconstruction, c ? c.reconstruction : blank, grey);
+      paint(ui.sample, c ? c.sample.image : blank, grey);
+      const f = (v) => v.toFixed(2);
+      ui.posterior.textContent = c
+        ? `\u03bc = (${f(c.mu[0])}, ${f(c.mu[1])}), \u03c3 = (${f(Math.exp(c.logvar[0] / 2))}, `
+          + `${f(Math.exp(c.logvar[1] / 2))}), sample z = (${f(c.sample.z[0])}, ${f(c.sample.z[1])})`
+        : "Draw on the pad, or click a test point on the plane.";
+      ui.source.textContent = c ? `On the pad: ${c.label}.` : "The pad is empty.";
+      Object.assign(shown, c ? { input: c.input, mu: c.mu, logvar: c.logvar, reconstruction: c.reconstruction,
+                                 sample: c.sample } : { input: null, mu: null, logvar: null, reconstruction: null,
+                                                        sample: null });
+      root.dataset.mu = c ? `${c.mu[0]},${c.mu[1]}` : "";
+    };
+
+    /* The interpolation: decoded a step at a time between frames, so drawing never waits for it. */
+    const startStrip = () => {
+      const a = state.previous, b = state.current;
+      ui.stripPanel.hidden = !(a && b);
+      shown.strip = null;
+      if (!(a && b)) { state.strip = null; return; }
+      const z = Array.from({ length: STEPS }, (_, k) =>
+        Array.from(a.mu, (m, d) => m + (b.mu[d] - m) * k / (STEPS - 1)));
+      state.strip = { z, images: [], from: a, to: b };
+      ui.stripNote.textContent = `From ${a.label} (left) to ${b.label} (right); the end images are the `
+                                 + "encoder's inputs.";
+      const context = ui.strip.getContext("2d");
+      context.fillStyle = `rgb(${grey(0)}, ${grey(0)}, ${grey(0)})`;
+      context.fillRect(0, 0, ui.strip.width, 28);
+      paintAt(ui.strip, a.input, 0);
+      paintAt(ui.strip, b.input, 28 * (STEPS + 2));
+    };
+    // The strip: the start's input, half a cell of paper, the STEPS decodes, half a cell, the end's input.
+    const paintAt = (canvas, values, x) => {
+      const cell = element("canvas", null, { width: 28, height: 28 });
+      paint(cell, values, grey);
+      canvas.getContext("2d").drawImage(cell, x, 0);
+    };
+    const stepStrip = (deadline) => {
+      const s = state.strip;
+      while (s && s.images.length < STEPS && performance.now() < deadline) {
+        const image = timed("decode", () => model.decode(s.z[s.images.length]));
+        paintAt(ui.strip, image, 42 + 28 * s.images.length);
+        s.images.push(image);
+        if (s.images.length === STEPS) {
+          shown.strip = { z: s.z, images: s.images };
+          root.dataset.strip = "ready";
+        }
+      }
+    };
+
+    const marks = (context, toPx, pxPerUnit, fg, bg) => {
+      context.strokeStyle = fg;
+      context.fillStyle = fg;
+      context.lineWidth = 1.5;
+      const [px, py] = toPx(...state.pointerZ);
+      context.setLineDash([3, 3]);
+      cross(context, px, py, 9);
+      context.setLineDash([]);
+      const a = state.previous, c = state.current;
+      if (a && c) {
+        const [x0, y0] = toPx(a.mu[0], a.mu[1]), [x1, y1] = toPx(c.mu[0], c.mu[1]);
+        context.globalAlpha = 0.6;
+        context.beginPath(); context.moveTo(x0, y0); context.lineTo(x1, y1); context.stroke();
+        context.beginPath(); context.arc(x0, y0, 4, 0, 2 * Math.PI); context.stroke();
+        context.globalAlpha = 1;
+      }
+      if (c) {   // each mark twice: a wide stroke in the background colour, so it stands out of the points
+        const [x, y] = toPx(c.mu[0], c.mu[1]), [sx, sy] = toPx(c.sample.z[0], c.sample.z[1]);
+        const draw = () => {
+          context.beginPath();
+          context.ellipse(x, y, Math.exp(c.logvar[0] / 2) * pxPerUnit, Math.exp(c.logvar[1] / 2) * pxPerUnit,
+                          0, 0, 2 * Math.PI);
+          context.stroke();
+          cross(context, x, y, 9);
+          context.beginPath(); context.arc(sx, sy, 4.5, 0, 2 * Math.PI); context.stroke();
+        };
+        context.strokeStyle = bg;
+        context.lineWidth = 5;
+        draw();
+        context.strokeStyle = fg;
+        context.lineWidth = 2;
+        draw();
+      }
+    };
+
+    /* One animation frame: the input's answers, the pointer's decode, the plane, then the strip. */
+    let scheduled = false;
+    const update = () => {
+      if (scheduled) return;
+      scheduled = true;
+      root.dataset.busy = "true";
+      requestAnimationFrame((started) => {
+        scheduled = false;
+        const d = state.dirty;
+        if (d.input) { encode(); showCurrent(); d.input = false; d.strip = true; d.plane = true; d.pad = true; }
+        if (d.pointer) {
+          const image = timed("decode", () => model.decode(state.pointerZ));
+          paint(ui.pointer, image, grey);
+          ui.pointerZ.textContent = `z = (${state.pointerZ[0].toFixed(2)}, ${state.pointerZ[1].toFixed(2)})`;
+          shown.pointer = { z: state.pointerZ.slice(), image };
+          d.pointer = false; d.plane = true;
+        }
+        if (d.strip) { startStrip(); d.strip = false; }
+        if (d.plane) { drawPlane(ui.plane, extent, points.z, points.labels, spec.look.class_colours, marks); d.plane = false; }
+        if (d.pad) { drawPad(); d.pad = false; }
+        const encodeMs = median(timings.encode), decodeMs = median(timings.decode);
+        if (decodeMs !== null)
+          ui.timing.textContent = "Measured in this browser: " + (encodeMs !== null ? `encode ${encodeMs.toFixed(1)} ms, ` : "")
+            + `decode ${decodeMs.toFixed(1)} ms (medians of the last runs).`;
+        stepStrip(started + 12);
+        if (state.strip && state.strip.images.length < STEPS) update();
+        if (!scheduled) root.dataset.busy = "false";
+      });
+    };
+    const changed = (what) => { state.dirty[what] = true; if (what === "input") root.dataset.strip = ""; update(); };
+
+    const drawPad = () => {
+      const fitted = fitCanvas(ui.pad);
+      if (!fitted) return;
+      const { context, width } = fitted;
+      context.fillStyle = `rgb(${grey(0)}, ${grey(0)}, ${grey(0)})`;
+      context.fillRect(0, 0, width, width);
+      if (state.base) {
+        const cell = element("canvas", null, { width: 28, height: 28 });
+        if (state.base.kind === "test") paint(cell, state.base.values, grey);
+        else paint(cell, blocks(state.base.raster, RASTER), grey);
+        context.imageSmoothingEnabled = state.base.kind !== "test";
+        context.drawImage(cell, 0, 0, width, width);
+      }
+      const ink = `rgb(${grey(1)}, ${grey(1)}, ${grey(1)})`;
+      context.strokeStyle = context.fillStyle = ink;
+      context.lineCap = context.lineJoin = "round";
+      context.lineWidth = PEN * width;
+      for (const stroke of state.strokes) {
+        context.beginPath();
+        if (stroke.length === 1) {
+          context.arc(stroke[0][0] * width, stroke[0][1] * width, PEN * width / 2, 0, 2 * Math.PI);
+          context.fill();
+          continue;
+        }
+        context.moveTo(stroke[0][0] * width, stroke[0][1] * width);
+        for (const [x, y] of stroke.slice(1)) context.lineTo(x * width, y * width);
+        context.stroke();
+      }
+    };
+
+    /* A new input replaces the pad's content; the old one becomes the interpolation's start. */
+    const replace = (base) => {
+      if (state.current) state.previous = Object.assign({}, state.current);
+      state.strokes = [];
+      state.base = base;
+      changed("input");
+    };
+    const load = (index) => replace({ kind: "test", index,
+                                      values: spriteCell(images.originals, points.columns, index) });
+
+    listenPad(ui.pad, state, () => changed("input"), (name, rasterValues) => replace({ kind: "file", name, raster: rasterValues }));
+    ui.undo.addEventListener("click", () => { state.strokes.pop(); changed("input"); });
+    ui.clear.addEventListener("click", () => replace(null));
+    ui.resample.addEventListener("click", resample);
+    listenPlane(ui.plane, spec, state, (z) => { state.pointerZ = z; changed("pointer"); }, load);
+    new ResizeObserver(() => { state.dirty.plane = state.dirty.pad = true; update(); }).observe(ui.plane);
+    showCurrent();
+    update();
+    return { element: ui.app, redraw: () => { state.dirty.plane = state.dirty.pad = true; update(); } };
   }
 
-  /* Pointer (mouse, pen, finger) and keys over the plane: `show` a grid cell, `select` a test point. */
-  function listen(plane, spec, state, show, select) {
-    const grid = spec.grid, points = spec.points, n = grid.size, extent = spec.extent;
+  /* The pad: pointer events (mouse, finger, pen) add strokes; an image file dropped on it loads. */
+  function listenPad(pad, state, onStroke, onFile) {
+    let drawing = null;
+    const at = (event) => {
+      const box = pad.getBoundingClientRect();
+      return [Math.min(1, Math.max(0, (event.clientX - box.left) / box.width)),
+              Math.min(1, Math.max(0, (event.clientY - box.top) / box.height))];
+    };
+    pad.addEventListener("pointerdown", (event) => {
+      if (event.button !== 0) return;
+      event.preventDefault();
+      pad.setPointerCapture(event.pointerId);
+      drawing = [at(event)];
+      state.strokes.push(drawing);
+      onStroke();
+    });
+    pad.addEventListener("pointermove", (event) => {
+      if (!drawing) return;
+      const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+      (events.length ? events : [event]).forEach((e) => drawing.push(at(e)));
+      onStroke();
+    });
+    const end = () => { drawing = null; };
+    pad.addEventListener("pointerup", end);
+    pad.addEventListener("pointercancel", end);
+    pad.addEventListener("dragover", (event) => { event.preventDefault(); pad.classList.add("is-target"); });
+    pad.addEventListener("dragleave", () => pad.classList.remove("is-target"));
+    pad.addEventListener("drop", (event) => {
+      event.preventDefault();
+      pad.classList.remove("is-target");
+      const file = [...(event.dataTransfer ? event.dataTransfer.files : [])].find((f) => f.type.startsWith("image/"));
+      if (!file) return;
+      const url = URL.createObjectURL(file);
+      loadImage(url).then((image) => {
+        URL.revokeObjectURL(url);
+        onFile(file.name, fileRaster(image));
+      }).catch((error) => console.error("latent explorer:", error));
+    });
+  }
+
+  /* A dropped image, fitted inside the raster, as ink intensities: its grey levels, inverted when
+     the picture is dark on light (its border brighter than mid-grey); transparent parts are paper,
+     and faint values (below INK_FLOOR) too, so that a photograph's background is not ink. */
+  const INK_FLOOR = 0.15;
+  function fileRaster(image) {
+    const scale = RASTER / Math.max(image.naturalWidth, image.naturalHeight);
+    const w = Math.max(1, Math.round(image.naturalWidth * scale)), h = Math.max(1, Math.round(image.naturalHeight * scale));
+    const canvas = element("canvas", null, { width: w, height: h });
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(image, 0, 0, w, h);
+    const data = context.getImageData(0, 0, w, h).data;
+    const light = (i) => (0.299 * data[4 * i] + 0.587 * data[4 * i + 1] + 0.114 * data[4 * i + 2]) / 255;
+    let border = 0, count = 0;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      if ((y < 2 || y >= h - 2 || x < 2 || x >= w - 2) && data[4 * i + 3] > 0) { border += light(i); count++; }
+    }
+    const darkOnLight = count > 0 && border / count > 0.5;
+    const values = new Float64Array(RASTER * RASTER), top = Math.floor((RASTER - h) / 2), left = Math.floor((RASTER - w) / 2);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const i = y * w + x, ink = (darkOnLight ? 1 - light(i) : light(i)) * data[4 * i + 3] / 255;
+      values[(top + y) * RASTER + left + x] = ink < INK_FLOOR ? 0 : ink;
+    }
+    return values;
+  }
+
+  /* Pointer (mouse, pen, finger) and keys over the plane: `move` decodes a z, `pick` loads a test point. */
+  function listenPlane(plane, spec, state, move, pick) {
+    const points = spec.points, extent = spec.extent;
     const zAt = (event) => {
       const box = plane.getBoundingClientRect();
-      return [-extent + 2 * extent * (event.clientX - box.left) / box.width,
-              extent - 2 * extent * (event.clientY - box.top) / box.height, box.width];
+      return [[-extent + 2 * extent * (event.clientX - box.left) / box.width,
+               extent - 2 * extent * (event.clientY - box.top) / box.height], box.width];
     };
-    const nearestCell = (z1, z2) => [Math.round((extent - z2) / (2 * extent) * (n - 1)),
-                                     Math.round((z1 + extent) / (2 * extent) * (n - 1))];
-    const nearestPoint = (z1, z2, radius) => {
+    const nearestPoint = (z, radius) => {
       let best = null, bestDistance = radius * radius;
       for (let k = 0; k < points.count; k++) {
-        const d = (points.z[2 * k] - z1) ** 2 + (points.z[2 * k + 1] - z2) ** 2;
+        const d = (points.z[2 * k] - z[0]) ** 2 + (points.z[2 * k + 1] - z[1]) ** 2;
         if (d < bestDistance) { best = k; bestDistance = d; }
       }
       return best;
     };
-    const follow = (event) => { const [z1, z2] = zAt(event); show(...nearestCell(z1, z2)); };
-    plane.addEventListener("pointermove", follow);
+    plane.addEventListener("pointermove", (event) => move(zAt(event)[0]));
     plane.addEventListener("pointerdown", (event) => {
-      follow(event);
-      const [z1, z2, widthPx] = zAt(event);
-      const picked = nearestPoint(z1, z2, PICK_RADIUS_PX * 2 * extent / widthPx);
-      if (picked !== null) select(picked);
+      const [z, widthPx] = zAt(event);
+      move(z);
+      const picked = nearestPoint(z, PICK_RADIUS_PX * 2 * extent / widthPx);
+      if (picked !== null) pick(picked);
     });
     plane.addEventListener("keydown", (event) => {
-      const step = event.shiftKey ? 4 : 1;
-      const moves = { ArrowLeft: [0, -step], ArrowRight: [0, step], ArrowUp: [-step, 0], ArrowDown: [step, 0] };
-      if (moves[event.key]) show(state.row + moves[event.key][0], state.column + moves[event.key][1]);
-      else if (event.key === "Enter" || event.key === " ")
-        select(nearestPoint(grid.z1[state.column], grid.z2[state.row], 4 * extent / n));
-      else if (event.key === "Escape") select(null);
-      else return;
+      const step = (event.shiftKey ? 4 : 1) * extent / 32;
+      const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+      const clamp = (v) => Math.max(-extent, Math.min(extent, v));
+      if (moves[event.key]) move([clamp(state.pointerZ[0] + moves[event.key][0]), clamp(state.pointerZ[1] + moves[event.key][1])]);
+      else if (event.key === "Enter" || event.key === " ") {
+        const picked = nearestPoint(state.pointerZ, extent / 8);
+        if (picked !== null) pick(picked);
+      } else return;
       event.preventDefault();
     });
   }
 
   /* Training as it evolves: the scatter and the same prior z decoded at every epoch. */
   function buildEvolution(root, spec, images) {
-    const frames = spec.frames, last = frames.epochs.length - 1;
+    const frames = spec.frames, last = frames.epochs.length - 1, grey = greyOf(spec.look);
     const perRow = 8, rows = Math.ceil(frames.samples / perRow);
     const plane = element("canvas", "lx-plane lx-frame-plane", { role: "img" });
     const samples = element("canvas", "lx-samples", { width: perRow * 28, height: rows * 28, role: "img" });
     const slider = element("input", "lx-epoch", { type: "range", min: "0", max: String(last), step: "1",
       value: String(last), "aria-label": "epoch" });
     const label = element("output", "lx-epoch-label", { "aria-live": "polite" });
-    const play = element("button", "md-button lx-play", { type: "button", "aria-pressed": "false" });
+    const play = element("button", "md-button lx-button lx-play", { type: "button", "aria-pressed": "false" });
     play.textContent = "Play";
     const controls = element("div", "lx-controls");
     controls.append(play, slider, label);
-    const panels = element("div", "lx-explorer");
-    const left = element("div", "lx-column"), right = element("div", "lx-column lx-side");
-    left.append(plane);
-    right.append(samples, controls);
-    panels.append(left, right);
+    const planeTitle = titled("", plane), samplesTitle = titled("", samples, controls);
+    const panels = element("div", "lx-evolution-panels");
+    panels.append(planeTitle, samplesTitle);
     const app = element("div", "lx-evolution");
     app.append(panels);
+    // The sprite holds round(255 p); drawn here in the figures' grey levels.
+    const cells = frames.epochs.map((_, index) => Array.from({ length: frames.samples },
+      (_, k) => spriteCell(images.frames, frames.samples, index * frames.samples + k)));
 
     const draw = () => {
       const index = Number(slider.value), epoch = frames.epochs[index];
       const z = frames.points[index];
-      drawPlane(plane, frames.extent, z, spec.points.labels.slice(0, z.length / 2));
+      drawPlane(plane, frames.extent, z, spec.points.labels.slice(0, z.length / 2), spec.look.class_colours);
       const context = samples.getContext("2d");
-      for (let k = 0; k < frames.samples; k++)
-        drawCell(context, images.frames, frames.samples, index * frames.samples + k,
-                 (k % perRow) * 28, Math.floor(k / perRow) * 28, 28);
+      const cell = element("canvas", null, { width: 28, height: 28 });
+      for (let k = 0; k < frames.samples; k++) {
+        paint(cell, cells[index][k], grey);
+        context.drawImage(cell, (k % perRow) * 28, Math.floor(k / perRow) * 28);
+      }
+      const when = `epoch ${epoch}` + (epoch === 0 ? " (untrained)" : "");
       label.textContent = `epoch ${epoch} of ${frames.epochs[last]}` + (epoch === 0 ? " (untrained)" : "");
+      planeTitle.firstChild.textContent = `Test images at their latent means, ${when}`;
+      samplesTitle.firstChild.textContent = `The same ${frames.samples} prior codes decoded, ${when}`;
       plane.setAttribute("aria-label", `test images at their latent means, epoch ${epoch}`);
       samples.setAttribute("aria-label", `${frames.samples} images decoded from the same prior z, epoch ${epoch}`);
       root.dataset.epoch = epoch;
@@ -274,14 +716,16 @@
   async function start(root) {
     const folder = new URL(root.dataset.explorer.replace(/\/?$/, "/"), siteBase());
     const spec = await (await fetch(new URL("explorer.json", folder))).json();
-    const names = { grid: spec.grid.sprite, originals: spec.points.originals,
-                    reconstructions: spec.points.reconstructions };
+    const weights = await fetch(new URL(spec.model.weights, folder));
+    if (!weights.ok) throw new Error("cannot load " + spec.model.weights);
+    const model = window.VAEModel.load(spec.model, await weights.arrayBuffer());
+    const names = { originals: spec.points.originals };
     if (spec.frames) names.frames = spec.frames.sprite;
     const images = {};
     await Promise.all(Object.entries(names).map(async ([key, file]) => {
       images[key] = await loadImage(new URL(file, folder));
     }));
-    const parts = [buildExplorer(root, spec, images)];
+    const parts = [buildExplorer(root, spec, images, model)];
     if (spec.frames) parts.push(buildEvolution(root, spec, images));
     root.classList.add("is-live");
     parts.forEach((part) => root.append(part.element));
