@@ -6,6 +6,7 @@ VENV     := .venv
 PY       := $(VENV)/bin/python
 PROFILE  ?= standard
 DATA_DIR ?= data
+MKDOCS   ?= $(VENV)/bin/mkdocs
 
 .PHONY: install lock data train report site pdf serve test bench clean
 
@@ -39,8 +40,15 @@ report: data
 	$(PY) -m vae report --profile $(PROFILE) --data-dir $(DATA_DIR)
 	$(MAKE) site
 
+# Built into site.partial/ and swapped in only when complete: an interrupted or failed build
+# leaves the previous site/ whole (and a site.partial/ that the next build removes).
 site: install
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	rm -rf site.partial
+	NO_MKDOCS_2_WARNING=1 $(MKDOCS) build --strict --site-dir site.partial
+	rm -rf site.previous
+	if [ -d site ]; then mv site site.previous; fi
+	mv site.partial site
+	rm -rf site.previous
 
 # The whole report as one PDF: the print page of the built site, printed by headless Chromium.
 # Also copied into site/ so that the Home page's link to it works in the served site.
@@ -65,4 +73,4 @@ bench: data
 	$(PY) -m vae bench --data-dir $(DATA_DIR)
 
 clean:
-	rm -rf site runs .pytest_cache report.pdf
+	rm -rf site site.partial site.previous runs .pytest_cache report.pdf

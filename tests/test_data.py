@@ -1,6 +1,6 @@
 """Data provisioning and loading, on tiny IDX files the tests write (no network).
 
-The failure cases (missing, truncated, corrupted files, repair) are in test_reliability.py.
+The failure cases (missing, truncated, corrupted files, repair) are in test_reliability_inputs.py.
 """
 
 import hashlib

@@ -53,10 +53,10 @@ def tiny_specs(data_dir, *latent_dims):
 
 
 def previous_assets(out: Path) -> dict[str, str]:
-    """An output folder holding an older report and files the report does not own."""
+    """An output folder holding an older report (its manifest lists its files) and files the report does not own."""
+    older = '{"profile": "standard", "files": ["runs/mnist-mlp400-z8/metrics.json", "tables/runs.md"]}'
     for name, text in [("runs/mnist-mlp400-z8/metrics.json", "{}"), ("tables/runs.md", "old table"),
-                       ("manifest.json", '{"profile": "standard"}'), ("bench/bench.md", "bench"),
-                       ("README.md", "readme")]:
+                       ("manifest.json", older), ("bench/bench.md", "bench"), ("README.md", "readme")]:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text)
     return snapshot(out)
@@ -269,7 +269,7 @@ def test_landing_puts_back_every_entry_if_one_cannot_be_swapped_in(tmp_path, mon
     real_rename = Path.rename
 
     def rename_or_fail(self, target):
-        if self.name == "figures" and self.parent == staging:
+        if self.parent == staging / "figures":
             raise OSError(28, "No space left on device")
         return real_rename(self, target)
 

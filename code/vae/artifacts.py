@@ -7,14 +7,17 @@ same folder, flushed, fsynced and then renamed over the target in one step.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
+import fcntl
+import shutil
 import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Mapping
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 import torch
 
@@ -137,8 +140,13 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]],
     return write_text(path, buffer.getvalue())
 
 
+# The layout of a checkpoint's dict; `checkpoints.load_checkpoint` refuses a newer one. Raise it
+# when a field changes meaning, so that an older version of the code refuses the file in one line.
+CHECKPOINT_FORMAT_VERSION = 1
+
+
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
-    return write_atomic(path, lambda f: torch.save(dict(state), f))
+    return write_atomic(path, lambda f: torch.save({"format_version": CHECKPOINT_FORMAT_VERSION, **state}, f))
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 150, metadata: dict[str, str] | None = None) -> Path:
@@ -167,3 +175,52 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, (set, frozenset, tuple)):
         return list(obj)
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scratch folders (staging, downloads): locked while in use, so that the ones a killed process
+# left behind (its lock is free: the kernel released it) are recognised and removed, and the
+# ones of a process still running are not.
+
+def lock_folder(folder: Path) -> int:
+    """Hold an exclusive lock on `folder` until the returned descriptor is closed or the process ends."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    with contextlib.suppress(OSError):          # a filesystem without locks: the folder stays unlocked
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def remove_stale(parent: Path, prefix: str) -> list[Path]:
+    """Remove the folders `parent/prefix*` whose lock is free (their process has ended); return them."""
+    removed = []
+    with contextlib.suppress(OSError):
+        candidates = [p for p in Path(parent).iterdir()
+                      if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
+        for folder in candidates:
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    os.close(fd)
+                    continue            # in use by a running command
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(fd)
+            removed.append(folder)
+    return removed
+
+
+@contextlib.contextmanager
+def locked_scratch(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new folder `parent/prefix*`, locked while the block runs and removed after it; stale ones first."""
+    remove_stale(parent, prefix)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    fd = lock_folder(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)

@@ -4,19 +4,21 @@ resumed with the settings asked for. Writing them is `artifacts.save_checkpoint`
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .artifacts import CHECKPOINT_FORMAT_VERSION
 from .config import TrainConfig
 from .errors import ConfigError, TrainingError
 from .models import VAE, build_model
 
 
 # What each field of a checkpoint must be, so a hand-edited file is refused in one line.
-CHECKPOINT_FIELD_TYPES = {"model": "dict", "optimizer": "dict", "config": "dict", "epoch": "int",
+CHECKPOINT_FIELD_TYPES = {"format_version": "int", "model": "dict", "optimizer": "dict", "config": "dict", "epoch": "int",
                           "best_epoch": "int", "best_val": "number", "elapsed_s": "number",
                           "val_elbo": "number", "history": "list of dicts", "rng": "dict of RNG states"}
 
@@ -52,6 +54,16 @@ def load_checkpoint(path: Path, model: VAE | None = None) -> dict[str, Any]:
         if key in state and not _has_type(state[key], expected):
             raise TrainingError(f"{path} has a malformed '{key}' ({type(state[key]).__name__}, expected "
                                 f"{expected}); delete it and train again")
+    version = state.get("format_version", 0)     # files written before the version was recorded: 0
+    if version > CHECKPOINT_FORMAT_VERSION:
+        raise TrainingError(f"{path} has checkpoint format {version}, newer than this code reads (up to "
+                            f"{CHECKPOINT_FORMAT_VERSION}); update the code or train again")
+    unknown = sorted(set(state) - set(CHECKPOINT_FIELD_TYPES))
+    if unknown:
+        raise TrainingError(f"{path} holds fields this code does not know ({', '.join(map(str, unknown))}); "
+                            "it was written by another version or edited; update the code or train again")
+    if "config" in state:
+        saved_config(state["config"], path)
     if model is not None:
         try:
             model.load_state_dict(state["model"])
@@ -68,18 +80,52 @@ def load_checkpoint(path: Path, model: VAE | None = None) -> dict[str, Any]:
     return state
 
 
+def saved_config(values: Any, path: Path) -> TrainConfig:
+    """The TrainConfig a file records, checked with the command line's rules (`TrainConfig.validate`);
+    every error names the file. Settings it does not know are refused, never dropped."""
+    path = Path(path)
+    if not isinstance(values, dict):
+        raise TrainingError(f"{path} has a malformed config ({type(values).__name__}, expected a dict); "
+                            "delete it and train again")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(str(k) for k in set(values) - known)
+    if unknown:
+        raise TrainingError(f"{path} records settings this code does not know ({', '.join(unknown)}); it was "
+                            "written by another version or edited; update the code or train again")
+    hidden = values.get("hidden", TrainConfig.hidden)
+    if not isinstance(hidden, (list, tuple)):
+        raise TrainingError(f"{path} records an invalid setting: --hidden: must be a list of layer sizes "
+                            f"(got {hidden!r}); delete it and train again")
+    try:
+        config = TrainConfig.from_dict(values)
+        # The device it was trained on need not exist here: every other setting must be valid.
+        dataclasses.replace(config, device="cpu").validate()
+    except (ConfigError, TypeError) as err:
+        raise TrainingError(f"{path} records an invalid setting: {err}; delete it and train again") from None
+    return config
+
+
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tuple[VAE, TrainConfig]:
-    """Rebuild a trained model from best.pt or last.pt."""
-    state = load_checkpoint(Path(checkpoint))
-    config = TrainConfig.from_dict(state.get("config", {}))
+    """Rebuild a trained model from best.pt, last.pt or model.pt: its config checked, its weights finite."""
+    path = Path(checkpoint)
+    state = load_checkpoint(path)
+    config = saved_config(state.get("config", {}), path)
     model = build_model(config.arch, config.latent_dim, config.hidden, config.activation)
-    load_checkpoint(Path(checkpoint), model)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise TrainingError(f"{path}: its weights do not fit its own config ({config.arch} model, latent dimension "
+                            f"{config.latent_dim}); the file is damaged or was edited; train again") from None
+    bad = [name for name, tensor in state["model"].items()
+           if torch.is_tensor(tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise TrainingError(f"{path} holds non-finite weights (NaN or infinity in {bad[0]}); train again")
     return model.to(device).eval(), config
 
 
 def check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
     current = config.to_dict()
-    saved = TrainConfig.from_dict(saved).to_dict()   # fields newer than the run take their defaults
+    saved = saved_config(saved, path).to_dict()
     differences = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in current
                    if k not in TrainConfig.RESUMABLE_CHANGES and saved.get(k) != current[k]]
     if differences:

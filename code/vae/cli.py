@@ -2,7 +2,9 @@
 
 Every invalid value ends in one line on stderr and exit code 2, before anything is written;
 expected failures (missing data, a broken checkpoint, a full disk, a busy output folder, too
-little memory) end in one line and exit 1; Ctrl-C and SIGTERM in one line and exit 130 or 143.
+little memory) end in one line and exit 1; Ctrl-C, SIGTERM and SIGHUP in one line and exit 130,
+143 or 129; an error the code did not expect (a bug) in one line asking for a bug report, with
+the traceback saved to a log file, and exit 70.
 `train` and `report` hold the lock of their --out folder while they run (outdir.py).
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -139,8 +142,13 @@ def add_objective_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=TrainConfig.PRECISIONS, default=DEFAULTS.precision,
                         help="bf16: autocast the forward pass and loss to bfloat16 on CUDA (ignored on other "
                              "devices) (default: %(default)s)")
-    parser.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false",
-                        help="on CUDA, run the training step eagerly instead of replaying it from CUDA graphs")
+    add_cuda_graph_argument(parser)
+
+
+def add_cuda_graph_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=DEFAULTS.cuda_graph,
+                        help="on CUDA, replay the training step from CUDA graphs instead of running it eagerly "
+                             "(off by default until a GPU run measures it)")
 # --8<-- [end:train-options]
 
 
@@ -181,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "full: adds 50/100-epoch runs and larger sweeps, GPU recommended (default: %(default)s)")
     add_data_arguments(report)
     add_out_argument(report, "docs/assets")
+    report.add_argument("--workers", type=_integer, default=1,
+                        help="on CUDA, train up to this many runs at once, as many as the free GPU memory holds "
+                             "(default: %(default)s; a CPU always trains one at a time)")
+    add_cuda_graph_argument(report)
 
     bench = commands.add_parser("bench", help="time the training step and evaluation on this machine",
                                 description="On the CPU: time the DataLoader baseline (the seed report's pipeline) against the project's in one "
@@ -218,11 +230,14 @@ def run_train(args: argparse.Namespace) -> None:
 def run_report(args: argparse.Namespace) -> None:
     from .report import PROFILES, ReportError, build_report   # matplotlib and sklearn only when needed
 
+    if not isinstance(args.workers, int) or args.workers < 1:
+        raise ConfigError("workers", f"must be a positive integer (got {args.workers!r})")
+    profile = dataclasses.replace(PROFILES[args.profile], workers=args.workers, cuda_graph=args.cuda_graph)
     for spec in DATASETS.values():
         prepare(spec, args.data_dir)
     with owned(args.out):
         try:
-            build_report(PROFILES[args.profile], args.data_dir, args.out, log=console.log)
+            build_report(profile, args.data_dir, args.out, log=console.log)
         except ReportError as err:
             _fail(str(err), 1)
 
@@ -231,9 +246,11 @@ def run_bench(args: argparse.Namespace) -> None:
     from .bench import BenchConfig, main as bench_main
     from .device import select_device
 
+    device = select_device(args.device)
     prepare(DATASETS["mnist"], args.data_dir)
-    bench_main(BenchConfig(data_dir=str(args.data_dir), out_dir=str(args.out), report=not args.no_report,
-                           compile=not args.no_compile), select_device(args.device))
+    with owned(args.out):       # checked and locked before minutes of timing, as train and report do
+        bench_main(BenchConfig(data_dir=str(args.data_dir), out_dir=str(args.out), report=not args.no_report,
+                               compile=not args.no_compile), device)
 
 
 COMMANDS = {"data": run_data, "train": run_train, "report": run_report, "bench": run_bench}
@@ -256,8 +273,38 @@ def _is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and any(m in str(err).lower() for m in OUT_OF_MEMORY)
 
 
+# Exit code of an error the code did not expect (a bug): EX_SOFTWARE of sysexits.h, never the 1 of a
+# handled failure, so that scripts can tell the two apart.
+EXIT_BUG = 70
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except Exception as err:        # SystemExit and KeyboardInterrupt are not Exceptions
+        _fail_unexpected(err)
+    return 0
+
+
+def _fail_unexpected(err: BaseException) -> None:
+    import tempfile
+    import traceback
+
+    detail = "".join(traceback.format_exception(err))
+    try:
+        fd, log_path = tempfile.mkstemp(prefix="vae-error-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"python -m vae {' '.join(sys.argv[1:])}\n\n{detail}")
+        where = f"the traceback is in {log_path}"
+    except OSError:
+        where = "the traceback could not be saved"
+    first_line = (str(err).splitlines() or [""])[0][:200]
+    _fail(f"unexpected error ({type(err).__name__}: {first_line}); this is a bug, please report it with the "
+          f"command you ran; {where}", EXIT_BUG)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         with console.signals_recorded():
             COMMANDS[args.command](args)

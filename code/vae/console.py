@@ -5,7 +5,7 @@ Ctrl-C: Python raises KeyboardInterrupt wherever the main thread happens to be. 
 "Exception ignored ..." and the command runs on, to exit 0. So the handler here also records
 the signal (and keeps Python from printing the swallowed exception), and the command checks the
 record at safe points (every log line: after each epoch, after each report run) and once more
-before it exits. SIGTERM is handled the same way.
+before it exits. SIGTERM and SIGHUP (the terminal closed) are handled the same way.
 
 The log: `train ... | head -1` closes stdout after one line. A lost log line must not cost a
 training run, so once stdout fails the log goes to /dev/null and the work carries on.
@@ -20,7 +20,7 @@ import sys
 from types import FrameType
 from typing import Iterator
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _received: list[int] = []
 
 
@@ -31,7 +31,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def signals_recorded() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM are recorded and raise KeyboardInterrupt."""
+    """Within the block, SIGINT, SIGTERM and SIGHUP are recorded and raise KeyboardInterrupt."""
     _received.clear()
     try:
         previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}

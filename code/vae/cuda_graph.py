@@ -14,7 +14,7 @@ the eager loop and the benchmark.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -95,22 +95,11 @@ class GraphedSteps:
         self.body, self.graph = body, None
         if device.type != "cuda":   # nothing to capture: replays run the same steps eagerly (tests)
             return
-        # Warm up on a side stream, as torch.cuda.graphs asks, then undo the warm-up's updates so
-        # that capturing does not train the model; the accumulator is reset by the caller.
         self.indices.copy_(torch.arange(batch_size, device=device).expand(steps, -1) % len(train_x))
         self.lrs.fill_(0.0)
         saved = _snapshot(model, optimizer)
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
-            for _ in range(WARMUP_STEPS):
-                body()
-        torch.cuda.current_stream(device).wait_stream(side)
-        _restore(saved, model, optimizer)
-        optimizer.zero_grad(set_to_none=True)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            body()
+        self.graph = capture(body, device, lambda: (_restore(saved, model, optimizer),
+                                                    optimizer.zero_grad(set_to_none=True)))
 
     def replay(self, indices: torch.Tensor, betas: torch.Tensor, lrs: torch.Tensor,
                step_numbers: torch.Tensor) -> None:
@@ -123,6 +112,30 @@ class GraphedSteps:
             self.body()
         else:
             self.graph.replay()
+
+
+def capture(body: Callable[[], None], device: torch.device, after_warmup: Callable[[], Any]) -> "torch.cuda.CUDAGraph":
+    """`body` captured in a CUDA graph on `device`, after WARMUP_STEPS eager runs on a side stream.
+
+    The device is made current first (`cuda:1` would otherwise capture on a stream of `cuda:0`, and
+    the graph would be empty or the capture fail), and the graph is captured on the same side stream
+    the warm-up ran on, never on the legacy default stream, as torch.cuda.graphs asks.
+    `after_warmup` undoes the warm-up's updates, so that capturing does not train the model.
+    """
+    torch.cuda.set_device(device)
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(WARMUP_STEPS):
+            body()
+    side.synchronize()
+    after_warmup()
+    side.wait_stream(torch.cuda.current_stream(device))     # the undo, on the current stream, comes first
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=side):
+        body()
+    torch.cuda.current_stream(device).wait_stream(side)
+    return graph
 
 
 def epoch_plan(steps_per_epoch: int, n_train: int, batch_size: int, steps_per_replay: int) -> list[tuple[int, int]]:

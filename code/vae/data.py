@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from .artifacts import write_atomic
+from .artifacts import locked_scratch, remove_stale, write_atomic
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -120,6 +120,7 @@ def md5sum(path: Path) -> str:
 def verify(spec: DatasetSpec, data_dir: str | Path) -> None:
     """Raise DataError naming the first file that is missing or whose content is wrong."""
     raw = spec.raw_dir(data_dir)
+    _refuse_folders(spec, raw)
     for name, expected in spec.md5.items():
         path = raw / name
         if not path.is_file():
@@ -145,6 +146,14 @@ def _install(spec: DatasetSpec, candidates: dict[str, Path], raw: Path) -> None:
             continue
         if hashlib.md5(payload).hexdigest() == spec.md5[name]:
             write_atomic(target, lambda f: f.write(payload))
+
+
+def _refuse_folders(spec: DatasetSpec, raw: Path) -> None:
+    # A folder where an IDX file belongs can be neither verified nor replaced: say so, not "missing".
+    for name in spec.md5:
+        if (raw / name).is_dir():
+            raise DataError(f"{spec.name}: {raw / name} is a directory, not the IDX file; move it away and "
+                            "run `make data` to fetch the file")
 
 
 def _missing(spec: DatasetSpec, raw: Path) -> list[str]:
@@ -187,6 +196,8 @@ def prepare(spec: DatasetSpec, data_dir: str | Path, download: bool = True,
     """
     data_dir = Path(data_dir)
     raw = spec.raw_dir(data_dir)
+    remove_stale(data_dir, ".provision-")      # left by a provisioning that was killed
+    _refuse_folders(spec, raw)
     missing = _missing(spec, raw)
     if not missing:
         return raw
@@ -202,9 +213,9 @@ def prepare(spec: DatasetSpec, data_dir: str | Path, download: bool = True,
         steps.append(lambda work: _torchvision_download(spec, data_dir))
     steps.extend(spec.offline_sources if sources is None else sources)
     for step in steps:
-        with tempfile.TemporaryDirectory(prefix=".provision-", dir=data_dir) as work:
+        with locked_scratch(data_dir, ".provision-") as work:
             try:
-                candidates = step(Path(work))
+                candidates = step(work)
             except (OSError, subprocess.SubprocessError):
                 candidates = {}
             _install(spec, candidates, raw)

@@ -52,6 +52,26 @@ def select_device(name: str = "auto") -> torch.device:
     return device
 
 
+def configure_cuda(device: torch.device) -> dict[str, bool]:
+    """On CUDA, compute what the run records: full fp32 and the same numbers on the same device.
+
+    The device is made current (streams and graphs are created on the current device). TF32 is
+    turned off for convolutions and matmuls, which cuDNN would otherwise use on Ampere and newer
+    GPUs while the run records `precision: fp32` (bf16 autocast is asked for explicitly). cuDNN
+    may use only deterministic algorithms, without benchmark autotuning, which may pick another
+    algorithm from one run to the next. Returns these settings for the run's record; off CUDA,
+    nothing changes and the record is empty.
+    """
+    if device.type != "cuda":
+        return {}
+    torch.cuda.set_device(device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    return {"tf32": False, "cudnn_deterministic": True, "cudnn_benchmark": False}
+
+
 def environment() -> dict[str, Any]:
     """Library versions, machine and code commit: the one machine record of runs, report and bench."""
     import torchvision

@@ -38,6 +38,7 @@ from .data import DataError, Splits, load_splits
 from .models import VAE
 from .checkpoints import load_model
 from .errors import TrainingError
+from .outdir import owned
 from .training import EpochCallback
 
 POINTS = 500                   # test points drawn and clickable
@@ -286,13 +287,21 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     try:
-        model, config = load_model(args.run / "model.pt")
-        splits = load_splits(config.dataset, args.data_dir, config.val_split, config.seed, config.train_limit)
-        frames = earlier_frames(args.out)   # only a training makes them: keep the report's
-        written = write_explorer(model, splits, args.out, frames)
+        if not args.run.is_dir():
+            raise ArtifactError(f"--run {args.run} is not a run folder ({'a file' if args.run.exists() else 'missing'}); "
+                                "pass a folder with model.pt, such as docs/assets/runs/mnist-conv-z2")
+        with owned(args.out):     # --out checked (a writable folder, not in use) before any work
+            model, config = load_model(args.run / "model.pt")
+            splits = load_splits(config.dataset, args.data_dir, config.val_split, config.seed, config.train_limit)
+            frames = earlier_frames(args.out)   # only a training makes them: keep the report's
+            written = write_explorer(model, splits, args.out, frames)
     except (TrainingError, DataError, ArtifactError, ValueError) as err:
         print(f"python -m vae.explorer: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("python -m vae.explorer: interrupted; files already written are complete, run the same command "
+              "again to finish", file=sys.stderr)
+        return 130
     size_kb = sum(p.stat().st_size for p in written) / 1024
     kept = "the epoch frames kept" if frames else "no epoch frames (a report's training writes them)"
     print(f"{len(written)} files, {size_kb:.0f} KiB, in {args.out}; {kept}")

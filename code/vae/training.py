@@ -26,7 +26,7 @@ from .checkpoints import check_resumable, load_checkpoint, load_model  # noqa: F
 from .config import TrainConfig
 from .cuda_graph import Accumulator, GraphedSteps, epoch_plan
 from .data import Splits, load_splits
-from .device import SpeedPolicy, device_name, environment, select_device  # environment: re-exported for report.py
+from .device import SpeedPolicy, configure_cuda, device_name, environment, select_device  # environment: re-exported for report.py
 from .errors import ConfigError, TrainingError
 from .evaluation import evaluate
 from .losses import ELBOTerms, negative_elbo, negative_iwae
@@ -47,9 +47,12 @@ def seed_everything(seed: int) -> None:
 
 # --8<-- [start:binarized]
 def binarized(x: torch.Tensor, seed: int) -> torch.Tensor:
-    """One fixed Bernoulli draw of the pixels, used for validation and test under --binarize."""
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    return torch.bernoulli(x, generator=generator)
+    """One fixed Bernoulli draw of the pixels, used for validation and test under --binarize.
+
+    Drawn on the CPU whatever the device: a CUDA generator draws other numbers from the same seed,
+    and CPU and GPU runs must score the same binarized images."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(x.cpu(), generator=generator).to(x.device)
 # --8<-- [end:binarized]
 
 
@@ -135,9 +138,9 @@ def _resume_checkpoint(config: TrainConfig, last_path: Path) -> dict[str, Any]:
 
 
 def prepare_splits(config: TrainConfig, device: torch.device) -> Splits:
-    """The three splits on the device; under --binarize, validation and test get one fixed draw."""
-    splits = load_splits(config.dataset, config.data_dir, config.val_split, config.seed,
-                         config.train_limit).to(device)
+    """The three splits on the device; under --binarize, validation and test get one fixed draw,
+    made on the CPU before the move, so that every device scores the same images."""
+    splits = load_splits(config.dataset, config.data_dir, config.val_split, config.seed, config.train_limit)
     for split, x in (("training", splits.train_x), ("validation", splits.val_x)):
         if len(x) == 0:
             raise ConfigError("val_split", f"{config.val_split} leaves no {split} example; "
@@ -145,7 +148,7 @@ def prepare_splits(config: TrainConfig, device: torch.device) -> Splits:
     if config.binarize:
         splits.val_x = binarized(splits.val_x, config.seed + 1)
         splits.test_x = binarized(splits.test_x, config.seed + 2)
-    return splits
+    return splits.to(device)
 
 
 def build_optimizer(model: VAE, config: TrainConfig, policy: SpeedPolicy, device: torch.device) -> torch.optim.Adam:
@@ -375,6 +378,7 @@ def start_run(config: TrainConfig, out_dir: Path, resume: bool, log: Callable[[s
               progress: bool | None) -> Run:
     """Check a resume, load the data, build model and optimizer, and restore last.pt's state."""
     device = select_device(config.device)
+    configure_cuda(device)      # fp32 without TF32, deterministic cuDNN, the device made current
     saved = _resume_checkpoint(config, out_dir / "last.pt") if resume and (out_dir / "last.pt").exists() else None
     seed_everything(config.seed)
     policy = SpeedPolicy.for_model(config.arch, device, config.eval_batch_size, config.cuda_graph, config.precision)

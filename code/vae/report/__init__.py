@@ -10,7 +10,8 @@ Where each job lives:
 - `data_page`: example images and class counts for the Data page;
 - `tables`: the one number formatter and the table writer (.md for pages, .csv/.json with every field);
 - `comparisons`: every table and figure across runs, one function each, listed in `COMPARISONS`;
-- `transaction`: staging beside --out, then all of the report lands at once, or nothing changes;
+- `transaction`: staging on --out's filesystem, then all of the report lands at once, or nothing changes;
+  only the files the previous report's manifest lists are ever replaced;
 - `build`: `build_report`, which puts these together and writes manifest.json.
 docs/assets/README.md describes the files for the site's pages.
 """

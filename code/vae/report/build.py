@@ -4,19 +4,18 @@ built in a staging folder and landed in `--out` as one transaction."""
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import artifacts, figures
 from ..data import load_splits
-from ..device import environment
+from ..device import environment, select_device
 from . import classifier, data_page, transaction
 from .comparisons import write_comparisons
 from .plan import Profile, RunSpec, run_specs
 from .run import RunOutcome
-from .runner import RunJob, make_runs, worker_count
+from .runner import RunJob, make_runs, threads_per_worker, worker_count
 
 
 class ReportError(RuntimeError):
@@ -28,19 +27,26 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
                  workers: int | None = None) -> dict[str, Any]:
     """Make `specs` (default: every run of `profile`) and land all assets in `out_dir`, or change nothing.
 
-    `workers`: runs at once (default: the profile's on CUDA, 1 on a CPU). Returns the manifest."""
+    `workers`: runs at once (default: up to the profile's on CUDA, as free GPU memory allows; 1 on a
+    CPU). Returns the manifest."""
     started = time.perf_counter()
     out_dir, data_dir = Path(out_dir), Path(data_dir)
     specs = list(run_specs(profile, data_dir) if specs is None else specs)
+    # Refuse before training, not after, to replace what the previous report did not write.
+    transaction.check_out(out_dir, [*(f"runs/{spec.name}" for spec in specs), "manifest.json", "classifier.json"])
     staging = transaction.open_staging(out_dir)
     try:
-        manifest, failures = _build(profile, data_dir, staging, specs, workers or worker_count(profile), log)
+        if workers is None:
+            workers = worker_count(select_device(profile.device), profile.workers, len(specs))
+        manifest, failures = _build(profile, data_dir, staging, specs, workers, log)
     except BaseException:
         transaction.discard(staging)
         raise
     manifest["wall_time_s"] = time.perf_counter() - started
+    manifest["files"] = transaction.files_in(staging)   # what the next report may replace, and nothing else
     if failures:
         artifacts.write_json(staging / "manifest.json", manifest)
+        transaction.release(staging)
         raise ReportError(f"{len(failures)} of {len(specs)} runs failed ({', '.join(failures)}); {out_dir} was "
                           f"left unchanged; the completed runs' assets are kept in {staging}")
     artifacts.write_json(staging / "manifest.json", manifest)
@@ -71,9 +77,9 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
             f"{m['test']['kl']:.2f}), {m['active_units']} active units, train {m['wall_time_s']:.0f} s, "
             f"total {result.report_time_s:.0f} s")
 
-    with tempfile.TemporaryDirectory(prefix="vae-report-") as scratch:   # checkpoints: never in the assets
-        jobs = [RunJob(spec, profile, staging / "runs" / spec.name, Path(scratch) / spec.name, env, judges)
-                for spec in specs]
+    with transaction.scratch_folder() as scratch:   # checkpoints: never in the assets
+        jobs = [RunJob(spec, profile, staging / "runs" / spec.name, Path(scratch) / spec.name, env, judges,
+                       threads_per_worker(workers, select_device(profile.device))) for spec in specs]
         make_runs(jobs, workers, on_done)
     outcomes = {spec.name: outcomes[spec.name] for spec in specs if spec.name in outcomes}   # plan order
     comparison_started = time.perf_counter()

@@ -47,7 +47,10 @@ class Profile:
     samples: int = 32                          # prior samples per grid
     seed: int = 42
     device: str = "auto"
-    workers: int = 4                           # runs trained at once on CUDA (a CPU runs them one by one)
+    # On CUDA: runs trained at once (at most; as many as free GPU memory holds) and the captured
+    # training step. Off until a GPU run measures them: `report --workers N --cuda-graph`.
+    workers: int = 1
+    cuda_graph: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -122,7 +125,8 @@ def run_specs(profile: Profile, data_dir: str | Path = "data") -> list[RunSpec]:
     """The runs of a profile, reference first; a run used by two comparisons appears once."""
     def config(**changes: Any) -> TrainConfig:
         base = TrainConfig(epochs=profile.epochs, train_limit=profile.train_limit, val_split=profile.val_split,
-                           seed=profile.seed, device=profile.device, data_dir=str(data_dir))
+                           seed=profile.seed, device=profile.device, data_dir=str(data_dir),
+                           cuda_graph=profile.cuda_graph)
         return dataclasses.replace(base, **changes)
 
     def spec(dataset: str = "mnist", arch: str = "mlp", hidden: tuple[int, ...] = (400,), latent_dim: int = 2,
