@@ -1,6 +1,7 @@
 """Making the runs of a report: one after another, or several at once on one GPU.
 
-Each run writes only its own folder, so runs are independent. On CUDA, `workers` processes
+Each run writes its own folder (and its dataset's explorer/ folder, which no other run writes),
+and its checkpoints into a scratch folder outside the assets, so runs are independent. On CUDA, `workers` processes
 train at once (small models leave most of a GPU idle); on a CPU the runs go one after another,
 since the cores are already shared by one run's threads. Results are collected in the plan's
 order whatever order they finish in, so the manifest is the same as a sequential report's.
@@ -14,16 +15,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
-
-from torch import nn
+from typing import Callable, Sequence
 
 from ..artifacts import ArtifactError
 from ..data import DataError
 from ..device import select_device
 from ..errors import ConfigError, TrainingError
 from .plan import Profile, RunSpec
-from .run import RunOutcome, produce_run
+from .progress import ReportProgress
+from .run import RunInputs, RunOutcome, produce_run
 
 RUN_FAILURES = (TrainingError, ConfigError, DataError, ArtifactError, RuntimeError, ValueError)
 
@@ -31,24 +31,25 @@ RUN_FAILURES = (TrainingError, ConfigError, DataError, ArtifactError, RuntimeErr
 @dataclass
 class RunJob:
     """Everything one run needs, picklable for a worker process."""
+    index: int                 # place in the plan, from 0
     spec: RunSpec
     profile: Profile
     run_dir: Path
-    train_dir: Path
-    environment: dict[str, Any]
-    judges: dict[str, nn.Module]
+    inputs: RunInputs
 
 
-def run_one(job: RunJob) -> RunOutcome | str:
-    """The run's outcome, or one line saying why it failed (its folder and checkpoints removed)."""
+def run_one(job: RunJob, progress: ReportProgress | None = None) -> RunOutcome | str:
+    """The run's outcome, or one line saying why it failed (its folder removed); its checkpoints
+    are removed either way. `progress` hears of each epoch (in this process only)."""
     job.run_dir.mkdir(parents=True)
+    on_epoch, log = progress.for_run(job.index, job.spec) if progress is not None else (None, lambda message: None)
     try:
-        return produce_run(job.spec, job.profile, job.run_dir, job.train_dir, job.environment, job.judges)
+        return produce_run(job.spec, job.profile, job.run_dir, job.inputs, on_epoch, log)
     except RUN_FAILURES as err:
         shutil.rmtree(job.run_dir, ignore_errors=True)
         return f"{type(err).__name__}: {err}"
     finally:
-        shutil.rmtree(job.train_dir, ignore_errors=True)
+        shutil.rmtree(job.inputs.checkpoint_dir, ignore_errors=True)
 
 
 def worker_count(profile: Profile) -> int:
@@ -56,14 +57,15 @@ def worker_count(profile: Profile) -> int:
     return profile.workers if select_device(profile.device).type == "cuda" else 1
 
 
-def make_runs(jobs: Sequence[RunJob], workers: int,
-              on_done: Callable[[int, RunJob, RunOutcome | str], None]) -> list[RunOutcome | str]:
-    """Each job's outcome or failure line, in the order of `jobs`; `on_done` hears of each as it ends."""
+def make_runs(jobs: Sequence[RunJob], workers: int, on_done: Callable[[RunJob, RunOutcome | str], None],
+              progress: ReportProgress | None = None) -> list[RunOutcome | str]:
+    """Each job's outcome or failure line, in the order of `jobs`; `on_done` hears of each as it
+    ends, and `progress` of each epoch when the runs are made in this process."""
     if workers <= 1:
         results = []
-        for index, job in enumerate(jobs):
-            results.append(run_one(job))
-            on_done(index, job, results[-1])
+        for job in jobs:
+            results.append(run_one(job, progress))
+            on_done(job, results[-1])
         return results
     # spawn: a CUDA context cannot be forked into a child process.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -73,7 +75,7 @@ def make_runs(jobs: Sequence[RunJob], workers: int,
             for future in as_completed(futures):
                 index = futures[future]
                 results[index] = _result(future)
-                on_done(index, jobs[index], results[index])
+                on_done(jobs[index], results[index])
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
