@@ -126,3 +126,42 @@ def tiny_dataset(tmp_path_factory) -> TinyDataset:
                        offline_hint="tests: offer the good files through `sources=`")
     return TinyDataset(source=source, spec=spec, payloads=payloads)
 
+
+
+# ---- one report of the whole plan, shared by every test that needs one ----------------------
+
+@dataclass(frozen=True)
+class SharedReport:
+    """A report of every run of the quick plan, made once per test session (see `shared_report`)."""
+    out: Path                    # its assets folder
+    manifest: dict
+    log: list                    # every line it logged
+    md5_checks: dict             # file -> how many times its MD5 was computed during the report
+    profile: object              # the vae.report.Profile it was made with
+
+
+@pytest.fixture(scope="session")
+def shared_report(tmp_path_factory, data_dir) -> SharedReport:
+    """The quick profile's plan (every run, table and figure), with smaller subsets and importance
+    samples than `make report PROFILE=quick`: the tests check the shape of the result, not its values."""
+    import collections
+    import dataclasses
+
+    from vae import data
+    from vae.report import PROFILES, build_report
+
+    profile = dataclasses.replace(PROFILES["quick"], name="quick", train_limit=512, tsne_points=100, iwae_k=8,
+                                  iwae_conv_images=8, iwae_mlp_images=50, anomaly_images=200, device="cpu")
+    out = tmp_path_factory.mktemp("shared-report") / "assets"
+    md5_checks: collections.Counter = collections.Counter()
+    real_md5sum = data.md5sum
+
+    def counted_md5sum(path: Path) -> str:
+        md5_checks[str(path.relative_to(data_dir))] += 1
+        return real_md5sum(path)
+
+    log: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "md5sum", counted_md5sum)
+        manifest = build_report(profile, data_dir, out, log=log.append)
+    return SharedReport(out=out, manifest=manifest, log=log, md5_checks=dict(md5_checks), profile=profile)
