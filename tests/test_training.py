@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from support.configs import tiny_config
+from support.configs import tiny_config, without_timings
 from vae import cli
 from vae.checkpoints import load_checkpoint, load_model
 from vae.data import load_splits
@@ -15,16 +15,11 @@ from vae.training import HISTORY_FIELDS, TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-TIMING_KEYS = {"wall_time_s", "epoch_time_s", "epoch_time_median_s", "first_epoch_time_s"}
 
 
 def read_history(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
-
-
-def without_timings(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
 
 
 def test_a_tiny_cli_run_writes_config_history_metrics_and_both_checkpoints(tmp_path, data_dir, capsys):

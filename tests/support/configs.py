@@ -12,3 +12,11 @@ def tiny_config(data_dir: str | Path, **changes) -> TrainConfig:
     values = dict(arch="mlp", hidden=(64,), epochs=2, batch_size=64, train_limit=256, device="cpu",
                   data_dir=str(data_dir))
     return TrainConfig(**{**values, **changes})
+
+
+# The fields of metrics.json that are times: they differ between two runs of the same configuration.
+TIMING_KEYS = frozenset({"wall_time_s", "epoch_time_s", "epoch_time_median_s", "first_epoch_time_s"})
+
+
+def without_timings(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
