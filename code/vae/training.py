@@ -426,15 +426,21 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
         if on_epoch is not None:
             on_epoch(epoch, run.model, run.splits)
 
+    result = finish_run(run, measure)
+    artifacts.write_json(run.out_dir / "config.json", {**run_info, "wall_time_s": run.elapsed_s})
+    return result
+# --8<-- [end:train]
+
+
+def finish_run(run: Run, measure: MeasureCallback | None) -> TrainResult:
+    """metrics.json: the best model's final metrics and the caller's measures of it, written once."""
     metrics = final_metrics(run)
     result = TrainResult(model=run.model, metrics=metrics, history=run.history, splits=run.splits,
-                         config=config, out_dir=run.out_dir, device=run.device)
+                         config=run.config, out_dir=run.out_dir, device=run.device)
     if measure is not None:
         metrics.update(measure(result))
     artifacts.write_json(run.out_dir / "metrics.json", metrics)
-    artifacts.write_json(run.out_dir / "config.json", {**run_info, "wall_time_s": run.elapsed_s})
-    log(f"best epoch {run.best_epoch}: test -ELBO {metrics['test']['elbo']:.3f} "
-        f"(recon {metrics['test']['recon']:.3f} + KL {metrics['test']['kl']:.3f}), "
-        f"{metrics['params']:,} parameters, {run.elapsed_s:.1f} s")
+    run.log(f"best epoch {run.best_epoch}: test -ELBO {metrics['test']['elbo']:.3f} "
+            f"(recon {metrics['test']['recon']:.3f} + KL {metrics['test']['kl']:.3f}), "
+            f"{metrics['params']:,} parameters, {run.elapsed_s:.1f} s")
     return result
-# --8<-- [end:train]

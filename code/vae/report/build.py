@@ -70,16 +70,8 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
 
     def on_done(job: RunJob, result: RunOutcome | str) -> None:
         progress.run_done(job.spec)
-        prefix = f"[{job.index + 1}/{len(specs)}] {job.spec.name}"
-        if isinstance(result, str):
-            failures[job.spec.name] = result
-            log(f"{prefix}: FAILED ({result})")
-            return
-        outcomes[job.spec.name] = result
-        m = result.metrics
-        log(f"{prefix}: test -ELBO {m['test']['elbo']:.2f} (recon {m['test']['recon']:.2f} + KL "
-            f"{m['test']['kl']:.2f}), {m['active_units']} active units, train {m['wall_time_s']:.0f} s, "
-            f"total {result.report_time_s:.0f} s")
+        (failures if isinstance(result, str) else outcomes)[job.spec.name] = result
+        log(_run_line(job, len(specs), result))
 
     with tempfile.TemporaryDirectory(prefix="vae-report-") as scratch:   # checkpoints: never in the assets
         jobs = [RunJob(index, spec, profile, staging / "runs" / spec.name,
@@ -92,6 +84,17 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
     shared += [str(p.relative_to(staging)) for p in written]
     log(f"comparisons: {len(written)} files, {time.perf_counter() - comparison_started:.0f} s")
     return _manifest(profile, env, outcomes, failures, shared, staging), failures
+
+
+def _run_line(job: RunJob, runs: int, result: RunOutcome | str) -> str:
+    """The log's line for a finished run: its main numbers, or why it failed."""
+    prefix = f"[{job.index + 1}/{runs}] {job.spec.name}"
+    if isinstance(result, str):
+        return f"{prefix}: FAILED ({result})"
+    m = result.metrics
+    return (f"{prefix}: test -ELBO {m['test']['elbo']:.2f} (recon {m['test']['recon']:.2f} + KL "
+            f"{m['test']['kl']:.2f}), {m['active_units']} active units, train {m['wall_time_s']:.0f} s, "
+            f"total {result.report_time_s:.0f} s")
 
 
 class ReportData:
