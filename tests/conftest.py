@@ -5,10 +5,7 @@ Kept generic on purpose: any test module may use these, and add its own fixtures
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
-import struct
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -74,58 +71,48 @@ def single_thread():
 
 # ---- a tiny dataset in the IDX format, written by the tests themselves ----------------------
 
-def idx_images(images) -> bytes:
-    """IDX3 bytes (magic 0x00000803, big-endian sizes) for a uint8 array of shape (N, 28, 28)."""
-    n, rows, cols = images.shape
-    return struct.pack(">IIII", 0x803, n, rows, cols) + images.astype("uint8").tobytes()
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """Valid IDX files (20 training, 10 test images) and a spec whose MD5s match (support/idx.py)."""
+    from support.idx import write_tiny_dataset
+
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny-idx"))
 
 
-def idx_labels(labels) -> bytes:
-    """IDX1 bytes (magic 0x00000801) for a uint8 array of shape (N,)."""
-    return struct.pack(">II", 0x801, len(labels)) + labels.astype("uint8").tobytes()
-
+# ---- one report of the whole plan, shared by every test that needs one ----------------------
 
 @dataclass(frozen=True)
-class TinyDataset:
-    """Valid IDX files (20 training, 10 test images) kept in `source`, with a spec whose MD5s match."""
-    source: Path                 # folder with the four good IDX files (and .gz copies)
-    spec: object                 # a vae.data.DatasetSpec with folder "MNIST" (torchvision's layout)
-    payloads: dict               # file name -> bytes
-
-    def good_source(self, gz: bool = False):
-        """An offline source (as `prepare` takes them) that offers the good files."""
-        suffix = ".gz" if gz else ""
-        return lambda workdir: {name: self.source / f"{name}{suffix}" for name in self.payloads}
-
-    def install(self, data_dir: Path) -> Path:
-        """Write the good files into data_dir/MNIST/raw/ and return that folder."""
-        raw = data_dir / "MNIST" / "raw"
-        raw.mkdir(parents=True, exist_ok=True)
-        for name, payload in self.payloads.items():
-            (raw / name).write_bytes(payload)
-        return raw
+class SharedReport:
+    """A report of every run of the quick plan, made once per test session (see `shared_report`)."""
+    out: Path                    # its assets folder
+    manifest: dict
+    log: list                    # every line it logged
+    md5_checks: dict             # file -> how many times its MD5 was computed during the report
+    profile: object              # the vae.report.Profile it was made with
 
 
 @pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory) -> TinyDataset:
-    import numpy as np
+def shared_report(tmp_path_factory, data_dir) -> SharedReport:
+    """The quick profile's plan (every run, table and figure), with smaller subsets and importance
+    samples than `make report PROFILE=quick`: the tests check the shape of the result, not its values."""
+    import collections
+    import dataclasses
 
-    from vae.data import DatasetSpec
+    from vae import data
+    from vae.report import PROFILES, build_report
 
-    rng = np.random.default_rng(0)
-    payloads = {
-        "train-images-idx3-ubyte": idx_images(rng.integers(0, 256, (20, 28, 28), dtype=np.uint8)),
-        "train-labels-idx1-ubyte": idx_labels(np.arange(20, dtype=np.uint8) % 10),
-        "t10k-images-idx3-ubyte": idx_images(rng.integers(0, 256, (10, 28, 28), dtype=np.uint8)),
-        "t10k-labels-idx1-ubyte": idx_labels(np.arange(10, dtype=np.uint8) % 10),
-    }
-    source = tmp_path_factory.mktemp("tiny-idx")
-    for name, payload in payloads.items():
-        (source / name).write_bytes(payload)
-        (source / f"{name}.gz").write_bytes(gzip.compress(payload))
-    spec = DatasetSpec(name="tiny", folder="MNIST",
-                       md5={name: hashlib.md5(p).hexdigest() for name, p in payloads.items()},
-                       classes=tuple(str(d) for d in range(10)),
-                       offline_hint="tests: offer the good files through `sources=`")
-    return TinyDataset(source=source, spec=spec, payloads=payloads)
+    profile = dataclasses.replace(PROFILES["quick"], name="quick", train_limit=512, tsne_points=100, iwae_k=8,
+                                  iwae_conv_images=8, iwae_mlp_images=50, anomaly_images=200, device="cpu")
+    out = tmp_path_factory.mktemp("shared-report") / "assets"
+    md5_checks: collections.Counter = collections.Counter()
+    real_md5sum = data.md5sum
 
+    def counted_md5sum(path: Path) -> str:
+        md5_checks[str(path.relative_to(data_dir))] += 1
+        return real_md5sum(path)
+
+    log: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "md5sum", counted_md5sum)
+        manifest = build_report(profile, data_dir, out, log=log.append)
+    return SharedReport(out=out, manifest=manifest, log=log, md5_checks=dict(md5_checks), profile=profile)

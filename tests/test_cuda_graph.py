@@ -7,6 +7,7 @@ from vae.cuda_graph import Accumulator, GraphedSteps, _restore, _snapshot, epoch
 from vae.device import SpeedPolicy
 from vae.losses import ELBOTerms
 from vae.models import build_model
+from support.configs import tiny_config
 from vae.training import TrainConfig, build_optimizer, train_step
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none on this machine")
@@ -99,9 +100,8 @@ def test_an_epoch_of_replays_trains_like_the_eager_epoch_on_the_same_batches_and
     batch 64: replays of 2 steps, then 2 more full batches and a remainder of 44)."""
     from vae.training import start_run, train_epoch
 
-    config = TrainConfig(arch="mlp", hidden=(32,), latent_dim=4, epochs=2, batch_size=64, train_limit=300,
-                         device="cpu", data_dir=str(data_dir), kl_warmup_epochs=1, lr_schedule="cosine",
-                         binarize=True)
+    config = tiny_config(data_dir, hidden=(32,), latent_dim=4, train_limit=300, kl_warmup_epochs=1,
+                         lr_schedule="cosine", binarize=True)
     results = []
     for replayed in (False, True):
         run = start_run(config, tmp_path / str(replayed), resume=False, log=lambda m: None, progress=False)

@@ -4,6 +4,7 @@ The failure cases (missing, truncated, corrupted files, repair) are in test_reli
 """
 
 import hashlib
+import os
 
 import pytest
 import torch
@@ -91,3 +92,46 @@ def test_the_real_dataset_split_sizes(data_dir):
     splits = load_splits("fashion-mnist", data_dir)
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (54000, 6000, 10000)
     assert splits.classes[0] == "T-shirt/top"
+
+
+# ---- Fashion-MNIST from the Debian package, without root ------------------------------------
+
+def fake_debian_tools(bin_dir, files_dir, apt_works: bool = True):
+    """`dpkg` that knows no installed package, `apt-get download` that saves a .deb into the current
+    folder (or fails, like apt without the package in its lists), and `dpkg-deb -x DEB DIR` that
+    unpacks the files of `files_dir` where the real package keeps them."""
+    bin_dir.mkdir()
+    scripts = {
+        "dpkg": "#!/bin/sh\necho \"dpkg-query: package '$2' is not installed\" >&2\nexit 1\n",
+        "apt-get": ("#!/bin/sh\n[ \"$1 $2\" = 'download dataset-fashion-mnist' ] || exit 100\n"
+                    + ("echo deb > dataset-fashion-mnist_0.0-1_all.deb\n" if apt_works else
+                       "echo 'E: Unable to locate package dataset-fashion-mnist' >&2\nexit 100\n")),
+        "dpkg-deb": ("#!/bin/sh\n[ \"$1\" = -x ] && [ -f \"$2\" ] || exit 2\n"
+                     "mkdir -p \"$3/usr/share/datasets/fashion-mnist\"\n"
+                     f"cp '{files_dir}'/*.gz \"$3/usr/share/datasets/fashion-mnist/\"\n"),
+    }
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+
+
+def test_the_debian_package_is_downloaded_and_unpacked_without_installing_it(tmp_path, tiny_dataset, monkeypatch):
+    from vae.data import _debian_fashion_source
+
+    fake_debian_tools(tmp_path / "bin", tiny_dataset.source)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    raw = prepare(tiny_dataset.spec, tmp_path / "data", download=False, sources=[_debian_fashion_source],
+                  log=lambda m: None)
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == tiny_dataset.payloads
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["MNIST"]     # the .deb and its files are gone
+
+
+def test_without_the_debian_package_the_error_names_the_one_command_to_run(tmp_path, tiny_dataset, monkeypatch):
+    from vae.data import FASHION_MNIST, DataError
+
+    fake_debian_tools(tmp_path / "bin", tiny_dataset.source, apt_works=False)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    with pytest.raises(DataError) as failure:
+        prepare(FASHION_MNIST, tmp_path / "data", download=False, log=lambda m: None)
+    message = str(failure.value)
+    assert "\n" not in message and "`sudo apt-get update`" in message and "make data" in message

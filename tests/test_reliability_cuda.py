@@ -145,7 +145,7 @@ def test_each_report_run_gets_a_fresh_worker_process(tmp_path):
     from vae.report import runner
 
     done = []
-    pids = runner.make_runs(["a", "b", "c"], 2, lambda index, job, result: done.append(job), work=process_id)
+    pids = runner.make_runs(["a", "b", "c"], 2, lambda job, result: done.append(job), work=process_id)
     assert len(set(pids)) == 3 and os.getpid() not in pids
     assert sorted(done) == ["a", "b", "c"]
 

@@ -383,8 +383,10 @@ def _edit_json(path: Path, change) -> None:
 
 ASSET_MIXES = {
     "run-of-another-profile": (_another_profiles_run, "runs/mnist-conv-z2/metrics.json does not match manifest.json"),
-    "staging-folder-left": (lambda a: (a / "runs" / ".mnist-conv-z2.partial").mkdir(),
-                            "runs/.mnist-conv-z2.partial is left over"),
+    "temporary-file-left": (lambda a: (a / "runs" / "mnist-conv-z2" / ".metrics.json.k2x9.tmp").write_text("{"),
+                            "runs/mnist-conv-z2/.metrics.json.k2x9.tmp is left over"),
+    "unlisted-explorer-file": (lambda a: (a / "explorer" / "mnist" / "old.png").write_bytes(b"png"),
+                               "explorer/mnist/old.png is not in manifest.json"),
     "unlisted-run-folder": (lambda a: shutil.copytree(a / "runs" / "mnist-mlp400-z8", a / "runs" / "mnist-mlp400-z64"),
                             "runs/mnist-mlp400-z64 is not in manifest.json"),
     "listed-file-missing": (lambda a: (a / "runs" / "mnist-mlp400-z8" / "curves.png").unlink(),

@@ -359,9 +359,8 @@ def test_report_rejects_an_unknown_profile_in_one_line(run_vae, tmp_path):
 # The quick profile end to end
 
 @pytest.mark.slow
-def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_dir):
-    out = tmp_path / "assets"
-    manifest = build_report(PROFILES["quick"], data_dir, out, log=lambda message: None)
+def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
+    out, manifest, profile = shared_report.out, shared_report.manifest, shared_report.profile
 
     assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(manifest))
     assert manifest["profile"] == "quick" and manifest["wall_time_s"] > 0 and not manifest["failed_runs"]
@@ -394,7 +393,7 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_di
         assert len(latents["classes"]) == 10
     for dataset in ("mnist", "fashion-mnist"):   # the latent explorer of the two reference runs
         explorer_spec = json.loads((out / "explorer" / dataset / "explorer.json").read_text())
-        assert explorer_spec["frames"]["epochs"] == list(range(PROFILES["quick"].epochs + 1))
+        assert explorer_spec["frames"]["epochs"] == list(range(profile.epochs + 1))
         assert all(is_png(out / "explorer" / dataset / name) for name in ("originals.png", "frames.png"))
         assert (out / "explorer" / dataset / "model.bin").stat().st_size > 0
     for table in TABLES:
@@ -406,7 +405,8 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_di
     accuracy = json.loads((out / "classifier.json").read_text())
     assert set(accuracy) == {"mnist", "fashion-mnist"} and all(0 < a["test_accuracy"] <= 1 for a in accuracy.values())
     counts = json.loads((out / "tables" / "class_counts.json").read_text())["rows"]
-    assert sum(row["mnist_test"] for row in counts) == 10_000 and sum(row["mnist_train"] for row in counts) == 1000
+    assert sum(row["mnist_test"] for row in counts) == 10_000
+    assert sum(row["mnist_train"] for row in counts) == profile.train_limit
     likelihood = json.loads((out / "tables" / "likelihood.json").read_text())["rows"]
     assert {row["run"] for row in likelihood} >= {"mnist-conv-z2", "mnist-bin-mlp400-z50"} | LIKELIHOOD_RUNS
     assert all(row["nll"] <= row["negative_elbo"] + 1.0 for row in likelihood)
@@ -416,4 +416,74 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_di
     assert 0.0 <= json.loads((out / "tables" / "anomaly.json").read_text())["rows"][0]["roc_auc"] <= 1.0
     assert not [p for p in out.rglob("*.pt") if p.name != "model.pt"]    # checkpoints stay out of the assets
     assert not [p for p in out.rglob(".*")]                              # no staging or temporary files
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["assets"]
+
+
+@pytest.mark.slow
+def test_a_run_writes_only_its_folder_and_the_listed_explorer_and_one_record_of_each_kind(shared_report):
+    from vae.consistency import problems
+
+    out, manifest = shared_report.out, shared_report.manifest
+    assert problems(out) == []
+    assert manifest["explorer"] == sorted(str(p.relative_to(out)) for p in (out / "explorer").rglob("*") if p.is_file())
+    assert {path.split("/")[1] for path in manifest["explorer"]} == {"mnist", "fashion-mnist"}
+    listed = set(manifest["tables"]) | set(manifest["figures"]) | set(manifest["explorer"]) \
+        | {f for run in manifest["runs"] for f in run["files"]} | {"manifest.json", "classifier.json"}
+    assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == listed
+    for run in manifest["runs"]:       # the trainer's three records, once each, in the trainer's format
+        folder = out / "runs" / run["name"]
+        assert set(json.loads((folder / "config.json").read_text())) == {
+            "config", "device", "device_name", "environment", "wall_time_s"}
+        assert json.loads((folder / "metrics.json").read_text()) == run["metrics"]
+        assert (folder / "history.csv").read_text().splitlines()[0].split(",")[:2] == ["epoch", "train_loss"]
+
+
+@pytest.mark.slow
+def test_a_report_checks_each_data_file_once_and_logs_every_phase_and_epoch(shared_report):
+    assert len(shared_report.md5_checks) == 8 and set(shared_report.md5_checks.values()) == {1}
+    log = shared_report.log
+    for dataset in ("mnist", "fashion-mnist"):
+        assert any(line.startswith(f"classifier ({dataset}): training") for line in log)
+    assert any(line.startswith("data page:") for line in log)
+    runs = shared_report.manifest["runs"]
+    epoch_lines = [line for line in log if " epoch " in line and "best epoch" not in line]
+    assert len(epoch_lines) == sum(run["epochs"] for run in runs)
+    assert epoch_lines[0].startswith(f"[1/{len(runs)}] {runs[0]['name']} epoch   1/")
+    assert all("left)" in line for line in epoch_lines)
+
+
+def test_the_progress_counts_the_plans_epochs_and_estimates_the_time_left(monkeypatch):
+    from vae.report import progress
+
+    specs = tiny_specs("data", 2, 3)
+    specs = [dataclasses.replace(specs[0], config=dataclasses.replace(specs[0].config, epochs=3)), specs[1]]
+    clock = iter([0.0, 10.0, 20.0, 30.0])        # started, then each epoch 10 s later
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    lines: list[str] = []
+    shown = progress.ReportProgress(specs, lines.append, live=False)
+    on_epoch, log = shown.for_run(0, specs[0])
+    on_epoch(0, None, None)                       # the untrained model: not an epoch
+    for epoch in (1, 2):
+        log(f"epoch {epoch}/3  train -ELBO 1.0")
+        on_epoch(epoch, None, None)
+    assert lines == ["[1/2] mnist-mlp400-z2 epoch 1/3  train -ELBO 1.0  (report: about 30 s left)",
+                     "[1/2] mnist-mlp400-z2 epoch 2/3  train -ELBO 1.0  (report: about 20 s left)"]
+    shown.run_done(specs[0])                      # a run that stopped early: its last epoch is counted too
+    assert (shown.epochs_done, shown.runs_done, shown.total_epochs) == (3, 1, 4)
+
+
+def test_on_a_terminal_the_progress_is_one_bar_with_the_log_above_it(capsys):
+    from vae.report import progress
+
+    specs = tiny_specs("data", 2, 3)
+    lines: list[str] = []
+    shown = progress.ReportProgress(specs, lines.append, live=True)
+    on_epoch, log = shown.for_run(1, specs[1])
+    log("epoch 1/1  train -ELBO 1.0")             # the bar shows the epoch: no line of its own
+    on_epoch(1, None, None)
+    shown.log("[2/2] mnist-mlp400-z3: test -ELBO 1.00")
+    bar = shown.bar.format_dict
+    shown.close()
+    assert lines == ["[2/2] mnist-mlp400-z3: test -ELBO 1.00"]
+    assert (bar["n"], bar["total"]) == (1, 2) and "mnist-mlp400-z3 epoch 1/1" in bar["prefix"]
+    assert "runs done 0/2" in bar["prefix"]

@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
+from support.configs import tiny_config
+from vae.checkpoints import load_checkpoint
 from vae.schedules import burda_stage, kl_weight, learning_rate
-from vae.training import TrainConfig, load_checkpoint, train
+from vae.training import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -64,9 +66,8 @@ def test_burda_learning_rate_is_lr_times_10_to_minus_i_over_7_per_stage():
 # ---- runs -------------------------------------------------------------------------------------
 
 def tiny(data_dir, **changes) -> TrainConfig:
-    values = dict(arch="mlp", hidden=(64,), epochs=3, batch_size=64, train_limit=256, device="cpu",
-                  data_dir=str(data_dir), lr_schedule="cosine", kl_warmup_epochs=2, min_lr=1e-4)
-    return TrainConfig(**{**values, **changes})
+    return tiny_config(data_dir, **{**dict(epochs=3, lr_schedule="cosine", kl_warmup_epochs=2, min_lr=1e-4),
+                                    **changes})
 
 
 class Interrupted(Exception):

@@ -7,27 +7,19 @@ import math
 import pytest
 import torch
 
+from support.configs import tiny_config, without_timings
 from vae import cli
-from vae.training import HISTORY_FIELDS, TrainConfig, load_checkpoint, load_model, train
+from vae.checkpoints import load_checkpoint, load_model
+from vae.data import load_splits
+from vae.training import HISTORY_FIELDS, TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-TIMING_KEYS = {"wall_time_s", "epoch_time_s"}
-
-
-def tiny_config(data_dir, **changes) -> TrainConfig:
-    values = dict(arch="mlp", hidden=(64,), epochs=2, batch_size=64, train_limit=256, device="cpu",
-                  data_dir=str(data_dir))
-    return TrainConfig(**{**values, **changes})
 
 
 def read_history(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
-
-
-def without_timings(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
 
 
 def test_a_tiny_cli_run_writes_config_history_metrics_and_both_checkpoints(tmp_path, data_dir, capsys):
@@ -46,6 +38,7 @@ def test_a_tiny_cli_run_writes_config_history_metrics_and_both_checkpoints(tmp_p
     assert "git_commit" in env   # None only outside a git checkout
     assert env["git_commit"] is None or len(env["git_commit"]) == 40
     assert config["wall_time_s"] > 0
+    assert set(config) == {"config", "device", "device_name", "environment", "wall_time_s"}
 
     history = read_history(out / "history.csv")
     assert list(history[0]) == HISTORY_FIELDS
@@ -56,6 +49,9 @@ def test_a_tiny_cli_run_writes_config_history_metrics_and_both_checkpoints(tmp_p
     assert {"params", "best_epoch", "val", "test"} <= set(metrics)
     assert metrics["params"] == 784 * 64 + 64 + 2 * (64 * 2 + 2) + 2 * 64 + 64 + 64 * 784 + 784
     assert metrics["best_epoch"] in (1, 2) and metrics["train_examples"] == 256
+    epoch_times = [float(row["epoch_time_s"]) for row in history]
+    assert metrics["first_epoch_time_s"] == pytest.approx(epoch_times[0])
+    assert metrics["epoch_time_median_s"] == pytest.approx(sum(epoch_times) / 2)       # the median of two
     for split in ("val", "test"):
         assert set(metrics[split]) >= {"elbo", "recon", "kl", "elbo_per_pixel"}
         terms = metrics[split]
@@ -131,3 +127,27 @@ def test_the_non_finite_loss_hint_names_an_extreme_beta_or_weight_decay_before_t
     from vae.training import _likely_cause
 
     assert _likely_cause(TrainConfig(**changes)) == f"a lower {hint}"
+
+
+def test_preloaded_splits_train_exactly_like_splits_read_from_disk(tmp_path, data_dir, monkeypatch):
+    config = tiny_config(data_dir, epochs=1)
+    read = train(config, tmp_path / "read", log=lambda m: None, progress=False)
+    splits = load_splits(config.dataset, data_dir, config.val_split, config.seed, config.train_limit)
+    monkeypatch.setattr("vae.training.load_splits", lambda *args, **kwargs: pytest.fail("read the data again"))
+    given = train(config, tmp_path / "given", log=lambda m: None, progress=False, splits=splits)
+    assert without_timings(given.metrics) == without_timings(read.metrics)
+
+
+def test_checkpoints_go_to_their_own_folder_and_measures_into_metrics_json(tmp_path, data_dir):
+    seen = []
+
+    def measure(result):
+        seen.append(result.metrics["best_epoch"])
+        return {"extra_measure": 3.5}
+
+    result = train(tiny_config(data_dir, epochs=1), tmp_path / "run", log=lambda m: None, progress=False,
+                   checkpoint_dir=tmp_path / "checkpoints", measure=measure)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "history.csv", "metrics.json"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert seen == [1] and written["extra_measure"] == 3.5 and written == json.loads(json.dumps(result.metrics))

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from . import console
 from .artifacts import ArtifactError
-from .data import DATASETS, DataError, prepare
+from .data import DATASETS, DataError, prepare, read_dataset, split
 from .losses import RECON_LOSSES
 from .models import ARCHITECTURES
 from .outdir import owned, prepare_train_folder
@@ -221,10 +221,11 @@ def run_train(args: argparse.Namespace) -> None:
         config.validate()
     except ConfigError as err:
         _fail(str(err), 2)
-    prepare(DATASETS[config.dataset], config.data_dir)
+    data = read_dataset(config.dataset, config.data_dir, fetch=True, log=console.log)   # one MD5 check per file
     with owned(args.out):
         prepare_train_folder(args.out, config, resume=args.resume, overwrite=args.overwrite)
-        train(config, args.out, resume=args.resume, log=console.log)
+        train(config, args.out, resume=args.resume, log=console.log,
+              splits=split(data, config.val_split, config.seed, config.train_limit))
 
 
 def run_report(args: argparse.Namespace) -> None:
@@ -233,9 +234,7 @@ def run_report(args: argparse.Namespace) -> None:
     if not isinstance(args.workers, int) or args.workers < 1:
         raise ConfigError("workers", f"must be a positive integer (got {args.workers!r})")
     profile = dataclasses.replace(PROFILES[args.profile], workers=args.workers, cuda_graph=args.cuda_graph)
-    for spec in DATASETS.values():
-        prepare(spec, args.data_dir)
-    with owned(args.out):
+    with owned(args.out):     # the report fetches what is missing and checks each file once
         try:
             build_report(profile, args.data_dir, args.out, log=console.log)
         except ReportError as err:

@@ -37,6 +37,7 @@ MANIFEST_SHAPE = {
     "tables": ("a list of paths", lambda v: isinstance(v, list) and all(isinstance(f, str) for f in v)),
     "figures": ("a list of paths", lambda v: isinstance(v, list) and all(isinstance(f, str) for f in v)),
     "files": ("a list of paths", lambda v: isinstance(v, list) and all(isinstance(f, str) for f in v)),
+    "explorer": ("a list of paths", lambda v: isinstance(v, list) and all(isinstance(f, str) for f in v)),
     "failed_runs": ("an object", lambda v: isinstance(v, dict)),
     "profile_settings": ("an object", lambda v: isinstance(v, dict)),
 }
@@ -85,9 +86,15 @@ def manifest_problems(manifest: dict[str, Any]) -> list[str]:
     return found
 
 
+def _is_leftover(name: str) -> bool:
+    """What an interrupted write can leave: artifacts.write_atomic's `.<name>.<random>.tmp`, and a
+    report's staging folder `.<out>.report-<random>` with its `.previous` entries."""
+    return name.endswith(".tmp") or name == ".previous" or ".report-" in name
+
+
 def problems(assets: Path) -> list[str]:
-    """Every disagreement between manifest.json, runs/ and tables/, and every asset that cannot be
-    published (empty or not a PNG, not a table, raw HTML in a table); empty: consistent."""
+    """Every disagreement between manifest.json, runs/, tables/ and explorer/, and every asset that
+    cannot be published (empty or not a PNG, not a table, raw HTML in a table); empty: consistent."""
     assets = Path(assets)
     if not (assets / "manifest.json").exists() and not (assets / "runs").exists() \
             and not (assets / "tables").exists():
@@ -100,7 +107,7 @@ def problems(assets: Path) -> list[str]:
     if malformed:
         return malformed
     found = [f"{p.relative_to(assets)} is left over from an interrupted report"
-             for p in sorted(assets.rglob(".*")) if p.name.endswith((".partial", ".old"))]
+             for p in sorted(assets.rglob(".*")) if _is_leftover(p.name)]
     if manifest.get("failed_runs"):
         found.append(f"manifest.json records failed runs ({', '.join(map(str, manifest['failed_runs']))})")
     listed = {run["name"]: run for run in manifest["runs"]}
@@ -153,7 +160,7 @@ def _run_problems(assets: Path, name: str, run: dict[str, Any], manifest: dict[s
     except InconsistentAssets as err:
         return [str(err)]
     found = []
-    if metrics != {"run": name, **run.get("metrics", {})}:
+    if metrics != run.get("metrics", {}):
         found.append(f"runs/{name}/metrics.json does not match manifest.json")
     settings = manifest.get("profile_settings", {})
     differences = [key for key in RUN_SETTINGS if key in run and config.get(key) != run[key]]
@@ -166,7 +173,13 @@ def _run_problems(assets: Path, name: str, run: dict[str, Any], manifest: dict[s
 
 def _table_problems(assets: Path, manifest: dict[str, Any], listed: dict[str, Any]) -> list[str]:
     tables = set(manifest.get("tables", [])) | set(manifest.get("figures", []))
-    found = [f"{t} is listed in manifest.json but missing" for t in sorted(tables) if not (assets / t).is_file()]
+    explorer = set(manifest.get("explorer", []))
+    found = [f"{t} is listed in manifest.json but missing" for t in sorted(tables | explorer)
+             if not (assets / t).is_file()]
+    if (assets / "explorer").is_dir():
+        found += [f"{p.relative_to(assets)} is not in manifest.json (an explorer of another report)"
+                  for p in sorted((assets / "explorer").rglob("*"))
+                  if p.is_file() and not p.name.startswith(".") and str(p.relative_to(assets)) not in explorer]
     tables_dir = assets / "tables"
     if tables_dir.is_dir():
         found += [f"tables/{p.name} is not in manifest.json (a table of another report)"

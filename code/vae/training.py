@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,11 @@ import numpy as np
 import torch
 
 from . import artifacts
-from .checkpoints import check_resumable, load_checkpoint, load_model  # noqa: F401  (load_model re-exported)
+from .checkpoints import check_resumable, load_checkpoint
 from .config import TrainConfig
 from .cuda_graph import Accumulator, GraphedSteps, epoch_plan
 from .data import Splits, load_splits
-from .device import SpeedPolicy, configure_cuda, device_name, environment, select_device  # environment: re-exported for report.py
+from .device import SpeedPolicy, configure_cuda, device_name, environment, select_device
 from .errors import ConfigError, TrainingError
 from .evaluation import evaluate
 from .losses import ELBOTerms, negative_elbo, negative_iwae
@@ -35,8 +36,6 @@ from .schedules import kl_weight, learning_rate
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_elbo", "train_recon", "train_kl",
                   "val_loss", "val_elbo", "val_recon", "val_kl", "val_elbo_per_pixel", "epoch_time_s"]
-
-
 
 
 def seed_everything(seed: int) -> None:
@@ -68,6 +67,8 @@ class TrainResult:
 
 
 EpochCallback = Callable[[int, VAE, Splits], None]
+# Measures the caller adds to metrics.json, taken on the best epoch's model before the file is written.
+MeasureCallback = Callable[[TrainResult], dict[str, Any]]
 
 
 def _rng_state(shuffle: torch.Generator, device: torch.device) -> dict[str, Any]:
@@ -137,10 +138,13 @@ def _resume_checkpoint(config: TrainConfig, last_path: Path) -> dict[str, Any]:
     return saved
 
 
-def prepare_splits(config: TrainConfig, device: torch.device) -> Splits:
-    """The three splits on the device; under --binarize, validation and test get one fixed draw,
-    made on the CPU before the move, so that every device scores the same images."""
-    splits = load_splits(config.dataset, config.data_dir, config.val_split, config.seed, config.train_limit)
+def prepare_splits(config: TrainConfig, device: torch.device, loaded: Splits | None = None) -> Splits:
+    """The three splits on the device (`loaded`, or read from config.data_dir); under --binarize,
+    validation and test get one fixed draw, made on the CPU before the move, so that every device
+    scores the same images. `loaded` itself is never changed (a report shares it between runs)."""
+    if loaded is None:
+        loaded = load_splits(config.dataset, config.data_dir, config.val_split, config.seed, config.train_limit)
+    splits = loaded.to("cpu")   # a new Splits: the binarized draws below replace its fields only
     for split, x in (("training", splits.train_x), ("validation", splits.val_x)):
         if len(x) == 0:
             raise ConfigError("val_split", f"{config.val_split} leaves no {split} example; "
@@ -190,6 +194,7 @@ class Run:
     """Everything one training run works with, built once by `train`."""
     config: TrainConfig
     out_dir: Path
+    checkpoint_dir: Path            # best.pt and last.pt; out_dir unless the caller keeps them elsewhere
     device: torch.device
     policy: SpeedPolicy
     splits: Splits
@@ -211,11 +216,11 @@ class Run:
 
     @property
     def last_path(self) -> Path:
-        return self.out_dir / "last.pt"
+        return self.checkpoint_dir / "last.pt"
 
     @property
     def best_path(self) -> Path:
-        return self.out_dir / "best.pt"
+        return self.checkpoint_dir / "best.pt"
 
     def step(self, x: torch.Tensor, beta: float | torch.Tensor) -> ELBOTerms:
         c = self.config
@@ -358,12 +363,13 @@ def end_epoch(run: Run, epoch: int, train_terms: list[float], started: float) ->
 
 
 def final_metrics(run: Run) -> dict[str, Any]:
-    """The best epoch's weights evaluated on validation and test (β = 1: the true ELBO)."""
+    """The best epoch's weights evaluated on validation and test (β = 1: the true ELBO), and timings."""
     if run.best_epoch == 0:
         raise TrainingError(f"{run.out_dir} has no trained epoch; train with --epochs 1 or more")
     load_checkpoint(run.best_path, run.model)
     run.model.eval()
     c, batch = run.config, run.policy.eval_batch_size
+    times = [row["epoch_time_s"] for row in run.history]
     return {
         "params": count_parameters(run.model), "best_epoch": run.best_epoch, "epochs": c.epochs,
         "val": evaluate(run.model, run.splits.val_x, 1.0, c.recon_loss, batch),
@@ -371,20 +377,26 @@ def final_metrics(run: Run) -> dict[str, Any]:
         "train_examples": len(run.splits.train_x), "wall_time_s": run.elapsed_s,
         "epoch_time_s": run.elapsed_s / max(len(run.history), 1),
         "device": str(run.device), "device_name": device_name(run.device),
+        # The first epoch carries one-off costs (allocator warm-up, kernel selection), so the
+        # typical epoch is the median, and the first is stated on its own.
+        "epoch_time_median_s": statistics.median(times), "first_epoch_time_s": times[0],
     }
 
 
 def start_run(config: TrainConfig, out_dir: Path, resume: bool, log: Callable[[str], None],
-              progress: bool | None) -> Run:
-    """Check a resume, load the data, build model and optimizer, and restore last.pt's state."""
+              progress: bool | None, splits: Splits | None = None, checkpoint_dir: Path | None = None) -> Run:
+    """Check a resume, load the data (unless given), build model and optimizer, and restore last.pt's state."""
+    checkpoint_dir = out_dir if checkpoint_dir is None else checkpoint_dir
+    last = checkpoint_dir / "last.pt"
     device = select_device(config.device)
     configure_cuda(device)      # fp32 without TF32, deterministic cuDNN, the device made current
-    saved = _resume_checkpoint(config, out_dir / "last.pt") if resume and (out_dir / "last.pt").exists() else None
+    saved = _resume_checkpoint(config, last) if resume and last.exists() else None
     seed_everything(config.seed)
     policy = SpeedPolicy.for_model(config.arch, device, config.eval_batch_size, config.cuda_graph, config.precision)
-    splits = prepare_splits(config, device)
+    splits = prepare_splits(config, device, splits)
     model = build_model_for(config, policy, splits, device)
-    run = Run(config=config, out_dir=out_dir, device=device, policy=policy, splits=splits, model=model,
+    run = Run(config=config, out_dir=out_dir, checkpoint_dir=checkpoint_dir, device=device, policy=policy,
+              splits=splits, model=model,
               optimizer=build_optimizer(model, config, policy, device),
               shuffle=torch.Generator().manual_seed(config.seed), log=log, progress=progress)
     if saved is not None:
@@ -395,12 +407,18 @@ def start_run(config: TrainConfig, out_dir: Path, resume: bool, log: Callable[[s
 # --8<-- [start:train]
 def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
           on_epoch: EpochCallback | None = None, log: Callable[[str], None] = print,
-          progress: bool | None = None) -> TrainResult:
-    """Train a VAE as configured, writing config.json, history.csv, best.pt, last.pt and metrics.json."""
+          progress: bool | None = None, splits: Splits | None = None, checkpoint_dir: str | Path | None = None,
+          measure: MeasureCallback | None = None) -> TrainResult:
+    """Train a VAE as configured, writing config.json, history.csv and metrics.json into `out_dir`
+    and best.pt, last.pt into `checkpoint_dir` (default: `out_dir`).
+
+    `splits`: the data already loaded (default: read from config.data_dir). `measure`: extra
+    fields for metrics.json, measured on the best model before the file is written."""
     config.validate()
-    run = start_run(config, Path(out_dir), resume, log, progress)
+    run = start_run(config, Path(out_dir), resume, log, progress, splits,
+                    None if checkpoint_dir is None else Path(checkpoint_dir))
     run_info = {"config": config.to_dict(), "device": str(run.device), "device_name": device_name(run.device),
-                "environment": environment(), "out_dir": str(run.out_dir)}
+                "environment": environment()}
     artifacts.write_json(run.out_dir / "config.json", {**run_info, "wall_time_s": run.elapsed_s})
     if run.start_epoch == 0 and on_epoch is not None:
         on_epoch(0, run.model, run.splits)
@@ -413,12 +431,21 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
         if on_epoch is not None:
             on_epoch(epoch, run.model, run.splits)
 
-    metrics = final_metrics(run)
-    artifacts.write_json(run.out_dir / "metrics.json", metrics)
+    result = finish_run(run, measure)
     artifacts.write_json(run.out_dir / "config.json", {**run_info, "wall_time_s": run.elapsed_s})
-    log(f"best epoch {run.best_epoch}: test -ELBO {metrics['test']['elbo']:.3f} "
-        f"(recon {metrics['test']['recon']:.3f} + KL {metrics['test']['kl']:.3f}), "
-        f"{metrics['params']:,} parameters, {run.elapsed_s:.1f} s")
-    return TrainResult(model=run.model, metrics=metrics, history=run.history, splits=run.splits,
-                       config=config, out_dir=run.out_dir, device=run.device)
+    return result
 # --8<-- [end:train]
+
+
+def finish_run(run: Run, measure: MeasureCallback | None) -> TrainResult:
+    """metrics.json: the best model's final metrics and the caller's measures of it, written once."""
+    metrics = final_metrics(run)
+    result = TrainResult(model=run.model, metrics=metrics, history=run.history, splits=run.splits,
+                         config=run.config, out_dir=run.out_dir, device=run.device)
+    if measure is not None:
+        metrics.update(measure(result))
+    artifacts.write_json(run.out_dir / "metrics.json", metrics)
+    run.log(f"best epoch {run.best_epoch}: test -ELBO {metrics['test']['elbo']:.3f} "
+            f"(recon {metrics['test']['recon']:.3f} + KL {metrics['test']['kl']:.3f}), "
+            f"{metrics['params']:,} parameters, {run.elapsed_s:.1f} s")
+    return result

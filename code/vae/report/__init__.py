@@ -6,13 +6,14 @@ Where each job lives:
 - `plan`: the profiles and the runs each one makes (`run_specs`), and a run in words (`describe`);
 - `run`: one run, trained with figure snapshots, then measured and drawn into its folder;
 - `runner`: the runs one after another, or several at once on one GPU;
+- `progress`: what the report shows while it runs (a live bar, or one line per epoch);
 - `classifier`: the report's own classifier, which judges whether reconstructions keep their class;
 - `data_page`: example images and class counts for the Data page;
 - `tables`: the one number formatter and the table writer (.md for pages, .csv/.json with every field);
 - `comparisons`: every table and figure across runs, one function each, listed in `COMPARISONS`;
 - `transaction`: staging on --out's filesystem, then all of the report lands at once, or nothing changes;
   only the files the previous report's manifest lists are ever replaced;
-- `build`: `build_report`, which puts these together and writes manifest.json.
+- `build`: `build_report`, which reads each dataset once, puts these together and writes manifest.json.
 docs/assets/README.md describes the files for the site's pages.
 """
 

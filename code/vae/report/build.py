@@ -1,5 +1,8 @@
 """The whole report: classifiers and data-page assets, every run, the comparisons, the manifest,
-built in a staging folder and landed in `--out` as one transaction."""
+built in a staging folder and landed in `--out` as one transaction.
+
+Each dataset is read and verified once per report; the data page, the classifiers, every run
+and the outlier scoring share what was read."""
 
 from __future__ import annotations
 
@@ -9,12 +12,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import artifacts, figures
-from ..data import load_splits
+from ..data import Dataset, Splits, read_dataset, split
 from ..device import environment, select_device
 from . import classifier, data_page, transaction
 from .comparisons import write_comparisons
 from .plan import Profile, RunSpec, run_specs
-from .run import RunOutcome
+from .progress import ReportProgress
+from .run import RunInputs, RunOutcome, explores
 from .runner import RunJob, make_runs, threads_per_worker, worker_count
 
 
@@ -35,13 +39,16 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
     # Refuse before training, not after, to replace what the previous report did not write.
     transaction.check_out(out_dir, [*(f"runs/{spec.name}" for spec in specs), "manifest.json", "classifier.json"])
     staging = transaction.open_staging(out_dir)
+    progress = ReportProgress(specs, log)
     try:
         if workers is None:
             workers = worker_count(select_device(profile.device), profile.workers, len(specs))
-        manifest, failures = _build(profile, data_dir, staging, specs, workers, log)
+        manifest, failures = _build(profile, data_dir, staging, specs, workers, progress)
     except BaseException:
         transaction.discard(staging)
         raise
+    finally:
+        progress.close()
     manifest["wall_time_s"] = time.perf_counter() - started
     manifest["files"] = transaction.files_in(staging)   # what the next report may replace, and nothing else
     if failures:
@@ -57,52 +64,94 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
 
 
 def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunSpec], workers: int,
-           log: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, str]]:
+           progress: ReportProgress) -> tuple[dict[str, Any], dict[str, str]]:
     """Every asset into `staging`; the manifest and the failed runs (name: one line)."""
-    env = environment()
-    datasets = list(dict.fromkeys(spec.config.dataset for spec in specs))
-    judges, shared = _data_assets(profile, data_dir, staging, datasets, log)
+    env, log = environment(), progress.log
+    data = ReportData(data_dir, specs, log)
+    page_splits = {dataset: data.splits(dataset, profile.val_split, profile.seed, profile.train_limit)
+                   for dataset in dict.fromkeys(spec.config.dataset for spec in specs)}
+    judges, shared = _data_assets(profile, staging, page_splits, log)
     outcomes: dict[str, RunOutcome] = {}
     failures: dict[str, str] = {}
 
-    def on_done(index: int, job: RunJob, result: RunOutcome | str) -> None:
-        prefix = f"[{index + 1}/{len(specs)}] {job.spec.name}"
-        if isinstance(result, str):
-            failures[job.spec.name] = result
-            log(f"{prefix}: FAILED ({result})")
-            return
-        outcomes[job.spec.name] = result
-        m = result.metrics
-        log(f"{prefix}: test -ELBO {m['test']['elbo']:.2f} (recon {m['test']['recon']:.2f} + KL "
-            f"{m['test']['kl']:.2f}), {m['active_units']} active units, train {m['wall_time_s']:.0f} s, "
-            f"total {result.report_time_s:.0f} s")
+    def on_done(job: RunJob, result: RunOutcome | str) -> None:
+        progress.run_done(job.spec)
+        (failures if isinstance(result, str) else outcomes)[job.spec.name] = result
+        log(_run_line(job, len(specs), result))
 
+    threads = threads_per_worker(workers, select_device(profile.device))
     with transaction.scratch_folder() as scratch:   # checkpoints: never in the assets
-        jobs = [RunJob(spec, profile, staging / "runs" / spec.name, Path(scratch) / spec.name, env, judges,
-                       threads_per_worker(workers, select_device(profile.device))) for spec in specs]
-        make_runs(jobs, workers, on_done)
+        jobs = [RunJob(index, spec, profile, staging / "runs" / spec.name,
+                       data.run_inputs(spec, judges, Path(scratch) / spec.name, staging), threads)
+                for index, spec in enumerate(specs)]
+        make_runs(jobs, workers, on_done, progress if workers <= 1 else None)
     outcomes = {spec.name: outcomes[spec.name] for spec in specs if spec.name in outcomes}   # plan order
     comparison_started = time.perf_counter()
-    shared += [str(p.relative_to(staging)) for p in write_comparisons(profile, outcomes, staging)]
-    log(f"comparisons: {len(shared)} files, {time.perf_counter() - comparison_started:.0f} s")
+    written = write_comparisons(profile, outcomes, staging)
+    shared += [str(p.relative_to(staging)) for p in written]
+    log(f"comparisons: {len(written)} files, {time.perf_counter() - comparison_started:.0f} s")
     return _manifest(profile, env, outcomes, failures, shared, staging), failures
 
 
-def _data_assets(profile: Profile, data_dir: Path, staging: Path, datasets: Sequence[str],
+def _run_line(job: RunJob, runs: int, result: RunOutcome | str) -> str:
+    """The log's line for a finished run: its main numbers, or why it failed."""
+    prefix = f"[{job.index + 1}/{runs}] {job.spec.name}"
+    if isinstance(result, str):
+        return f"{prefix}: FAILED ({result})"
+    m = result.metrics
+    return (f"{prefix}: test -ELBO {m['test']['elbo']:.2f} (recon {m['test']['recon']:.2f} + KL "
+            f"{m['test']['kl']:.2f}), {m['active_units']} active units, train {m['wall_time_s']:.0f} s, "
+            f"total {result.report_time_s:.0f} s")
+
+
+class ReportData:
+    """Every dataset the runs train on or score as outliers, verified and read once per report,
+    and their splits, made once per setting and shared by the data page and every run."""
+
+    def __init__(self, data_dir: Path, specs: Sequence[RunSpec], log: Callable[[str], None]):
+        names = dict.fromkeys([spec.config.dataset for spec in specs]
+                              + [spec.anomaly_against for spec in specs if spec.anomaly_against])
+        self.datasets: dict[str, Dataset] = {}
+        self._splits: dict[tuple[str, float, int, int | None], Splits] = {}
+        for name in names:
+            started = time.perf_counter()
+            self.datasets[name] = read_dataset(name, data_dir, fetch=True, log=log)
+            log(f"{name}: verified (MD5) and read in {time.perf_counter() - started:.1f} s")
+
+    def splits(self, dataset: str, val_split: float, seed: int, train_limit: int | None) -> Splits:
+        key = (dataset, val_split, seed, train_limit)
+        if key not in self._splits:
+            self._splits[key] = split(self.datasets[dataset], val_split, seed, train_limit)
+        return self._splits[key]
+
+    def run_inputs(self, spec: RunSpec, judges: dict[str, Any], checkpoint_dir: Path, staging: Path) -> RunInputs:
+        """What one run is given: its splits, the outliers it scores, its judge, where it writes."""
+        c = spec.config
+        return RunInputs(
+            splits=self.splits(c.dataset, c.val_split, c.seed, c.train_limit),
+            outliers=self.datasets[spec.anomaly_against].test_x if spec.anomaly_against else None,
+            judge=judges.get(c.dataset), checkpoint_dir=checkpoint_dir,
+            explorer_dir=staging / "explorer" / c.dataset if explores(spec) else None)
+
+
+def _data_assets(profile: Profile, staging: Path, loaded: dict[str, Splits],
                  log: Callable[[str], None]) -> tuple[dict[str, Any], list[str]]:
-    """The report's classifier per dataset (classifier.json) and the Data page's figures and table,
-    from one load of each dataset; returns the classifiers and the files written."""
-    loaded = {d: load_splits(d, data_dir, profile.val_split, profile.seed, profile.train_limit) for d in datasets}
+    """The report's classifier per dataset (classifier.json) and the Data page's figures and table;
+    returns the classifiers and the files written."""
     judges, accuracy, written = {}, {}, []
     for dataset, splits in loaded.items():
+        log(f"classifier ({dataset}): training {profile.classifier_epochs} epochs on "
+            f"{len(splits.train_x):,} images")
+        started = time.perf_counter()
         judges[dataset], test_accuracy = classifier.train_classifier(splits, profile.classifier_epochs, profile.seed)
         accuracy[dataset] = {"test_accuracy": test_accuracy, "test_images": len(splits.test_x),
                              "train_examples": len(splits.train_x), "epochs": profile.classifier_epochs,
                              "model": f"MLP 784-{classifier.HIDDEN}-{len(splits.classes)}"}
-        log(f"classifier ({dataset}): test accuracy {test_accuracy:.3f}")
+        log(f"classifier ({dataset}): test accuracy {test_accuracy:.3f} ({time.perf_counter() - started:.0f} s)")
         written.append(data_page.class_examples_figure(dataset, splits, staging / "figures"))
     written += data_page.class_counts_table(loaded, staging / "tables")
     written.append(artifacts.write_json(staging / "classifier.json", accuracy))
+    log(f"data page: {len(written)} files")
     return judges, [str(p.relative_to(staging)) for p in written]
 
 
@@ -118,8 +167,11 @@ def _manifest(profile: Profile, env: dict[str, Any], outcomes: dict[str, RunOutc
              "device": o.metrics["device_name"], "wall_time_s": o.metrics["wall_time_s"],
              "report_time_s": o.report_time_s} for o in outcomes.values()]
     pngs = sorted(p for p in shared if p.endswith(".png")) + [f for run in runs for f in run["figures"]]
+    # The latent explorer's data (image sprites, not figures), written by the runs that draw it.
+    explorer_files = sorted(str(p.relative_to(staging)) for p in (staging / "explorer").rglob("*")
+                            if p.is_file() and not p.name.startswith("."))
     return {"profile": profile.name, "profile_settings": dataclasses.asdict(profile), "wall_time_s": None,
             "code_commit": env["git_commit"], "device": device, "environment": env, "runs": runs,
             "failed_runs": failures, "tables": sorted(p for p in shared if p.startswith("tables/")),
-            "figures": sorted(p for p in shared if p.startswith("figures/")),
+            "figures": sorted(p for p in shared if p.startswith("figures/")), "explorer": explorer_files,
             "figure_text_px": {p: figures.text_px(staging / p) for p in pngs}}

@@ -1,28 +1,29 @@
 """One run of the report: train it with figure snapshots, then measure and draw the trained model.
 
-`produce_run` trains through `training.train`, whose `on_epoch` callback (`EpochSnapshots`)
-draws epochs 0, 1, 5 (or the middle one) and the last; then the best-epoch model is measured
-(`evaluation`) and drawn (`figures`) into the run's folder. It returns a `RunOutcome` holding
-plain CPU data only, so a run can be made in another process.
+`produce_run` trains through `training.train` straight into the run's folder, with the data the
+report has already read. The `on_epoch` callback (`EpochSnapshots`) draws epochs 0, 1, 5 (or the
+middle one) and the last; the `measure` callback (`RunMeasurements`) measures (`evaluation`) and
+draws (`figures`) the best-epoch model and returns the fields the trainer adds to metrics.json,
+so each of config.json, history.csv and metrics.json has one writer. It returns a `RunOutcome`
+holding plain CPU data only, so a run can be made in another process.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from .. import artifacts, evaluation, explorer, figures
-from ..data import Splits, load_splits
+from ..data import Splits
 from ..models import VAE
-from ..training import HISTORY_FIELDS, TrainResult, train
+from ..training import EpochCallback, TrainResult, train
 from . import classifier
 from .plan import Profile, RunSpec, describe
 from .tables import Column, markdown_table
@@ -94,7 +95,7 @@ class EpochSnapshots:
 class RunOutcome:
     """What the comparisons need from a finished run: plain CPU data, no model."""
     spec: RunSpec
-    metrics: dict[str, Any]
+    metrics: dict[str, Any]            # as written to runs/<name>/metrics.json
     history: list[dict[str, float]]
     files: list[str]
     final_samples: torch.Tensor
@@ -103,64 +104,77 @@ class RunOutcome:
     anomaly_scores: tuple[torch.Tensor, torch.Tensor] | None = None   # (in distribution, outliers)
 
 
-def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, train_dir: Path, environment: dict[str, Any],
-                judges: dict[str, nn.Module]) -> RunOutcome:
-    """Train one run into `train_dir` (checkpoints) and write its assets into `run_dir`.
+@dataclass
+class RunInputs:
+    """What one run is given by the report: its data (read once per report) and where to write."""
+    splits: Splits                     # the run's dataset, split as its config says
+    outliers: torch.Tensor | None      # test images of `spec.anomaly_against`, if the run scores them
+    judge: nn.Module | None            # the report's classifier of the run's dataset
+    checkpoint_dir: Path               # best.pt and last.pt: outside the assets
+    explorer_dir: Path | None          # explorer/<dataset>/ of the report, if this run draws the explorer
 
-    `judges` holds the report's classifier per dataset (reconstruction classes)."""
+
+def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, inputs: RunInputs,
+                on_epoch: EpochCallback | None = None, log: Callable[[str], None] = lambda message: None,
+                ) -> RunOutcome:
+    """Train one run straight into `run_dir`; the trainer writes config.json, history.csv and
+    metrics.json there (with this report's measurements added to metrics.json), the report its
+    figures and tables beside them."""
     started = time.perf_counter()
     snapshots = EpochSnapshots(run_dir, spec, profile.samples, profile.seed)
     # The latent explorer of a saved z = 2 model: every epoch's frame comes from this training.
-    frames = explorer.EpochFrames(samples=profile.samples, seed=profile.seed) if _explores(spec) else None
-    result = train(spec.config, train_dir, on_epoch=explorer.chain(snapshots, frames), log=lambda message: None,
-                   progress=False)
-    metrics = dict(result.metrics)
-    write_records(spec, result, metrics, environment, run_dir)
-    mu, logvar = evaluation.latent_encodings(result.model, result.splits.test_x)
-    metrics.update(draw_latent_space(spec, result, mu, profile, run_dir))
-    draw_interpolations(spec, result, run_dir)
-    metrics.update(measure_active_units(spec, mu, logvar, run_dir))
-    metrics.update(reconstruction_classes(result.splits, snapshots.final_reconstructions,
-                                          judges.get(spec.config.dataset)))
-    if spec.likelihood:
-        metrics["likelihood"] = measure_likelihood(result, profile)
-    anomaly_scores = None
-    if spec.anomaly_against:
-        anomaly_scores = score_outliers(result, spec.anomaly_against, profile)
-        metrics["anomaly_roc_auc"] = evaluation.anomaly_auc(*anomaly_scores)
-    if spec.save_model:
-        save_model_files(result, mu, logvar, run_dir)
-    if frames is not None:   # runs/<name>/ -> explorer/<dataset>/ in the same staging folder
-        explorer.write_explorer(result.model, result.splits, run_dir.parent.parent / "explorer" / spec.config.dataset,
-                                frames)
-    if snapshots.test_bound:
-        artifacts.write_csv(run_dir / "test_bound.csv", snapshots.test_bound, ["epoch", "test_elbo"])
-    artifacts.write_json(run_dir / "metrics.json", {"run": spec.name, **metrics})
+    frames = explorer.EpochFrames(samples=profile.samples, seed=profile.seed) if inputs.explorer_dir else None
+    measured = RunMeasurements(spec, profile, run_dir, inputs, snapshots, frames)
+    result = train(spec.config, run_dir, on_epoch=explorer.chain(snapshots, frames, on_epoch), log=log,
+                   progress=False, splits=inputs.splits, checkpoint_dir=inputs.checkpoint_dir, measure=measured)
     files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
-    return RunOutcome(spec=spec, metrics=metrics, history=result.history, files=files,
+    return RunOutcome(spec=spec, metrics=result.metrics, history=result.history, files=files,
                       final_samples=snapshots.final_samples, report_time_s=time.perf_counter() - started,
-                      test_bound=snapshots.test_bound, anomaly_scores=anomaly_scores)
+                      test_bound=snapshots.test_bound, anomaly_scores=measured.anomaly_scores)
 
 
-def _explores(spec: RunSpec) -> bool:
+def explores(spec: RunSpec) -> bool:
     """The site's latent explorer is drawn for the saved models with a two-dimensional latent space."""
     return spec.save_model and spec.config.latent_dim == 2
 
 
-def write_records(spec: RunSpec, result: TrainResult, metrics: dict[str, Any], environment: dict[str, Any],
-                  run_dir: Path) -> None:
-    """config.json, history.{csv,md}, metrics.md and the training curves; epoch times into `metrics`."""
-    times = [row["epoch_time_s"] for row in result.history]
-    # The first epoch carries one-off costs (allocator warm-up, kernel selection), so the
-    # typical epoch is the median, and the first is stated on its own.
-    metrics.update(epoch_time_median_s=statistics.median(times), first_epoch_time_s=times[0])
-    artifacts.write_json(run_dir / "config.json", {
-        "config": result.config.to_dict(), "device": str(result.device), "device_name": metrics["device_name"],
-        "environment": environment, "wall_time_s": metrics["wall_time_s"]})
-    artifacts.write_csv(run_dir / "history.csv", result.history, HISTORY_FIELDS)
+class RunMeasurements:
+    """The trainer's `measure` callback: draws and measures the best model into the run's folder and
+    returns the fields this report adds to metrics.json."""
+
+    def __init__(self, spec: RunSpec, profile: Profile, run_dir: Path, inputs: RunInputs,
+                 snapshots: EpochSnapshots, frames: explorer.EpochFrames | None):
+        self.spec, self.profile, self.run_dir, self.inputs = spec, profile, run_dir, inputs
+        self.snapshots, self.frames = snapshots, frames
+        self.anomaly_scores: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def __call__(self, result: TrainResult) -> dict[str, Any]:
+        spec, profile, run_dir = self.spec, self.profile, self.run_dir
+        write_tables(spec, result, run_dir)
+        mu, logvar = evaluation.latent_encodings(result.model, result.splits.test_x)
+        added = draw_latent_space(spec, result, mu, profile, run_dir)
+        draw_interpolations(spec, result, run_dir)
+        added.update(measure_active_units(spec, mu, logvar, run_dir))
+        added.update(reconstruction_classes(result.splits, self.snapshots.final_reconstructions, self.inputs.judge))
+        if spec.likelihood:
+            added["likelihood"] = measure_likelihood(result, profile)
+        if self.inputs.outliers is not None:
+            self.anomaly_scores = score_outliers(result, self.inputs.outliers, profile)
+            added["anomaly_roc_auc"] = evaluation.anomaly_auc(*self.anomaly_scores)
+        if spec.save_model:
+            save_model_files(result, mu, logvar, run_dir)
+        if self.inputs.explorer_dir is not None:
+            explorer.write_explorer(result.model, result.splits, self.inputs.explorer_dir, self.frames)
+        if self.snapshots.test_bound:
+            artifacts.write_csv(run_dir / "test_bound.csv", self.snapshots.test_bound, ["epoch", "test_elbo"])
+        return added
+
+
+def write_tables(spec: RunSpec, result: TrainResult, run_dir: Path) -> None:
+    """history.md, metrics.md and the training curves, beside the trainer's history.csv and metrics.json."""
     artifacts.write_text(run_dir / "history.md", markdown_table(result.history, HISTORY_COLUMNS))
     artifacts.write_text(run_dir / "metrics.md", markdown_table(
-        [{"split": split, **metrics[split]} for split in ("val", "test")], METRICS_COLUMNS))
+        [{"split": split, **result.metrics[split]} for split in ("val", "test")], METRICS_COLUMNS))
     figures.plot_training_curves(result.history, run_dir / "curves.png", describe(spec.config))
 
 
@@ -229,11 +243,11 @@ def measure_likelihood(result: TrainResult, profile: Profile) -> dict[str, Any]:
             "nll": bound["mean_nll"], "nll_standard_error": bound["nll"].std().item() / math.sqrt(n)}
 
 
-def score_outliers(result: TrainResult, outliers: str, profile: Profile) -> tuple[torch.Tensor, torch.Tensor]:
-    """-ELBO of each test image of the run's dataset and of the `outliers` dataset's test set under
-    this model; the run's own test set is the one it already has, the other is loaded once."""
-    n, config = profile.anomaly_images, result.config
-    other = load_splits(outliers, config.data_dir, config.val_split, config.seed).test_x[:n].to(result.device)
+def score_outliers(result: TrainResult, outliers: torch.Tensor, profile: Profile) -> tuple[torch.Tensor, torch.Tensor]:
+    """-ELBO of each test image of the run's dataset and of `outliers` (another dataset's test
+    images, as the report read them) under this model."""
+    n = profile.anomaly_images
+    other = outliers[:n].to(result.device)
     in_scores = evaluation.negative_elbo_per_example(result.model, result.splits.test_x[:n], seed=profile.seed)
     out_scores = evaluation.negative_elbo_per_example(result.model, other, seed=profile.seed)
     return in_scores.cpu(), out_scores.cpu()

@@ -1,6 +1,7 @@
 """Making the runs of a report: one after another, or several at once on one GPU.
 
-Each run writes only its own folder, so runs are independent. On CUDA, `report --workers N`
+Each run writes only its own folder (and its checkpoints into a scratch folder outside the
+assets), so runs are independent. On CUDA, `report --workers N`
 lets up to N processes train at once (small models leave most of a GPU idle), as many as the
 GPU's free memory holds, each with its share of the CPU threads and each making one run only
 (a fresh process per run: a finished run's GPU memory goes back with its process). The default
@@ -17,16 +18,16 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_compl
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
-from torch import nn
 
 from ..artifacts import ArtifactError
 from ..data import DataError
 from ..errors import ConfigError, TrainingError
 from .plan import Profile, RunSpec
-from .run import RunOutcome, produce_run
+from .progress import ReportProgress
+from .run import RunInputs, RunOutcome, produce_run
 
 RUN_FAILURES = (TrainingError, ConfigError, DataError, ArtifactError, RuntimeError, ValueError)
 
@@ -34,27 +35,28 @@ RUN_FAILURES = (TrainingError, ConfigError, DataError, ArtifactError, RuntimeErr
 @dataclass
 class RunJob:
     """Everything one run needs, picklable for a worker process."""
+    index: int                 # place in the plan, from 0
     spec: RunSpec
     profile: Profile
     run_dir: Path
-    train_dir: Path
-    environment: dict[str, Any]
-    judges: dict[str, nn.Module]
+    inputs: RunInputs
     threads: int | None = None       # CPU threads of a worker process; None: the process's own
 
 
-def run_one(job: RunJob) -> RunOutcome | str:
-    """The run's outcome, or one line saying why it failed (its folder and checkpoints removed)."""
+def run_one(job: RunJob, progress: ReportProgress | None = None) -> RunOutcome | str:
+    """The run's outcome, or one line saying why it failed (its folder removed); its checkpoints
+    are removed either way. `progress` hears of each epoch (in this process only)."""
     if job.threads is not None:          # a worker process: its share of the CPU threads
         torch.set_num_threads(job.threads)
     job.run_dir.mkdir(parents=True)
+    on_epoch, log = progress.for_run(job.index, job.spec) if progress is not None else (None, lambda message: None)
     try:
-        return produce_run(job.spec, job.profile, job.run_dir, job.train_dir, job.environment, job.judges)
+        return produce_run(job.spec, job.profile, job.run_dir, job.inputs, on_epoch, log)
     except RUN_FAILURES as err:
         shutil.rmtree(job.run_dir, ignore_errors=True)
         return f"{type(err).__name__}: {err}"
     finally:
-        shutil.rmtree(job.train_dir, ignore_errors=True)
+        shutil.rmtree(job.inputs.checkpoint_dir, ignore_errors=True)
 
 
 # GPU memory one report run may need at most: the largest run's splits resident on the device
@@ -79,16 +81,19 @@ def threads_per_worker(workers: int, device: torch.device) -> int | None:
     return max(1, torch.get_num_threads() // workers)
 
 
-def make_runs(jobs: Sequence[RunJob], workers: int, on_done: Callable[[int, RunJob, RunOutcome | str], None],
-              work: Callable[[RunJob], RunOutcome | str] = run_one) -> list[RunOutcome | str]:
-    """Each job's outcome or failure line (`work(job)`), in the order of `jobs`; `on_done` hears of
-    each as it ends."""
+def make_runs(jobs: Sequence[RunJob], workers: int, on_done: Callable[[RunJob, RunOutcome | str], None],
+              progress: ReportProgress | None = None,
+              work: Callable[[RunJob], RunOutcome | str] | None = None) -> list[RunOutcome | str]:
+    """Each job's outcome or failure line (`work(job)`, by default `run_one`), in the order of
+    `jobs`; `on_done` hears of each as it ends, and `progress` of each epoch when the runs are made
+    in this process."""
     if workers <= 1:
         results = []
-        for index, job in enumerate(jobs):
-            results.append(work(job))
-            on_done(index, job, results[-1])
+        for job in jobs:
+            results.append(work(job) if work is not None else run_one(job, progress))
+            on_done(job, results[-1])
         return results
+    work = work or run_one
     # One run per process, `workers` at a time: a finished run's tensors (and the process's cached
     # GPU memory) go back when its process ends. (ProcessPoolExecutor's max_tasks_per_child=1 does
     # the same in principle, but on Python 3.11 it can mark the pool broken when a worker retires.)
@@ -99,7 +104,7 @@ def make_runs(jobs: Sequence[RunJob], workers: int, on_done: Callable[[int, RunJ
             for future in as_completed(futures):
                 index = futures[future]
                 results[index] = future.result()
-                on_done(index, jobs[index], results[index])
+                on_done(jobs[index], results[index])
         except BaseException:
             threads.shutdown(wait=False, cancel_futures=True)
             raise

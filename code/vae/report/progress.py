@@ -1,0 +1,102 @@
+"""What a report shows while it runs, so that a long report is never silent.
+
+On a terminal: one live bar for the whole report (epochs done of all the plan's epochs, runs
+done of all, the current run and its epoch, and the time left, estimated from the epochs done
+so far); log lines are printed above it. Elsewhere (a log file, CI): one line per epoch, naming
+the run and the time left. Runs made in worker processes report when they end, not per epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from ..data import Splits
+from ..models import VAE
+from ..training import EpochCallback
+from .plan import RunSpec
+
+
+def duration(seconds: float) -> str:
+    """`42 s`, `7 min`, `1 h 05 min`: a time left as a student reads it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+class ReportProgress:
+    """Counts the plan's epochs as they end and shows them (see the module's docstring)."""
+
+    def __init__(self, specs: Sequence[RunSpec], log: Callable[[str], None], live: bool | None = None):
+        self._log = log
+        self.runs, self.runs_done = len(specs), 0
+        self.epochs = {spec.name: spec.config.epochs for spec in specs}
+        self.total_epochs, self.epochs_done = sum(self.epochs.values()), 0
+        self.counted: dict[str, int] = {}
+        self.started = time.perf_counter()
+        self.live = sys.stderr.isatty() if live is None else live
+        self.bar = tqdm(total=self.total_epochs, unit="epoch", disable=not self.live, dynamic_ncols=True,
+                        desc=self._state(), leave=False, file=sys.stderr) if self.live else None
+
+    def _state(self, run: str = "", epoch: int = 0) -> str:
+        current = f", {run} epoch {epoch}/{self.epochs[run]}" if run else ""
+        return f"runs done {self.runs_done}/{self.runs}{current}"
+
+    def time_left_s(self) -> float | None:
+        """The epochs left times the mean time of an epoch so far (None before the first epoch)."""
+        if self.epochs_done == 0:
+            return None
+        elapsed = time.perf_counter() - self.started
+        return elapsed / self.epochs_done * (self.total_epochs - self.epochs_done)
+
+    def log(self, message: str) -> None:
+        """A line of the report's log, above the live bar if there is one."""
+        if self.bar is None:
+            self._log(message)
+            return
+        with self.bar.external_write_mode():
+            self._log(message)
+
+    def _advance(self, epochs: int, run: str = "", epoch: int = 0) -> None:
+        self.epochs_done += epochs
+        if self.bar is not None:
+            self.bar.set_description_str(self._state(run, epoch), refresh=False)
+            self.bar.update(epochs)
+
+    def for_run(self, index: int, spec: RunSpec) -> tuple[EpochCallback, Callable[[str], None]]:
+        """The run's `on_epoch` callback and the trainer's log. The trainer logs an epoch's line
+        just before it calls `on_epoch`, so the line is held until the epoch is counted and then
+        printed (not on a terminal, where the bar says it all) with the report's time left."""
+        prefix, pending = f"[{index + 1}/{self.runs}] {spec.name}", []
+        self.counted[spec.name] = 0
+
+        def log(message: str) -> None:
+            if message.startswith("epoch"):
+                pending[:] = [message]
+            elif self.bar is None:
+                self._log(f"{prefix} {message}")
+
+        def on_epoch(epoch: int, model: VAE, splits: Splits) -> None:
+            if epoch == 0:                # the untrained model
+                return
+            self.counted[spec.name] += 1
+            self._advance(1, spec.name, epoch)
+            if self.bar is None and pending:
+                left = self.time_left_s()
+                self._log(f"{prefix} {pending.pop()}" + (f"  (report: about {duration(left)} left)"
+                                                         if left is not None else ""))
+        return on_epoch, log
+
+    def run_done(self, spec: RunSpec) -> None:
+        """A run ended: count the epochs not heard of (a run in a worker process, or a failed one)."""
+        self.runs_done += 1
+        self._advance(self.epochs[spec.name] - self.counted.get(spec.name, 0))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
