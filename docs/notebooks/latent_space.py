@@ -50,8 +50,20 @@ from vae.checkpoints import load_model  # noqa: E402  (the package of this repos
 torch.set_num_threads(1)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.25,
                      "axes.spines.top": False, "axes.spines.right": False})
-RUNS = {"MNIST": "mnist-conv-z2", "Fashion-MNIST": "fashion-mnist-conv-z2"}
 manifest = json.loads((ASSETS / "manifest.json").read_text())
+
+
+def run_playing(experiment: str, value) -> str:
+    """The run that plays this role in the report's plan (manifest.json lists each run's roles)."""
+    for run in manifest["runs"]:
+        if [experiment, value] in run.get("roles", []):
+            return run["name"]
+    raise LookupError(f"no run of {ASSETS / 'manifest.json'} plays {experiment} = {value}; "
+                      "regenerate the assets with `python -m vae report`")
+
+
+# The two reference ConvVAEs, chosen by their place in the plan, not by name.
+RUNS = {"MNIST": run_playing("reference", "mnist"), "Fashion-MNIST": run_playing("reference", "fashion-mnist")}
 
 
 def sha256(path: Path) -> str:
