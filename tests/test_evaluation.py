@@ -104,7 +104,7 @@ def test_per_example_scores_average_to_the_evaluated_elbo():
 
 
 def test_active_units_are_the_dimensions_whose_kl_exceeds_the_one_threshold():
-    kl = torch.tensor([2.0, 0.051, ACTIVE_KL_NATS, 0.01, 0.0])
+    kl = torch.tensor([2.0, 0.051, ACTIVE_KL_NATS, 0.01, 0.0], dtype=torch.float64)
     assert active_dimensions(kl) == [0, 1]                 # at the threshold is collapsed, above it active
     assert active_units(kl) == 2
     assert active_units(kl, threshold_nats=0.005) == 4
