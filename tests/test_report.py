@@ -435,7 +435,10 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_di
     assert {row["run"] for row in binarized if "run" in row} == {"mnist-bin-mlp400-z50"} | LIKELIHOOD_RUNS
     assert all((out / "runs" / name / "test_bound.csv").is_file() for name in LIKELIHOOD_RUNS)
     assert 0.0 <= json.loads((out / "tables" / "anomaly.json").read_text())["rows"][0]["roc_auc"] <= 1.0
-    found = json.loads((out / "tables" / "findings.json").read_text())["findings"]
+    record = json.loads((out / "findings.json").read_text())
+    found = record["findings"]
+    assert record["runs"]["reference"]["fashion-mnist"] == ["fashion-mnist-conv-z2"]
+    assert len(record["runs"]["beta"]["1"]) == PROFILES["quick"].seeds
     assert found["yardstick"]["numbers"]["seeds"] == PROFILES["quick"].seeds
     assert {"beta_best", "beta_trade", "latent_size", "training_length", "latent_reading", "datasets"} <= set(found)
     assert json.loads((out / "tables" / "quoted.json").read_text())["quoted"] is True

@@ -304,7 +304,7 @@ def anomaly_table(c: Comparison) -> list[Path]:
 
 
 def findings_record(c: Comparison) -> list[Path]:
-    """tables/findings.json (every conclusion as data), tables/quoted.json, and the figures drawn
+    """findings.json (every conclusion as data), tables/quoted.json, and the figures drawn
     from the findings (the training-length curve with its spread)."""
     from . import findings
     return findings.write_findings(c)

@@ -1,5 +1,5 @@
 """The report's conclusions as data: each finding is computed from the runs and written to
-tables/findings.json, so that the pages choose their words from its numbers and a retraining
+findings.json (beside manifest.json), so that the pages choose their words from its numbers and a retraining
 that reverses a result reverses the sentence.
 
 Every finding is `{"claim": ..., "verdict": ..., "numbers": {...}, "spread": {...}, "evidence": [...]}`:
@@ -397,12 +397,25 @@ def compute_findings(c: Comparison) -> dict[str, Any]:
     return found
 
 
+def plan_map(c: Comparison) -> dict[str, dict[str, list[str]]]:
+    """The runs of each role that have a result, the profile's seed first: how pages find a run
+    (`findings.runs.reference.mnist[0]`, `findings.runs.beta["4"]`) without typing its name."""
+    roles: dict[str, dict[str, list[str]]] = {}
+    for spec in c.specs:
+        if spec.name in c.outcomes:
+            for role in spec.roles:
+                value = "" if role.value is None else f"{role.value:g}" if isinstance(role.value, float) \
+                    else str(role.value)
+                roles.setdefault(role.experiment, {}).setdefault(value, []).append(spec.name)
+    return roles
+
+
 def write_findings(c: Comparison) -> list[Path]:
-    """tables/findings.json, tables/quoted.json and the training-length curve."""
+    """findings.json (beside manifest.json), tables/quoted.json and the training-length curve."""
     found = compute_findings(c)
     record = {"profile": c.profile.name, "margin_sds": MARGIN_SDS, "active_kl_nats": ACTIVE_KL_NATS,
-              "spread": "sample standard deviation over seeds (n − 1)", "findings": found}
-    written = [artifacts.write_json(c.tables / "findings.json", record),
+              "spread": "sample standard deviation over seeds (n − 1)", "runs": plan_map(c), "findings": found}
+    written = [artifacts.write_json(c.tables.parent / "findings.json", record),
                artifacts.write_json(c.tables / "quoted.json", quoted_record())]
     long_run = c.one("training_length")
     if long_run is not None:

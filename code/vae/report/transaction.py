@@ -15,7 +15,7 @@ from pathlib import Path
 from ..artifacts import ArtifactError
 
 # What `python -m vae report` owns in its output folder; explorer/ only when a report writes one.
-REPORT_ENTRIES = ("runs", "tables", "figures", "manifest.json", "classifier.json", "explorer")
+REPORT_ENTRIES = ("runs", "tables", "figures", "manifest.json", "classifier.json", "findings.json", "explorer")
 
 
 def open_staging(out_dir: Path) -> Path:
