@@ -64,9 +64,9 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(name="quick", epochs=2, train_limit=1000, val_split=0.02, sweep_epoch_cap=6, stop_window=2,
                      seeds=3, length_epochs=(2, 4, 8), likelihood_epochs=(2, 1), iwae_k=50, iwae_conv_images=20,
                      iwae_mlp_images=200, tsne_points=300, anomaly_images=500, classifier_epochs=1),
-    # What `make report` runs: the full datasets; the sweeps until the stopping rule or 12 epochs,
+    # What `make report` runs: the full datasets; the sweeps until the stopping rule or 10 epochs,
     # five seeds at their centre; the reference ConvVAEs 10 epochs; the likelihood runs short.
-    "standard": Profile(name="standard", sweep_epoch_cap=12),
+    "standard": Profile(name="standard", sweep_epoch_cap=10),
     # GPU recommended: long runs, wider sweeps, more importance samples, whole test sets.
     "full": Profile(name="full", long_epochs=(50, 100), sweep_epoch_cap=200, betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
                     latent_dims=(2, 8, 16, 32, 64), length_epochs=(10, 50, 100, 300), likelihood_epochs=(1200, 670),
