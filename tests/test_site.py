@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ from support.chromium import DevTools, Tab, find_chromium
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "code"))
 import site_hooks  # noqa: E402  (code/ is not a package; the hook is a plain module)
+import site_macros  # noqa: E402  (the pages' Jinja variables, filters and macros)
 
 MKDOCS = [sys.executable, "-m", "mkdocs"]
 ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUTF8": "1"}
@@ -78,7 +80,8 @@ A figure.
 ///
 """
 PNG_1x1 = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
-MINI_PLUGINS = "plugins:\n  - search\n"
+MINI_PLUGINS = ("plugins:\n  - search\n  - macros:\n      module_name: code/site_macros\n"
+                "      on_undefined: strict\n      on_error_fail: true\n")
 
 
 def _mini_build(tmp: Path, page: str) -> subprocess.CompletedProcess:
@@ -109,10 +112,75 @@ def test_strict_build_fails_on_a_missing_snippet_file_or_section(tmp_path):
 
 
 def test_strict_build_fails_on_a_missing_generated_value(tmp_path):
-    page = GOOD_PAGE + "\nTest -ELBO {{ runs/no-such-run/metrics.json | test.elbo | .2f }}.\n"
+    page = GOOD_PAGE + '\nTest -ELBO {{ runs["no-such-run"].metrics.test.elbo | nats }}.\n'
     result = _mini_build(tmp_path, page)
     assert result.returncode != 0
     assert "no-such-run" in result.stderr
+
+
+# A page value the assets cannot give: the build stops and names the file and the key.
+BAD_VALUES = {
+    "missing file": ('{{ asset("runs/x/metrics.json").test.elbo | nats }}',
+                     ["docs/assets/runs/x/metrics.json does not exist"]),
+    "missing key": ('{{ asset("a.json").test.elbow | nats }}', ["docs/assets/a.json", "test.elbow", "'elbow'"]),
+    "missing list item": ('{{ asset("a.json").rows[3].auc | auc }}', ["docs/assets/a.json", "rows.3"]),
+    "NaN": ('{{ asset("a.json").test.nan | nats }}', ["docs/assets/a.json", "test.nan", "nan"]),
+    "infinity": ('{{ asset("a.json").test.inf | nats }}', ["docs/assets/a.json", "test.inf", "inf"]),
+    "-infinity in a comparison": ('{{ compare(asset("a.json").test.minus_inf, 1, "lower", "higher", "same") }}',
+                            ["docs/assets/a.json", "test.minus_inf", "-inf"]),
+    "null printed": ('{{ asset("a.json").test.none }}', ["docs/assets/a.json", "test.none", "null"]),
+    "null in a filter": ('{{ asset("a.json").test.none | nats }}', ["docs/assets/a.json", "test.none", "null"]),
+    "undefined name": ("{{ no_such_variable }}", ["index.md", "no_such_variable"]),
+    "value opening a numbered list": ('Epoch\n{{ asset("a.json").test.elbo | nats }}. Then',
+                                      ["index.md, line 4", "numbered list"]),
+}
+NUMBERS_JSON = ('{"test": {"elbo": 144.3, "nan": NaN, "inf": Infinity, "minus_inf": -Infinity, "none": null},'
+                ' "rows": [{"auc": 0.9}]}')
+
+
+@pytest.mark.parametrize("case", list(BAD_VALUES))
+def test_strict_build_names_the_file_and_key_of_a_bad_value(case, tmp_path):
+    value, fragments = BAD_VALUES[case]
+    config = _mini_site(tmp_path, f"# Page\n\n{value}\n", MINI_PLUGINS, {"assets/a.json": NUMBERS_JSON})
+    result = _build(config, tmp_path / "site")
+    assert result.returncode != 0, case
+    for fragment in fragments:
+        assert fragment in result.stderr, f"{case}: {fragment!r} not in\n{result.stderr[-2000:]}"
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]   # one line for the reader
+
+
+def test_a_lenient_macros_configuration_is_refused(tmp_path):
+    """With mkdocs-macros' defaults an unknown name would print as typed: the module refuses them."""
+    lenient = "plugins:\n  - search\n  - macros:\n      module_name: code/site_macros\n"
+    result = _build(_mini_site(tmp_path, "# Page\n\n{{ no_such_variable }}\n", lenient), tmp_path / "site")
+    assert result.returncode != 0
+    assert "on_undefined: strict" in result.stderr, result.stderr[-2000:]
+
+
+def test_string_values_are_html_escaped_and_numbers_use_the_report_formatter(tmp_path):
+    files = {"assets/bench/bench.json": '{"page": {"measured_on": "<script>alert(1)</script> & co"},'
+                                         ' "params": 1234567, "delta": -2.5, "beta": 0.5, "limit": null}'}
+    page = ("# Page\n\nMeasured on {{ bench.page.measured_on }}; {{ bench.params }} parameters, "
+            "{{ bench.delta | nats }} nats, {{ bench.delta }} as given, β {{ bench.beta }}, "
+            "{{ bench.beta | fmt('.0%') }}{% if not bench.limit %}, no limit{% endif %}.\n")
+    config = _mini_site(tmp_path, page, MINI_PLUGINS, files)
+    result = _build(config, tmp_path / "site")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in html
+    assert ("Measured on &lt;script&gt;alert(1)&lt;/script&gt; &amp; co; 1,234,567 parameters, "
+            "\u22122.50 nats, \u22122.5 as given, β 0.5, 50%, no limit.") in html
+
+
+def test_a_notebook_source_is_not_rendered_as_a_template(tmp_path):
+    """mkdocs-jupyter renders a notebook from its file; "{{" in its Python must not reach Jinja."""
+    plugins = MINI_PLUGINS + "  - mkdocs-jupyter:\n      include: ['*.py']\n      execute: false\n"
+    notebook = '# %% [markdown]\n# # Probe\n# %%\nname = "x"\nprint(f"{{{{{name}}}}}")\n'
+    config = _mini_site(tmp_path / "s", "# Home\n", plugins + "nav:\n  - index.md\n  - probe.py\n",
+                        {"probe.py": notebook})
+    result = _build(config, tmp_path / "site")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Probe" in (tmp_path / "site" / "probe" / "index.html").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,7 +223,7 @@ TABBED_TABLE_PAGE = """# Page
 
 === "first"
 
-    {{ layers | mlp | latent=2 | hidden=400 }}
+    {{ layers("mlp", latent=2, hidden=[400]) | indent(4) }}
 
 === "second"
 
@@ -170,34 +238,57 @@ def test_a_generated_table_inside_a_tab_renders_as_a_table(tmp_path):
     assert "<table>" in html and "| part |" not in html and "<p>|" not in html
 
 
-def test_every_line_of_an_indented_placeholder_value_is_indented():
-    markdown = "=== \"tab\"\n\n    {{ x }}\n"
-    start = markdown.index("{{")
-    assert site_hooks.indent_like_placeholder(markdown, start, "| a |\n|---|\n| 1 |") == \
-        "| a |\n    |---|\n    | 1 |"
-    inline = "Value: {{ x }}"  # inside a sentence: nothing to indent
-    assert site_hooks.indent_like_placeholder(inline, inline.index("{{"), "a\nb") == "a\nb"
+def test_every_line_of_an_indented_block_is_indented(tmp_path):
+    """A block in an admonition keeps every line inside it with Jinja's `indent`, and not without."""
+    inside = {}
+    for block in ('layers("conv", latent=2) | indent(4)', 'layers("conv", latent=2)'):
+        folder = tmp_path / str(len(inside))
+        page = f'# Page\n\n!!! note "Layers"\n\n    {{{{ {block} }}}}\n\nAfter.\n'
+        result = _mini_build(folder, page)
+        assert result.returncode == 0, result.stderr[-3000:]
+        html = (folder / "site" / "index.html").read_text(encoding="utf-8")
+        admonition = html[html.index('class="admonition note"'):]
+        inside[block] = "<table>" in admonition[:admonition.index("</div>")] and "|---|" not in html
+    assert inside == {'layers("conv", latent=2) | indent(4)': True, 'layers("conv", latent=2)': False}
 
 
 def test_the_comparison_word_follows_the_numbers():
-    words = "lower / higher / the same"
-    assert site_hooks.choose_word(144.3, 147.5, words) == "lower"
-    assert site_hooks.choose_word(150.0, 147.5, words) == "higher"
-    assert site_hooks.choose_word(2.0, 2.0, words) == "the same"
+    words = ("lower", "higher", "the same")
+    assert site_macros.choose_word(144.3, 147.5, *words) == "lower"
+    assert site_macros.choose_word(150.0, 147.5, *words) == "higher"
+    assert site_macros.choose_word(2.0, 2.0, *words) == "the same"
     with pytest.raises(ValueError, match="three words"):
-        site_hooks.choose_word(1.0, 2.0, "lower / higher")
+        site_macros.choose_word(1.0, 2.0, "lower", "higher", "")
+    for bad in (float("nan"), float("inf"), -float("inf"), "147.5", None, True):
+        with pytest.raises(site_macros.PageValueError):
+            site_macros.choose_word(bad, 147.5, *words)
+        with pytest.raises(site_macros.PageValueError):
+            site_macros.choose_word(147.5, bad, *words)
 
 
 def test_a_comparison_on_a_page_is_filled_from_the_assets(tmp_path):
     files = {"assets/a.json": '{"elbo": 144.3, "params": 900}', "assets/b.json": '{"elbo": 147.5, "params": 300}'}
-    page = ("# Page\n\nA scores {{ compare a.json | elbo | b.json | elbo | lower / higher / the same }} "
-            "with {{ ratio a.json | params | b.json | params | .1f }} times the parameters, "
-            "{{ difference b.json | elbo | a.json | elbo | .1f }} nats apart.\n")
+    page = ('# Page\n\n{% set a, b = asset("a.json"), asset("b.json") %}'
+            'A scores {{ compare(a.elbo, b.elbo, "lower", "higher", "the same") }} '
+            'with {{ ratio(a.params, b.params) | fmt(".1f") }} times the parameters, '
+            '{{ difference(b.elbo, a.elbo) | fmt(".1f") }} nats apart'
+            '{% if a.elbo < b.elbo %}, so A wins{% else %}, so B wins{% endif %}.\n')
     config = _mini_site(tmp_path, page, MINI_PLUGINS, files)
     result = _build(config, tmp_path / "site")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
-    assert "A scores lower with 3.0 times the parameters, 3.2 nats apart." in html
+    assert "A scores lower with 3.0 times the parameters, 3.2 nats apart, so A wins." in html
+
+
+def test_conditional_wording_on_its_own_lines_stays_in_its_paragraph(tmp_path):
+    files = {"assets/a.json": '{"elbo": 150.0}', "assets/b.json": '{"elbo": 147.5}'}
+    page = ('# Page\n\n!!! note "Result"\n\n    A is\n'
+            '    {% if asset("a.json").elbo < asset("b.json").elbo %}\n    better\n    {% else %}\n'
+            '    worse\n    {% endif %}\n    than B.\n')
+    result = _build(_mini_site(tmp_path, page, MINI_PLUGINS, files), tmp_path / "site")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "<p>A is\nworse\nthan B.</p>" in html
 
 
 def test_run_downloads_link_only_the_files_that_exist(tmp_path):
@@ -205,11 +296,22 @@ def test_run_downloads_link_only_the_files_that_exist(tmp_path):
     run.mkdir(parents=True)
     for name in ("config.json", "history.csv", "metrics.json"):
         (run / name).write_text("{}")
-    table = site_hooks.run_downloads(tmp_path)
+    table = site_macros.run_downloads(tmp_path)
     assert "[metrics.json](assets/runs/mnist-conv-z2/metrics.json)" in table
     assert "model.pt" not in table.splitlines()[-1]  # no weights in this folder: no dead link
-    with pytest.raises(ValueError, match="no run folders"):
-        site_hooks.run_downloads(tmp_path / "empty")
+    with pytest.raises(site_macros.PageValueError, match="no run folders"):
+        site_macros.run_downloads(tmp_path / "empty")
+
+
+def test_tags_that_load_from_another_host_are_removed():
+    page = types.SimpleNamespace(file=types.SimpleNamespace(src_uri="index.md"))
+    remote = ['<iframe src="https://example.org/x" width="9"></iframe>', "<iframe src=//example.org/y>",
+              '<script src="https://cdn.example.org/m.js"></script>',
+              '<link rel="stylesheet" href="https://cdn.example.org/s.css">']
+    local = ['<iframe src="explorer.html"></iframe>', '<script src="javascripts/tables.js"></script>']
+    html = "<p>text</p>" + "".join(remote + local)
+    cleaned = site_hooks.on_post_page(html, page=page, config={})
+    assert cleaned == "<p>text</p>" + "".join(local)
 
 
 def _prefixes(html: str) -> list[str]:
