@@ -145,3 +145,68 @@ def test_runs_are_chosen_by_role_and_a_missing_planned_run_is_an_error_naming_it
         c.runs("beta", 3.0)
     with pytest.raises(PlanError, match="unknown experiment"):
         select(c.specs, "betta")
+
+
+# ---------------------------------------------------------------------------------------------
+# The words on the pages: the Conclusions page rendered through the site's macros
+
+def render_page(page: Path, assets: Path) -> str:
+    """`page` rendered as the site renders it (code/site_macros.py: variables, filters, macros),
+    with `assets` as docs/assets."""
+    import sys
+    from types import SimpleNamespace
+
+    import jinja2
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "code"))
+    import site_macros
+
+    env = SimpleNamespace(config={"on_undefined": "strict", "on_error_fail": True},
+                          conf={"docs_dir": str(assets.parent), "repo_url": ""}, variables={}, filters={},
+                          macros={})
+    env.filter = lambda function, name=None: env.filters.__setitem__(name or function.__name__, function)
+    env.macro = lambda function, name=None: env.macros.__setitem__(name or function.__name__, function)
+    site_macros.define_env(env)
+    jinja = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=site_macros.finalize,
+                               trim_blocks=True, lstrip_blocks=True)
+    jinja.filters.update(env.filters)
+    jinja.globals.update(env.variables, **env.macros)
+    return jinja.from_string(page.read_text(encoding="utf-8")).render()
+
+
+def write_assets(c: Comparison) -> Path:
+    """The assets the Conclusions page reads, from synthetic runs: findings.json and quoted.json
+    as the report writes them, and the few other records the page quotes."""
+    import json
+
+    from vae.report.findings import write_findings
+
+    root = c.tables.parent
+    write_findings(c)
+    (root / "manifest.json").write_text(json.dumps({"profile": "quick"}))
+    (root / "tables" / "anomaly.json").write_text(json.dumps({"rows": [{"roc_auc": 0.9}]}))
+    for outcome in c.outcomes.values():
+        folder = root / "runs" / outcome.spec.name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "metrics.json").write_text(json.dumps({**outcome.metrics, "epochs": outcome.spec.config.epochs}))
+    return root
+
+
+def test_the_conclusions_turn_around_when_the_results_do(tmp_path):
+    page = Path(__file__).resolve().parents[1] / "docs" / "conclusions.md"
+    texts = {}
+    for reverse in (False, True):
+        folder = tmp_path / ("reversed" if reverse else "forward") / "assets"
+        folder.mkdir(parents=True)
+        texts[reverse] = " ".join(render_page(page, write_assets(synthetic_outcomes(folder, reverse))).split())
+    forward, backward = texts[False], texts[True]
+    assert "β = 1 gives the tightest bound" in forward and "β = 1 gives the tightest bound" not in backward
+    assert "This is what the theory predicts" in forward and "a short training can move the optimum" in backward
+    assert "it switches off" in forward and "every latent unit stays active" in backward
+    assert "footwear (sandal, sneaker, ankle boot) stands apart from clothing" in forward
+    assert "is not separated from clothing" in backward
+    assert "higher on Fashion-MNIST than on MNIST" in forward and "lower on Fashion-MNIST than on MNIST" in backward
+    assert "a better likelihood for the IWAE-trained model" in forward
+    assert "a worse likelihood for the IWAE-trained model" in backward
+    assert "higher than seed report 000's at every one" in forward
+    assert "lower than seed report 000's at every one" in backward
