@@ -80,15 +80,25 @@ HISTORY = [{"epoch": e, **{f"{split}_{k}": 100.0 / e + i for i, k in enumerate((
     lambda p: figures.plot_latent_manifold(torch.rand(400, 1, 28, 28), torch.linspace(-1.6, 1.6, 20), p),
     lambda p: figures.plot_interpolations(torch.rand(3, 6, 1, 28, 28), torch.rand(3, 1, 28, 28),
                                           torch.rand(3, 1, 28, 28), [("0", "1"), ("2", "3"), ("4", "5")], p),
-    lambda p: figures.plot_kl_per_dimension(torch.rand(64), [True] * 10 + [False] * 54, p),
-    lambda p: figures.plot_sweep([0.5, 1, 2], [{"elbo": 3, "recon": 2, "kl": 1}] * 3, "β", p, log_x=True),
+    lambda p: figures.plot_kl_per_dimension(torch.rand(64), list(range(10)), p, "run", 0.05),
+    lambda p: figures.plot_sweep_spread([0.5, 1, 2], [{"elbo": 3, "recon": 2, "kl": 1}] * 3,
+                                        [{"elbo": None, "recon": None, "kl": None}, {"elbo": 0.1, "recon": 0.1, "kl": 0.1},
+                                         {}], "β", p, log_x=True),
+    lambda p: figures.plot_rate_distortion({"β": [{"label": "β=1", "kl": 5.0, "recon": 100.0, "kl_sd": 0.2,
+                                                   "recon_sd": 0.3}, {"label": "β=2", "kl": 3.0, "recon": 104.0}]}, p),
+    lambda p: figures.plot_failures(torch.rand(3, 1, 28, 28), torch.rand(3, 1, 28, 28), ["a\n1", "b\n2", "c\n3"], p),
+    lambda p: figures.plot_latent_panels({"epoch 1": (torch.randn(50, 2), torch.randint(0, 3, (50,)))},
+                                         ["0", "1", "2"], p),
+    lambda p: figures.plot_length_curve([{"epoch": e, "val_elbo": 100 + 10 / e} for e in range(1, 8)], (100.0, 0.2),
+                                        {"epoch 5": 5}, p),
     lambda p: figures.plot_image_panels({f"β = {b}": torch.rand(32, 1, 28, 28) for b in (0.5, 1, 2, 4)}, p),
     lambda p: figures.plot_image_panels({}, p),
     lambda p: figures.plot_class_examples({str(c): torch.rand(10, 1, 28, 28) for c in range(10)}, p),
     lambda p: figures.plot_curve_comparison({"a": HISTORY, "b": HISTORY}, p),
     lambda p: figures.plot_anomaly_histogram(torch.randn(100), torch.randn(100) + 2, "in", "out", 0.9, p),
 ], ids=["curves", "reconstructions", "samples", "latent", "manifold", "interpolations", "kl", "sweep",
-        "panels", "panels-empty", "class-examples", "curve-comparison", "anomaly"])
+        "rate-distortion", "failures", "latent-panels", "length-curve", "panels", "panels-empty", "class-examples",
+        "curve-comparison", "anomaly"])
 def test_each_figure_function_writes_one_png_readable_at_natural_size(tmp_path, draw):
     path = tmp_path / "sub" / "figure.png"
     assert draw(path) == path

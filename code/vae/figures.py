@@ -248,22 +248,6 @@ def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[int], path: str | P
 
 
 @_styled
-def plot_sweep(values: Sequence[float], metrics: Sequence[Mapping[str, float]], parameter: str, path: str | Path,
-               title: str = "", log_x: bool = False) -> Path:
-    """Test −ELBO, reconstruction and KL as one setting grows (β, latent dimension...)."""
-    fig, panels = _elbo_term_panels(3.4)
-    for ax, key, label in panels:
-        ax.plot(values, [m[key] for m in metrics], "o-", color=TRAIN_COLOUR)
-        ax.set_xlabel(parameter)
-        ax.set_ylabel(label)
-        if log_x:
-            ax.set_xscale("log", base=2)
-        ax.set_xticks(list(values), [f"{v:g}" for v in values])
-        ax.minorticks_off()
-    return _save_titled(fig, path, title)
-
-
-@_styled
 def plot_image_panels(panels: Mapping[str, torch.Tensor], path: str | Path, columns: int = 8,
                       title: str = "", per_row: int = 2) -> Path:
     """Several image grids, `per_row` titled panels per row (e.g. samples for each β), so that
