@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from vae import figures
+from vae.models import MLPVAE
 from vae.report import (PROFILES, Profile, ReportError, Role, build_report, describe, format_number,
                         markdown_table, run_specs, select, snapshot_epochs)
 from vae.artifacts import ArtifactError
@@ -283,10 +284,14 @@ def test_reconstruction_classes_count_the_images_the_classifier_puts_in_their_or
     with torch.no_grad():
         judge[1].weight.zero_()
         judge[1].bias.copy_(torch.tensor([0.0, 0.0, 1.0]))        # always says class 2
-    kept = run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), judge)
+    model = MLPVAE(2, (16,))
+    kept = run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), judge, model)
+    rate = kept.pop("reconstruction_class_rate")
     assert kept == {"reconstructions_shown": 2, "reconstruction_classes_kept": 1,
                     "reconstruction_classes_predicted": [2, 2]}                   # test classes 1 and 2
-    assert run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), None) == {}
+    # On the test images (classes 1, 2, 2, 2) a judge that always says 2 is right three times in four.
+    assert rate["images"] == 4 and rate["kept"] == 0.75 and rate["standard_error"] == pytest.approx(0.25)
+    assert run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), None, model) == {}
 
 
 def test_landing_puts_back_every_entry_if_one_cannot_be_swapped_in(tmp_path, monkeypatch):
