@@ -91,7 +91,7 @@ HISTORY = [{"epoch": e, **{f"{split}_{k}": 100.0 / e + i for i, k in enumerate((
     lambda p: figures.plot_latent_panels({"epoch 1": (torch.randn(50, 2), torch.randint(0, 3, (50,)))},
                                          ["0", "1", "2"], p),
     lambda p: figures.plot_length_curve([{"epoch": e, "val_elbo": 100 + 10 / e} for e in range(1, 8)], (100.0, 0.2),
-                                        {"epoch 5": 5}, p),
+                                        4, [2, 5], p),
     lambda p: figures.plot_image_panels({f"β = {b}": torch.rand(32, 1, 28, 28) for b in (0.5, 1, 2, 4)}, p),
     lambda p: figures.plot_image_panels({}, p),
     lambda p: figures.plot_class_examples({str(c): torch.rand(10, 1, 28, 28) for c in range(10)}, p),

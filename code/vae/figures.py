@@ -432,9 +432,11 @@ def plot_latent_panels(panels: Mapping[str, tuple[torch.Tensor, torch.Tensor]], 
 
 @_styled
 def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float, float] | None,
-                      marked: Mapping[str, int], path: str | Path, title: str = "") -> Path:
+                      diminishing_epoch: int | None, snapshot_epochs: Sequence[int], path: str | Path,
+                      title: str = "") -> Path:
     """Validation −ELBO per epoch of one long run; `band`: (centre, half-width) of the seed spread
-    drawn around the curve's final best value; `marked`: labelled vertical lines at epochs."""
+    drawn around the curve's best value; a solid line at the epoch after which the gains still to
+    come are smaller than the spread, dotted lines at the snapshot epochs."""
     fig, ax = _figure(1, 1, (7.5, 4.5))
     epochs = [row["epoch"] for row in history]
     values = [row["val_elbo"] for row in history]
@@ -442,8 +444,10 @@ def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float,
     if band is not None:
         ax.axhspan(band[0] - band[1], band[0] + band[1], color="#cccccc", alpha=0.6,
                    label="best value ± seed s.d.")
-    for index, (label, epoch) in enumerate(marked.items()):
-        ax.axvline(epoch, color=CLASS_COLOURS(index + 2), ls="--", lw=1, label=label)
+    if diminishing_epoch is not None:
+        ax.axvline(diminishing_epoch, color="#2ca02c", lw=1.5, label="gains < seed s.d. after this epoch")
+    for index, epoch in enumerate(snapshot_epochs):
+        ax.axvline(epoch, color="#777777", ls=":", lw=1, label="snapshot epochs" if index == 0 else None)
     tail = values[min(len(values) - 1, 2):]
     ax.set_ylim(min(values) - 1, max(tail) + 1)
     ax.set_xlabel("epoch")

@@ -421,10 +421,9 @@ def write_findings(c: Comparison) -> list[Path]:
     if long_run is not None:
         length = found["training_length"]["numbers"]
         sd = found["yardstick"]["numbers"].get("val_elbo_sd")
-        marked = {f"epoch {e}": int(e) for e in length.get("test_at", {})}
-        if length.get("diminishing_epoch"):
-            marked = {"gains < seed s.d. after": length["diminishing_epoch"], **marked}
         best = min(row["val_elbo"] for row in long_run.history)
-        written.append(figures.plot_length_curve(long_run.history, (best, sd) if sd else None, marked,
+        written.append(figures.plot_length_curve(long_run.history, (best, sd) if sd else None,
+                                                 length.get("diminishing_epoch"),
+                                                 [int(e) for e in length.get("test_at", {})],
                                                  c.figures / "length_curve.png", describe(long_run.spec.config)))
     return written
