@@ -112,6 +112,8 @@ def test_each_finding_reverses_when_its_numbers_do(both):
     assert reversed_["seed_000"]["verdict"] == "better_every_epoch"
     assert found["latent_reading"]["verdict"] == "apart" and reversed_["latent_reading"]["verdict"] == "mixed"
     assert found["training_length"]["numbers"]["diminishing_epoch"] == 3
+    first_gain = found["training_length"]["numbers"]["gains"][0]            # epoch 2 -> 4: 104 -> 100.01
+    assert first_gain["verdict"] == "lower" and first_gain["test_elbo_gain"] == pytest.approx(3.99)
     assert reversed_["training_length"]["numbers"]["diminishing_epoch"] > 3
     assert found["collapsed_units"]["verdict"] == "some_collapse"
     assert reversed_["collapsed_units"]["verdict"] == "none_collapse"

@@ -130,8 +130,9 @@ def latent_size(c: Comparison, ruler: dict[str, Any]) -> dict[str, Any]:
     best = min(rows, key=lambda r: r["test_elbo"])
     enough = next(r for r in rows if compare(r["test_elbo"] - best["test_elbo"], sd) in ("same", "unmeasured")
                   and (sd is not None or r is best))
+    # verdict: "lower" when the larger latent size has the lower (better) −ELBO beyond the spread.
     steps = [{"from": a["value"], "to": b["value"], "gain": a["test_elbo"] - b["test_elbo"],
-              "verdict": compare(a["test_elbo"] - b["test_elbo"], sd)} for a, b in zip(rows, rows[1:])]
+              "verdict": compare(b["test_elbo"] - a["test_elbo"], sd)} for a, b in zip(rows, rows[1:])]
     largest = rows[-1]
     return finding("the smallest latent size whose bound is within the spread of the best one",
                    "saturates" if enough is not largest else "still_improving", {
@@ -185,8 +186,9 @@ def training_length(c: Comparison, ruler: dict[str, Any]) -> dict[str, Any]:
     rule_epoch = next((e for e in range(1, len(long_run.history) + 1) if stopped(long_run.history[:e], rule)), None)
     snaps = {e: s["test"] for e, s in sorted(long_run.snapshots.items())}
     epochs = sorted(snaps)
+    # verdict: "lower" when the later epoch has the lower (better) test −ELBO beyond the spread.
     gains = [{"from": a, "to": b, "test_elbo_gain": snaps[a]["elbo"] - snaps[b]["elbo"],
-              "verdict": compare(snaps[a]["elbo"] - snaps[b]["elbo"], sd_of(ruler, "test_elbo"))}
+              "verdict": compare(snaps[b]["elbo"] - snaps[a]["elbo"], sd_of(ruler, "test_elbo"))}
              for a, b in zip(epochs, epochs[1:])]
     best_epoch = int(np.argmin(values)) + 1
     cap = c.profile.sweep_epoch_cap
