@@ -148,7 +148,7 @@ def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, train_dir: Path,
         metrics["anomaly_roc_auc"] = evaluation.anomaly_auc(*anomaly_scores)
     if spec.failures:
         metrics["failures"] = draw_failures(spec, result, run_dir, anomaly_scores[0] if anomaly_scores else None,
-                                            profile.seed)
+                                            profile.seed, profile.anomaly_images)
     if spec.save_model:
         save_model_files(result, mu, logvar, run_dir)
     if frames is not None:   # runs/<name>/ -> explorer/<dataset>/ in the same staging folder
@@ -234,10 +234,11 @@ FAILURES_SHOWN = 10
 
 
 def draw_failures(spec: RunSpec, result: TrainResult, run_dir: Path, scores: torch.Tensor | None,
-                  seed: int) -> dict[str, Any]:
+                  seed: int, images: int | None = None) -> dict[str, Any]:
     """failures.png: the test images this model reconstructs worst (highest -ELBO), above their
-    reconstructions; returns each one's test index, class and -ELBO, and the test set's median."""
-    x, y = result.splits.test_x, result.splits.test_y
+    reconstructions, among the first `images` test images (None: all); returns each one's test
+    index, class and -ELBO, and the median over the images searched."""
+    x, y = result.splits.test_x[:images], result.splits.test_y[:images]
     if scores is None or len(scores) != len(x):
         scores = evaluation.negative_elbo_per_example(result.model, x, result.config.recon_loss, seed=seed)
     worst = torch.argsort(scores, descending=True)[:FAILURES_SHOWN]
