@@ -462,3 +462,24 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(tmp_path, data_di
     assert not [p for p in out.rglob("*.pt") if p.name != "model.pt"]    # checkpoints stay out of the assets
     assert not [p for p in out.rglob(".*")]                              # no staging or temporary files
     assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]
+
+
+def test_the_failure_gallery_shows_the_test_images_with_the_highest_negative_elbo(tmp_path):
+    from vae.training import TrainResult
+
+    from vae.models import init_output_bias
+
+    splits = fake_splits()
+    splits.test_x[:] = 0.0
+    splits.test_x[1] = 1.0                               # an all-ink image: the costliest to reconstruct
+    model = MLPVAE(2, (16,))
+    init_output_bias(model, torch.full((1, 28, 28), 0.01))   # a decoder that expects dark pixels
+    result = TrainResult(model=model, metrics={}, history=[], splits=splits, config=plan.TrainConfig(arch="mlp"),
+                         out_dir=tmp_path)
+    spec = plan.RunSpec("r", plan.TrainConfig(arch="mlp", hidden=(16,)))
+    gallery = run.draw_failures(spec, result, tmp_path, None, seed=0)
+    scores = [image["negative_elbo"] for image in gallery["images"]]
+    assert len(scores) == 4 and scores == sorted(scores, reverse=True)
+    assert gallery["images"][0]["test_index"] == 1 and gallery["images"][0]["class"] == "c"
+    assert gallery["median_negative_elbo"] <= scores[0] and is_png(tmp_path / "failures.png")
+    assert len(run.draw_failures(spec, result, tmp_path, None, seed=0, images=2)["images"]) == 2
