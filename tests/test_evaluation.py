@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from vae.evaluation import (active_units, anomaly_auc, evaluate, interpolations, iwae_bound, latent_encodings,
+from vae.evaluation import (ACTIVE_KL_NATS, active_dimensions, active_units, anomaly_auc, evaluate, interpolations, iwae_bound, latent_encodings,
                             latent_grid, mean_kl_per_dimension, negative_elbo_per_example, pca_projection,
                             prior_samples, decode_images)
 from vae.losses import reconstruction_per_example
@@ -103,15 +103,13 @@ def test_per_example_scores_average_to_the_evaluated_elbo():
     assert scores.mean().item() == pytest.approx(evaluate(model, x, batch_size=20, seed=4)["elbo"], rel=1e-5)
 
 
-def test_active_units_counts_dimensions_whose_mean_varies_across_images():
-    torch.manual_seed(0)
-    n = 5000
-    mu = torch.stack([torch.randn(n),              # variance 1: active
-                      0.5 * torch.randn(n),        # variance 0.25: active
-                      0.03 * torch.randn(n),       # variance 0.0009: inactive
-                      torch.full((n,), 3.0)], 1)   # constant, however far from 0: inactive
-    assert active_units(mu) == 2
-    assert active_units(mu, threshold=1e-4) == 3
+def test_active_units_are_the_dimensions_whose_kl_exceeds_the_one_threshold():
+    kl = torch.tensor([2.0, 0.051, ACTIVE_KL_NATS, 0.01, 0.0], dtype=torch.float64)
+    assert active_dimensions(kl) == [0, 1]                 # at the threshold is collapsed, above it active
+    assert active_units(kl) == 2
+    assert active_units(kl, threshold_nats=0.005) == 4
+    mu = torch.stack([torch.randn(100), torch.zeros(100)], 1)    # one unit used, one at the prior
+    assert active_dimensions(mean_kl_per_dimension(mu, torch.zeros_like(mu))) == [0]
 
 
 def test_mean_kl_per_dimension_is_zero_for_the_prior_and_grows_with_the_mean():

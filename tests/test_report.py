@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from vae import figures
-from vae.report import (PROFILES, Profile, ReportError, build_report, describe, format_number, markdown_table,
-                        run_specs, snapshot_epochs)
+from vae.models import MLPVAE
+from vae.report import (PROFILES, Profile, ReportError, Role, build_report, describe, format_number,
+                        markdown_table, run_specs, select, snapshot_epochs)
 from vae.artifacts import ArtifactError
 from vae.report import classifier, data_page, plan, run, transaction
 from vae.report.tables import Column
@@ -23,15 +24,18 @@ RUN_FILES = ["metrics.json", "metrics.md", "history.csv", "history.md", "config.
              "reconstructions_first.png", "reconstructions_mid.png", "reconstructions_final.png",
              "samples_untrained.png", "samples_mid.png", "samples_final.png", "latent.png",
              "interpolation.png", "kl_per_dim.png"]
-TABLES = ["runs", "datasets", "seed_reference", "architectures", "beta", "latent_dim", "training_length", "likelihood",
-          "binarized", "anomaly", "class_counts"]
+TABLES = ["runs", "datasets", "reference_epochs_mnist", "reference_epochs_fashion-mnist", "seed_reference",
+          "architectures", "beta", "latent_dim", "training_length", "likelihood", "binarized", "anomaly", "class_counts"]
 FIGURES = ["beta_sweep.png", "beta_samples.png", "latent_sweep.png", "latent_samples.png", "architectures.png",
            "datasets.png", "datasets_curves.png", "anomaly_hist.png", "likelihood_epochs.png",
-           "examples_mnist.png", "examples_fashion-mnist.png"]
-LIKELIHOOD_RUNS = {"mnist-bin-mlp200x200-z50-tanh", "mnist-bin-mlp200x200-z50-tanh-iwae50"}
+           "examples_mnist.png", "examples_fashion-mnist.png", "rate_distortion.png", "length_curve.png",
+           "length_reconstructions.png", "length_latent.png"]
+LIKELIHOOD_RUNS = {"mnist-bin-mlp200x200-z50-tanh", "mnist-bin-mlp200x200-z50-tanh-iwae5"}
 STANDARD_RUNS = {"mnist-conv-z2", "fashion-mnist-conv-z2", "mnist-mlp400-z2", "mnist-mlp512x256-z2",
                  "mnist-mlp400-z8", "mnist-mlp400-z16", "mnist-mlp400-z32", "mnist-mlp400-z16-b0.5",
-                 "mnist-mlp400-z16-b2", "mnist-mlp400-z16-b4", "mnist-bin-mlp400-z50", *LIKELIHOOD_RUNS}
+                 "mnist-mlp400-z16-b2", "mnist-mlp400-z16-b4", "mnist-mlp400-z16-s43", "mnist-mlp400-z16-s44",
+                 "mnist-mlp400-z16-s45", "mnist-mlp400-z16-s46", "mnist-mlp400-z16-e100", "mnist-bin-mlp400-z50",
+                 *LIKELIHOOD_RUNS}
 TINY = Profile(name="tiny", epochs=1, train_limit=256, val_split=0.02, iwae_k=2, iwae_mlp_images=10, tsne_points=50,
                anomaly_images=100, samples=8, classifier_epochs=1, device="cpu")
 
@@ -47,9 +51,9 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def tiny_specs(data_dir, *latent_dims):
-    base = dataclasses.replace(run_specs(TINY, data_dir)[2], likelihood=False)          # mnist-mlp400-z2
-    return [dataclasses.replace(base, name=f"mnist-mlp400-z{z}", config=dataclasses.replace(base.config, latent_dim=z))
-            for z in latent_dims]
+    base = select(run_specs(TINY, data_dir), "latent_dim", 2)[0]                          # mnist-mlp400-z2
+    return [dataclasses.replace(base, name=f"mnist-mlp400-z{z}", roles=(Role("latent_dim", z),),
+                                config=dataclasses.replace(base.config, latent_dim=z)) for z in latent_dims]
 
 
 def previous_assets(out: Path) -> dict[str, str]:
@@ -77,15 +81,25 @@ HISTORY = [{"epoch": e, **{f"{split}_{k}": 100.0 / e + i for i, k in enumerate((
     lambda p: figures.plot_latent_manifold(torch.rand(400, 1, 28, 28), torch.linspace(-1.6, 1.6, 20), p),
     lambda p: figures.plot_interpolations(torch.rand(3, 6, 1, 28, 28), torch.rand(3, 1, 28, 28),
                                           torch.rand(3, 1, 28, 28), [("0", "1"), ("2", "3"), ("4", "5")], p),
-    lambda p: figures.plot_kl_per_dimension(torch.rand(64), [True] * 10 + [False] * 54, p),
-    lambda p: figures.plot_sweep([0.5, 1, 2], [{"elbo": 3, "recon": 2, "kl": 1}] * 3, "β", p, log_x=True),
+    lambda p: figures.plot_kl_per_dimension(torch.rand(64), list(range(10)), p, "run", 0.05),
+    lambda p: figures.plot_sweep_spread([0.5, 1, 2], [{"elbo": 3, "recon": 2, "kl": 1}] * 3,
+                                        [{"elbo": None, "recon": None, "kl": None}, {"elbo": 0.1, "recon": 0.1, "kl": 0.1},
+                                         {}], "β", p, log_x=True),
+    lambda p: figures.plot_rate_distortion({"β": [{"label": "β=1", "kl": 5.0, "recon": 100.0, "kl_sd": 0.2,
+                                                   "recon_sd": 0.3}, {"label": "β=2", "kl": 3.0, "recon": 104.0}]}, p),
+    lambda p: figures.plot_failures(torch.rand(3, 1, 28, 28), torch.rand(3, 1, 28, 28), ["a\n1", "b\n2", "c\n3"], p),
+    lambda p: figures.plot_latent_panels({"epoch 1": (torch.randn(50, 2), torch.randint(0, 3, (50,)))},
+                                         ["0", "1", "2"], p),
+    lambda p: figures.plot_length_curve([{"epoch": e, "val_elbo": 100 + 10 / e} for e in range(1, 8)], (100.0, 0.2),
+                                        4, [2, 5], p),
     lambda p: figures.plot_image_panels({f"β = {b}": torch.rand(32, 1, 28, 28) for b in (0.5, 1, 2, 4)}, p),
     lambda p: figures.plot_image_panels({}, p),
     lambda p: figures.plot_class_examples({str(c): torch.rand(10, 1, 28, 28) for c in range(10)}, p),
     lambda p: figures.plot_curve_comparison({"a": HISTORY, "b": HISTORY}, p),
     lambda p: figures.plot_anomaly_histogram(torch.randn(100), torch.randn(100) + 2, "in", "out", 0.9, p),
 ], ids=["curves", "reconstructions", "samples", "latent", "manifold", "interpolations", "kl", "sweep",
-        "panels", "panels-empty", "class-examples", "curve-comparison", "anomaly"])
+        "rate-distortion", "failures", "latent-panels", "length-curve", "panels", "panels-empty", "class-examples",
+        "curve-comparison", "anomaly"])
 def test_each_figure_function_writes_one_png_readable_at_natural_size(tmp_path, draw):
     path = tmp_path / "sub" / "figure.png"
     assert draw(path) == path
@@ -128,7 +142,7 @@ def test_standard_runs_follow_the_name_scheme_of_the_asset_readme():
 
 def test_full_profile_adds_the_long_runs_and_wider_sweeps():
     specs = {spec.name: spec for spec in run_specs(PROFILES["full"])}
-    assert STANDARD_RUNS <= set(specs)
+    assert STANDARD_RUNS - LIKELIHOOD_RUNS - {"mnist-mlp400-z16-e100"} <= set(specs)
     assert specs["mnist-conv-z2-e100"].config.epochs == 100
     assert {"mnist-conv-z2-e50", "mnist-mlp400-z16-b8", "mnist-mlp400-z64"} <= set(specs)
 
@@ -136,25 +150,42 @@ def test_full_profile_adds_the_long_runs_and_wider_sweeps():
 def test_every_run_of_a_profile_trains_with_its_settings():
     quick = PROFILES["quick"]
     for spec in run_specs(quick, "somewhere"):
-        if spec.name not in LIKELIHOOD_RUNS:
-            assert spec.config.epochs == quick.epochs
+        sweep = spec.plays("latent_dim") or spec.plays("beta") or spec.plays("architecture", "mlp512x256")
+        if sweep:      # until the stopping rule, at most the cap
+            assert (spec.config.epochs, spec.config.stop_window) == (quick.sweep_epoch_cap, quick.stop_window)
+        elif spec.plays("training_length"):
+            assert spec.config.epochs == max(quick.length_epochs) and spec.config.stop_window == 0
+        elif not spec.plays("likelihood"):
+            assert spec.config.epochs == quick.epochs and spec.config.stop_window == 0
         assert spec.config.train_limit == quick.train_limit and spec.config.data_dir == "somewhere"
         spec.config.validate()
-    binarized = [s for s in run_specs(quick) if s.config.binarize and s.name not in LIKELIHOOD_RUNS]
+    binarized = select(run_specs(quick), "binarized", "mlp400")
     assert len(binarized) == 1 and binarized[0].config.latent_dim >= 50
 
 
 @pytest.mark.parametrize("profile", ["quick", "standard", "full"])
-def test_the_likelihood_experiment_trains_burdas_mlp_as_a_vae_and_an_iwae_k50(profile):
-    runs = {s.name: s for s in run_specs(PROFILES[profile]) if s.name in LIKELIHOOD_RUNS}
-    vae, iwae = runs["mnist-bin-mlp200x200-z50-tanh"], runs["mnist-bin-mlp200x200-z50-tanh-iwae50"]
+def test_every_profile_measures_the_spread_at_the_sweeps_centre(profile):
+    p = PROFILES[profile]
+    specs = run_specs(p)
+    centre = [s for s in specs if s.plays("beta", 1.0)]
+    assert [s.seed for s in centre] == [p.seed + i for i in range(p.seeds)] and p.seeds >= 3
+    assert all(s.plays("latent_dim", p.sweep_latent_dim) for s in centre)
+    assert len(select(specs, "reference")) == 2 and len(select(specs, "training_length")) == 1
+    assert {s.config.seed for s in specs if not s.plays("beta", 1.0)} == {p.seed}
+
+
+@pytest.mark.parametrize("profile", ["quick", "standard", "full"])
+def test_the_likelihood_experiment_trains_burdas_mlp_as_a_vae_and_an_iwae(profile):
+    vae, = select(run_specs(PROFILES[profile]), "likelihood", "elbo")
+    iwae, = select(run_specs(PROFILES[profile]), "likelihood", "iwae")
     for spec in (vae, iwae):
         c = spec.config.validate()
         assert (c.arch, c.hidden, c.latent_dim, c.activation, c.binarize) == ("mlp", (200, 200), 50, "tanh", True)
         assert spec.likelihood and spec.bound_by_epoch and c.init_output_bias
         assert c.kl_warmup_epochs < c.epochs
     assert (vae.config.objective, vae.config.k) == ("elbo", 1)
-    assert (iwae.config.objective, iwae.config.k) == ("iwae", 50)
+    assert (iwae.config.objective, iwae.config.k) == ("iwae", PROFILES[profile].likelihood_train_k)
+    assert PROFILES[profile].likelihood_train_k in (5, 50)          # the two k of Burda et al.'s table
     assert (vae.config.epochs, iwae.config.epochs) == PROFILES[profile].likelihood_epochs
 
 
@@ -253,10 +284,14 @@ def test_reconstruction_classes_count_the_images_the_classifier_puts_in_their_or
     with torch.no_grad():
         judge[1].weight.zero_()
         judge[1].bias.copy_(torch.tensor([0.0, 0.0, 1.0]))        # always says class 2
-    kept = run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), judge)
+    model = MLPVAE(2, (16,))
+    kept = run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), judge, model)
+    rate = kept.pop("reconstruction_class_rate")
     assert kept == {"reconstructions_shown": 2, "reconstruction_classes_kept": 1,
                     "reconstruction_classes_predicted": [2, 2]}                   # test classes 1 and 2
-    assert run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), None) == {}
+    # On the test images (classes 1, 2, 2, 2) a judge that always says 2 is right three times in four.
+    assert rate["images"] == 4 and rate["kept"] == 0.75 and rate["standard_error"] == pytest.approx(0.25)
+    assert run.reconstruction_classes(splits, torch.rand(2, 1, 28, 28), None, model) == {}
 
 
 def test_landing_puts_back_every_entry_if_one_cannot_be_swapped_in(tmp_path, monkeypatch):
@@ -380,6 +415,8 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
         assert metrics["first_epoch_time_s"] > 0 and metrics["epoch_time_median_s"] > 0
         assert 0 <= metrics["reconstruction_classes_kept"] <= metrics["reconstructions_shown"] == 10
         assert len(metrics["active_dimensions"]) == metrics["active_units"]
+        assert metrics["hit_cap"] == (metrics["epochs_trained"] == run["epochs"] and not metrics["stopped_early"]
+                                      and expected[run["name"]].config.stop_window > 0)
     # Every figure's text size is recorded; the explorer's sprites are image data, not figures.
     every_png = {str(p.relative_to(out)) for p in out.rglob("*.png")}
     assert set(manifest["figure_text_px"]) == {p for p in every_png if not p.startswith("explorer/")}
@@ -408,12 +445,21 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
     assert sum(row["mnist_test"] for row in counts) == 10_000
     assert sum(row["mnist_train"] for row in counts) == profile.train_limit
     likelihood = json.loads((out / "tables" / "likelihood.json").read_text())["rows"]
-    assert {row["run"] for row in likelihood} >= {"mnist-conv-z2", "mnist-bin-mlp400-z50"} | LIKELIHOOD_RUNS
+    assert {row["run"] for row in likelihood} == {"mnist-bin-mlp400-z50"} | LIKELIHOOD_RUNS    # binary pixels only
     assert all(row["nll"] <= row["negative_elbo"] + 1.0 for row in likelihood)
     binarized = json.loads((out / "tables" / "binarized.json").read_text())["rows"]
     assert {row["run"] for row in binarized if "run" in row} == {"mnist-bin-mlp400-z50"} | LIKELIHOOD_RUNS
     assert all((out / "runs" / name / "test_bound.csv").is_file() for name in LIKELIHOOD_RUNS)
     assert 0.0 <= json.loads((out / "tables" / "anomaly.json").read_text())["rows"][0]["roc_auc"] <= 1.0
+    record = json.loads((out / "findings.json").read_text())
+    found = record["findings"]
+    assert record["runs"]["reference"]["fashion-mnist"] == ["fashion-mnist-conv-z2"]
+    assert len(record["runs"]["beta"]["1"]) == PROFILES["quick"].seeds
+    assert found["yardstick"]["numbers"]["seeds"] == PROFILES["quick"].seeds
+    assert {"beta_best", "beta_trade", "latent_size", "training_length", "latent_reading", "datasets"} <= set(found)
+    assert json.loads((out / "tables" / "quoted.json").read_text())["quoted"] is True
+    for name in ("mnist-conv-z2", "fashion-mnist-conv-z2"):
+        assert is_png(out / "runs" / name / "failures.png")
     assert not [p for p in out.rglob("*.pt") if p.name != "model.pt"]    # checkpoints stay out of the assets
     assert not [p for p in out.rglob(".*")]                              # no staging or temporary files
     assert sorted(p.name for p in out.parent.iterdir()) == ["assets"]
@@ -487,3 +533,24 @@ def test_on_a_terminal_the_progress_is_one_bar_with_the_log_above_it(capsys):
     assert lines == ["[2/2] mnist-mlp400-z3: test -ELBO 1.00"]
     assert (bar["n"], bar["total"]) == (1, 2) and "mnist-mlp400-z3 epoch 1/1" in bar["prefix"]
     assert "runs done 0/2" in bar["prefix"]
+
+
+def test_the_failure_gallery_shows_the_test_images_with_the_highest_negative_elbo(tmp_path):
+    from vae.training import TrainResult
+
+    from vae.models import init_output_bias
+
+    splits = fake_splits()
+    splits.test_x[:] = 0.0
+    splits.test_x[1] = 1.0                               # an all-ink image: the costliest to reconstruct
+    model = MLPVAE(2, (16,))
+    init_output_bias(model, torch.full((1, 28, 28), 0.01))   # a decoder that expects dark pixels
+    result = TrainResult(model=model, metrics={}, history=[], splits=splits, config=plan.TrainConfig(arch="mlp"),
+                         out_dir=tmp_path)
+    spec = plan.RunSpec("r", plan.TrainConfig(arch="mlp", hidden=(16,)))
+    gallery = run.draw_failures(spec, result, tmp_path, None, seed=0)
+    scores = [image["negative_elbo"] for image in gallery["images"]]
+    assert len(scores) == 4 and scores == sorted(scores, reverse=True)
+    assert gallery["images"][0]["test_index"] == 1 and gallery["images"][0]["class"] == "c"
+    assert gallery["median_negative_elbo"] <= scores[0] and is_png(tmp_path / "failures.png")
+    assert len(run.draw_failures(spec, result, tmp_path, None, seed=0, images=2)["images"]) == 2

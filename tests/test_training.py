@@ -11,7 +11,8 @@ from support.configs import tiny_config, without_timings
 from vae import cli
 from vae.checkpoints import load_checkpoint, load_model
 from vae.data import load_splits
-from vae.training import HISTORY_FIELDS, TrainConfig, train
+from vae.errors import ConfigError
+from vae.training import HISTORY_FIELDS, TrainConfig, stop_record, stopped, train
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -151,3 +152,45 @@ def test_checkpoints_go_to_their_own_folder_and_measures_into_metrics_json(tmp_p
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert seen == [1] and written["extra_measure"] == 3.5 and written == json.loads(json.dumps(result.metrics))
+
+
+# ---------------------------------------------------------------------------------------------
+# The stopping rule
+
+def _history(values):
+    return [{"epoch": e + 1, "val_elbo": v} for e, v in enumerate(values)]
+
+
+@pytest.mark.parametrize("values,window,min_gain,stops", [
+    ([10, 9, 8, 7], 2, 0.3, False),             # still gaining 1 nat an epoch
+    ([10, 9, 8.9, 8.85], 2, 0.3, True),         # 9 -> 8.85 over the last two epochs: less than 0.3
+    ([10, 9, 9.5, 9.6], 2, 0.3, True),          # worse than the best before the window
+    ([10, 9], 2, 0.3, False),                   # not yet a whole window after a first epoch
+    ([10, 10, 10, 10], 0, 0.3, False),          # window 0: the rule is off
+])
+def test_the_stopping_rule_compares_the_best_before_and_within_the_window(values, window, min_gain, stops):
+    config = TrainConfig(stop_window=window, stop_min_gain=min_gain)
+    assert stopped(_history(values), config) is stops
+    record = stop_record(_history(values), config)
+    assert record["stopped_early"] is stops and record["hit_cap"] is (window > 0 and not stops)
+
+
+def test_a_run_stops_at_the_rule_and_records_how_it_ended(tmp_path, data_dir):
+    # A gain of 1e9 nats is never reached: the rule stops as soon as one whole window has passed.
+    result = train(tiny_config(data_dir, epochs=5, stop_window=1, stop_min_gain=1e9), tmp_path / "stop",
+                   log=lambda m: None, progress=False)
+    assert len(result.history) == 2 and result.metrics["epochs_trained"] == 2
+    assert result.metrics["stopped_early"] and not result.metrics["hit_cap"]
+    capped = train(tiny_config(data_dir, epochs=2, stop_window=1, stop_min_gain=0.0), tmp_path / "cap",
+                   log=lambda m: None, progress=False)
+    assert capped.metrics["epochs_trained"] == 2                 # a gain is never below 0 nats: the cap ends it
+    assert capped.metrics["hit_cap"] and not capped.metrics["stopped_early"]
+
+
+@pytest.mark.parametrize("changes,field", [({"stop_window": -1}, "stop_window"),
+                                           ({"stop_min_gain": -0.1}, "stop_min_gain"),
+                                           ({"stop_min_gain": float("nan")}, "stop_min_gain")])
+def test_the_stopping_rule_settings_are_validated(changes, field):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(**changes).validate()
+    assert err.value.option == field

@@ -142,6 +142,12 @@ def add_objective_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=TrainConfig.PRECISIONS, default=DEFAULTS.precision,
                         help="bf16: autocast the forward pass and loss to bfloat16 on CUDA (ignored on other "
                              "devices) (default: %(default)s)")
+    parser.add_argument("--stop-window", type=_integer, default=DEFAULTS.stop_window,
+                        help="stop before --epochs when the best validation -ELBO improved by less than "
+                             "--stop-min-gain nats over this many epochs; 0 trains every epoch (default: %(default)s)")
+    parser.add_argument("--stop-min-gain", type=_number, default=DEFAULTS.stop_min_gain,
+                        help="the smallest gain in nats over --stop-window epochs that keeps training "
+                             "(default: %(default)s)")
     add_cuda_graph_argument(parser)
 
 

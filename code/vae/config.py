@@ -45,10 +45,12 @@ class TrainConfig:
     init_output_bias: bool = False     # start the decoder's output bias at the data's mean logit
     precision: str = "fp32"            # or bf16: autocast on CUDA only
     cuda_graph: bool = False           # capture the training step in CUDA graphs (CUDA only; opt-in until measured)
+    stop_window: int = 0               # stop when the best validation -ELBO improved by less than
+    stop_min_gain: float = 0.3         # stop_min_gain nats over the last stop_window epochs (0: off)
 # --8<-- [end:config]
 
     # Settings that may differ when a run is resumed (more epochs, another machine).
-    RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "cuda_graph")
+    RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "cuda_graph", "stop_window", "stop_min_gain")
     OBJECTIVES = ("elbo", "iwae")
     LR_SCHEDULES = ("constant", "cosine", "burda")
     ACTIVATIONS = ("relu", "tanh")
@@ -75,11 +77,13 @@ class TrainConfig:
         if not isinstance(self.kl_warmup_epochs, int) or isinstance(self.kl_warmup_epochs, bool) \
                 or self.kl_warmup_epochs < 0:
             raise ConfigError("kl_warmup_epochs", f"must be 0 or a positive integer (got {self.kl_warmup_epochs!r})")
+        if not isinstance(self.stop_window, int) or isinstance(self.stop_window, bool) or self.stop_window < 0:
+            raise ConfigError("stop_window", f"must be 0 (train every epoch) or a number of epochs (got {self.stop_window!r})")
         if self.train_limit is not None:
             positive_int("train_limit")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ConfigError("hidden", f"must be positive layer sizes such as 400 or 512,256 (got {self.hidden!r})")
-        for name in ("beta", "lr", "weight_decay", "val_split", "min_lr"):
+        for name in ("beta", "lr", "weight_decay", "val_split", "min_lr", "stop_min_gain"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError(name, f"must be a number (got {value!r})")
@@ -91,6 +95,8 @@ class TrainConfig:
             raise ConfigError("lr", f"must be > 0 (got {self.lr})")
         if self.lr_schedule == "cosine" and not 0 < self.min_lr <= self.lr:
             raise ConfigError("min_lr", f"must be > 0 and at most --lr {self.lr} (got {self.min_lr})")
+        if self.stop_min_gain < 0:
+            raise ConfigError("stop_min_gain", f"must be >= 0 nats (got {self.stop_min_gain})")
         if self.weight_decay < 0:
             raise ConfigError("weight_decay", f"must be >= 0 (got {self.weight_decay})")
         if not 0 < self.val_split < 1:

@@ -163,8 +163,10 @@ def _run_problems(assets: Path, name: str, run: dict[str, Any], manifest: dict[s
     if metrics != run.get("metrics", {}):
         found.append(f"runs/{name}/metrics.json does not match manifest.json")
     settings = manifest.get("profile_settings", {})
-    differences = [key for key in RUN_SETTINGS if key in run and config.get(key) != run[key]]
-    differences += [key for key in ("val_split", "seed") if key in settings and config.get(key) != settings[key]]
+    differences = [key for key in (*RUN_SETTINGS, "seed") if key in run and config.get(key) != run[key]]
+    # A run's own seed (the seeds of the sweeps' centre) is in its manifest entry; otherwise the profile's.
+    differences += [key for key in ("val_split", "seed") if key in settings and key not in run
+                    and config.get(key) != settings[key]]
     if differences:
         found.append(f"runs/{name}/config.json has other {', '.join(differences)} than the manifest's "
                      f"{manifest.get('profile')} profile")

@@ -237,40 +237,32 @@ def plot_interpolations(rows: torch.Tensor, starts: torch.Tensor, ends: torch.Te
 
 
 @_styled
-def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[bool], path: str | Path, title: str = "") -> Path:
-    """Mean KL of each latent dimension, sorted high to low; active units in colour, inactive grey."""
+def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[int], path: str | Path, title: str = "",
+                          threshold_nats: float | None = None) -> Path:
+    """Mean KL of each latent dimension, sorted high to low; the `active` dimensions in colour,
+    the collapsed ones grey, and the threshold that separates them as a dashed line."""
     from matplotlib.patches import Patch
 
     order = torch.argsort(kl, descending=True).tolist()
     width = min(FULL_WIDTH_IN, max(5.0, 0.3 * len(kl) + 2.5))
     fig, ax = _figure(1, 1, (width, 3.6))
-    colours = [TRAIN_COLOUR if active[d] else "#bbbbbb" for d in order]
+    chosen = set(active)
+    colours = [TRAIN_COLOUR if d in chosen else "#bbbbbb" for d in order]
     ax.bar(range(len(order)), [kl[d].item() for d in order], color=colours)
+    handles = [Patch(color=TRAIN_COLOUR, label=f"active ({len(chosen)})"),
+               Patch(color="#bbbbbb", label=f"collapsed ({len(kl) - len(chosen)})")]
+    if threshold_nats is not None:
+        line = ax.axhline(threshold_nats, color="#555555", ls="--", lw=1)
+        line.set_label(f"threshold {threshold_nats:g} nats")
+        handles.append(line)
     shown = range(0, len(order), max(1, math.ceil(len(order) / 20)))   # at most 20 labels: 10 pt fits
     ax.set_xticks(list(shown), [str(order[i]) for i in shown])
     ax.set_xlabel("latent dimension (sorted by KL)")
     ax.set_ylabel("mean KL (nats)")
-    ax.legend(handles=[Patch(color=TRAIN_COLOUR, label=f"active ({sum(active)})"),
-                       Patch(color="#bbbbbb", label=f"inactive ({len(active) - sum(active)})")])
-    ax.set_title(f"{title}: {sum(active)} of {len(kl)} units active" if title else
-                 f"{sum(active)} of {len(kl)} units active")
+    ax.legend(handles=handles)
+    ax.set_title(f"{title}: {len(chosen)} of {len(kl)} units active" if title else
+                 f"{len(chosen)} of {len(kl)} units active")
     return _save(fig, path)
-
-
-@_styled
-def plot_sweep(values: Sequence[float], metrics: Sequence[Mapping[str, float]], parameter: str, path: str | Path,
-               title: str = "", log_x: bool = False) -> Path:
-    """Test −ELBO, reconstruction and KL as one setting grows (β, latent dimension...)."""
-    fig, panels = _elbo_term_panels(3.4)
-    for ax, key, label in panels:
-        ax.plot(values, [m[key] for m in metrics], "o-", color=TRAIN_COLOUR)
-        ax.set_xlabel(parameter)
-        ax.set_ylabel(label)
-        if log_x:
-            ax.set_xscale("log", base=2)
-        ax.set_xticks(list(values), [f"{v:g}" for v in values])
-        ax.minorticks_off()
-    return _save_titled(fig, path, title)
 
 
 @_styled
@@ -351,5 +343,134 @@ def plot_anomaly_histogram(in_scores: torch.Tensor, out_scores: torch.Tensor, in
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.set_title(f"ROC AUC {auc:.3f}")
+    ax.legend()
+    return _save(fig, path)
+
+
+@_styled
+def plot_sweep_spread(values: Sequence[float], means: Sequence[Mapping[str, float]], spreads: Sequence[Mapping[str, float]],
+                      parameter: str, path: str | Path, title: str = "", log_x: bool = False) -> Path:
+    """Test −ELBO, reconstruction and KL as one setting grows, each point the mean over its seeds
+    with an error bar of ± the sample standard deviation (no bar where one seed was trained)."""
+    fig, panels = _elbo_term_panels(3.4)
+    for ax, key, label in panels:
+        ax.errorbar(values, [m[key] for m in means], yerr=[s.get(key) or 0.0 for s in spreads], fmt="o-",
+                    color=TRAIN_COLOUR, capsize=4)
+        ax.set_xlabel(parameter)
+        ax.set_ylabel(label)
+        if log_x:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(list(values), [f"{v:g}" for v in values])
+        ax.minorticks_off()
+    return _save_titled(fig, path, title)
+
+
+# --8<-- [start:rate-distortion]
+@_styled
+def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
+                         title: str = "") -> Path:
+    """Rate (KL, x) against distortion (reconstruction, y) of every run of each sweep, one marker
+    per sweep, the points of a sweep joined in order and labelled with their value; dashed lines
+    of equal −ELBO = reconstruction + KL (slope −1): a point on a lower line has a better bound
+    (Alemi et al. 2018). Each point is a mean over seeds, with ± one standard deviation where
+    several seeds were trained."""
+    fig, ax = _figure(1, 1, (FULL_WIDTH_IN, 5.2))
+    markers = "osD^v"
+    points = [p for sweep in sweeps.values() for p in sweep]
+    for index, (label, sweep) in enumerate(sweeps.items()):
+        ax.errorbar([p["kl"] for p in sweep], [p["recon"] for p in sweep],
+                    xerr=[p.get("kl_sd") or 0.0 for p in sweep], yerr=[p.get("recon_sd") or 0.0 for p in sweep],
+                    fmt=markers[index % len(markers)] + "-", color=CLASS_COLOURS(index), capsize=3, label=label, ms=6)
+        for p in sweep:
+            ax.annotate(p["label"], (p["kl"], p["recon"]), textcoords="offset points", xytext=(6, 4), fontsize=10)
+    if points:
+        kl_low, kl_high = min(p["kl"] for p in points), max(p["kl"] for p in points)
+        rec_low, rec_high = min(p["recon"] for p in points), max(p["recon"] for p in points)
+        pad_kl, pad_rec = 0.12 * (kl_high - kl_low or 1), 0.12 * (rec_high - rec_low or 1)
+        ax.set_xlim(kl_low - pad_kl, kl_high + pad_kl)
+        ax.set_ylim(rec_low - pad_rec, rec_high + pad_rec)
+        elbos = [p["kl"] + p["recon"] for p in points]
+        step = max(1.0, float(np.ceil((max(elbos) - min(elbos)) / 5)))
+        xs = np.array(ax.get_xlim())
+        for level in np.arange(np.floor(min(elbos)), max(elbos) + step, step):
+            ax.plot(xs, level - xs, "--", color="#999999", lw=0.8, zorder=0)
+            y_at = level - xs[1]
+            if ax.get_ylim()[0] <= y_at <= ax.get_ylim()[1]:
+                ax.text(xs[1], y_at, f" {level:.0f}", color="#666666", va="center", fontsize=10)
+        ax.set_xlim(*xs)
+    ax.set_xlabel("rate: KL (nats)")
+    ax.set_ylabel("distortion: reconstruction (nats)")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return _save(fig, path)
+# --8<-- [end:rate-distortion]
+
+
+@_styled
+def plot_failures(originals: torch.Tensor, reconstructed: torch.Tensor, labels: Sequence[str], path: str | Path,
+                  title: str = "") -> Path:
+    """The worst-reconstructed test images (top row) above their reconstructions, each column
+    labelled with its class and −ELBO."""
+    n = len(originals)
+    fig, axes = _figure(2, n, (min(FULL_WIDTH_IN, 0.85 * n + 0.4), 3.2), squeeze=False)
+    for column in range(n):
+        for row, images in enumerate((originals, reconstructed)):
+            ax = axes[row, column]
+            ax.imshow(1 - images[column].detach().cpu().float().clamp(0, 1).squeeze().numpy(), cmap="gray",
+                      vmin=0, vmax=1, interpolation="nearest")
+            ax.set_axis_off()
+        axes[0, column].set_title(labels[column], fontsize=10)
+    return _save_titled(fig, path, title)
+
+
+@_styled
+def plot_latent_panels(panels: Mapping[str, tuple[torch.Tensor, torch.Tensor]], class_names: Sequence[str],
+                       path: str | Path, xlabel: str = "PC 1", ylabel: str = "PC 2", title: str = "") -> Path:
+    """Several latent scatters side by side (e.g. the same model after 10, 50 and 100 epochs),
+    each (points, labels), coloured by class with one shared legend."""
+    fig, axes = _figure(1, len(panels), (FULL_WIDTH_IN, 3.6), squeeze=False)
+    for ax, (label, (points, labels)) in zip(axes[0], panels.items()):
+        points, labels = points.cpu().numpy(), labels.cpu().numpy()
+        for index, name in enumerate(class_names):
+            chosen = labels == index
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=2, alpha=0.5, color=CLASS_COLOURS(index),
+                       label=name, rasterized=True)
+        ax.set_title(label)
+        ax.set_xlabel(xlabel)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel(ylabel)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 5), markerscale=5)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    return _save(fig, path)
+
+
+@_styled
+def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float, float] | None,
+                      diminishing_epoch: int | None, snapshot_epochs: Sequence[int], path: str | Path,
+                      title: str = "") -> Path:
+    """Validation −ELBO per epoch of one long run; `band`: (centre, half-width) of the seed spread
+    drawn around the curve's best value; a solid line at the epoch after which the gains still to
+    come are smaller than the spread, dotted lines at the snapshot epochs."""
+    fig, ax = _figure(1, 1, (7.5, 4.5))
+    epochs = [row["epoch"] for row in history]
+    values = [row["val_elbo"] for row in history]
+    ax.plot(epochs, values, "-", color=VAL_COLOUR, label="validation −ELBO")
+    if band is not None:
+        ax.axhspan(band[0] - band[1], band[0] + band[1], color="#cccccc", alpha=0.6,
+                   label="best value ± seed s.d.")
+    if diminishing_epoch is not None:
+        ax.axvline(diminishing_epoch, color="#2ca02c", lw=1.5, label="gains < seed s.d. after this epoch")
+    for index, epoch in enumerate(snapshot_epochs):
+        ax.axvline(epoch, color="#777777", ls=":", lw=1, label="snapshot epochs" if index == 0 else None)
+    tail = values[min(len(values) - 1, 2):]
+    ax.set_ylim(min(values) - 1, max(tail) + 1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation −ELBO (nats)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
     ax.legend()
     return _save(fig, path)

@@ -362,6 +362,27 @@ def end_epoch(run: Run, epoch: int, train_terms: list[float], started: float) ->
 # --8<-- [end:after-epoch]
 
 
+# --8<-- [start:stop]
+def stopped(history: list[dict[str, float]], config: TrainConfig) -> bool:
+    """The stopping rule: the best validation -ELBO improved by less than `stop_min_gain` nats
+    over the last `stop_window` epochs (never with stop_window 0). A pure function of the
+    history, so a resumed run decides as the uninterrupted one would."""
+    window = config.stop_window
+    if window == 0 or len(history) <= window:
+        return False
+    best_before = min(row["val_elbo"] for row in history[:-window])
+    return best_before - min(row["val_elbo"] for row in history) < config.stop_min_gain
+# --8<-- [end:stop]
+
+
+def stop_record(history: list[dict[str, float]], config: TrainConfig) -> dict[str, Any]:
+    """How the run ended: `stopped_early` by the rule, or `hit_cap` (ran --epochs with the rule on)."""
+    stopped_early = stopped(history, config)
+    return {"epochs_trained": len(history), "stopped_early": stopped_early,
+            "hit_cap": config.stop_window > 0 and not stopped_early,
+            "stop_rule": {"window_epochs": config.stop_window, "min_gain_nats": config.stop_min_gain}}
+
+
 def final_metrics(run: Run) -> dict[str, Any]:
     """The best epoch's weights evaluated on validation and test (β = 1: the true ELBO), and timings."""
     if run.best_epoch == 0:
@@ -425,6 +446,8 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
 
     acc = Accumulator(run.device)
     for epoch in range(run.start_epoch + 1, config.epochs + 1):
+        if stopped(run.history, config):      # also when a resumed run had already stopped
+            break
         started = time.perf_counter()
         train_terms = train_epoch(run, epoch, acc)
         end_epoch(run, epoch, train_terms, started)
@@ -439,7 +462,7 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
 
 def finish_run(run: Run, measure: MeasureCallback | None) -> TrainResult:
     """metrics.json: the best model's final metrics and the caller's measures of it, written once."""
-    metrics = final_metrics(run)
+    metrics = {**final_metrics(run), **stop_record(run.history, run.config)}
     result = TrainResult(model=run.model, metrics=metrics, history=run.history, splits=run.splits,
                          config=run.config, out_dir=run.out_dir, device=run.device)
     if measure is not None:

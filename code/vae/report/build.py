@@ -87,7 +87,7 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
         make_runs(jobs, workers, on_done, progress if workers <= 1 else None)
     outcomes = {spec.name: outcomes[spec.name] for spec in specs if spec.name in outcomes}   # plan order
     comparison_started = time.perf_counter()
-    written = write_comparisons(profile, outcomes, staging)
+    written = write_comparisons(profile, outcomes, staging, specs, failures)
     shared += [str(p.relative_to(staging)) for p in written]
     log(f"comparisons: {len(written)} files, {time.perf_counter() - comparison_started:.0f} s")
     return _manifest(profile, env, outcomes, failures, shared, staging), failures
@@ -162,6 +162,7 @@ def _manifest(profile: Profile, env: dict[str, Any], outcomes: dict[str, RunOutc
              "hidden": list(o.spec.config.hidden), "latent_dim": o.spec.config.latent_dim,
              "beta": o.spec.config.beta, "binarize": o.spec.config.binarize, "objective": o.spec.config.objective,
              "k": o.spec.config.k, "epochs": o.spec.config.epochs, "train_limit": o.spec.config.train_limit,
+             "seed": o.spec.config.seed, "roles": [[r.experiment, r.value] for r in o.spec.roles],
              "metrics": o.metrics, "figures": [f"runs/{o.spec.name}/{f}" for f in o.files if f.endswith(".png")],
              "files": [f"runs/{o.spec.name}/{f}" for f in o.files], "code_commit": env["git_commit"],
              "device": o.metrics["device_name"], "wall_time_s": o.metrics["wall_time_s"],

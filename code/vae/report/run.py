@@ -10,6 +10,7 @@ holding plain CPU data only, so a run can be made in another process.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from . import classifier
 from .plan import Profile, RunSpec, describe
 from .tables import Column, markdown_table
 
-ACTIVE_UNIT_THRESHOLD = 0.01   # Burda et al. 2015: a unit is active if Var_x E_q[z_d] > 1e-2
 HISTORY_COLUMNS = [Column("epoch", "epoch", "count"), Column("train_elbo", "train -ELBO", "nats"),
                    Column("val_elbo", "val -ELBO", "nats"), Column("val_recon", "val reconstruction", "nats"),
                    Column("val_kl", "val KL", "nats"), Column("epoch_time_s", "time (s)", "seconds")]
@@ -65,6 +65,7 @@ class EpochSnapshots:
         self.final_samples = torch.empty(0)
         self.final_reconstructions = torch.empty(0)
         self.test_bound: list[dict[str, float]] = []
+        self.at_epochs: dict[int, dict[str, Any]] = {}   # spec.snapshot_epochs: the training-length figures
 
     def __call__(self, epoch: int, model: VAE, splits: Splits) -> None:
         title = describe(self.spec.config)
@@ -75,6 +76,12 @@ class EpochSnapshots:
             test = evaluation.evaluate(model, splits.test_x, 1.0, self.spec.config.recon_loss)
             self.test_bound.append({"epoch": epoch, "test_elbo": test["elbo"]})
         originals, _ = one_image_per_class(splits.test_x, splits.test_y, len(splits.classes))
+        if epoch in self.spec.snapshot_epochs:
+            mu, _ = evaluation.latent_encodings(model, splits.test_x)
+            self.at_epochs[epoch] = {"reconstructions": evaluation.reconstructions(model, originals),
+                                     "originals": originals.cpu(), "latent_mu": mu, "labels": splits.test_y.cpu(),
+                                     "classes": list(splits.classes),
+                                     "test": evaluation.evaluate(model, splits.test_x, 1.0, self.spec.config.recon_loss)}
         for moment, at_epoch in self.epochs.items():
             if epoch != at_epoch:
                 continue
@@ -90,6 +97,15 @@ class EpochSnapshots:
                 if moment == "final":
                     self.final_samples = samples
 
+    def finish(self, result: TrainResult) -> None:
+        """A run that the stopping rule ended before its last epoch: its final figures show the
+        best epoch's model, which is the one measured."""
+        if len(self.final_samples) == 0 and result.history:
+            epoch = result.metrics["best_epoch"]
+            self.epochs = {"final": epoch}
+            self.spec = dataclasses.replace(self.spec, snapshot_epochs=())
+            self(epoch, result.model, result.splits)
+
 
 @dataclass
 class RunOutcome:
@@ -102,6 +118,7 @@ class RunOutcome:
     report_time_s: float
     test_bound: list[dict[str, float]] = field(default_factory=list)
     anomaly_scores: tuple[torch.Tensor, torch.Tensor] | None = None   # (in distribution, outliers)
+    snapshots: dict[int, dict[str, Any]] = field(default_factory=dict)   # spec.snapshot_epochs
 
 
 @dataclass
@@ -130,7 +147,8 @@ def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, inputs: RunInput
     files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
     return RunOutcome(spec=spec, metrics=result.metrics, history=result.history, files=files,
                       final_samples=snapshots.final_samples, report_time_s=time.perf_counter() - started,
-                      test_bound=snapshots.test_bound, anomaly_scores=measured.anomaly_scores)
+                      test_bound=snapshots.test_bound, anomaly_scores=measured.anomaly_scores,
+                      snapshots=snapshots.at_epochs)
 
 
 def explores(spec: RunSpec) -> bool:
@@ -150,17 +168,23 @@ class RunMeasurements:
 
     def __call__(self, result: TrainResult) -> dict[str, Any]:
         spec, profile, run_dir = self.spec, self.profile, self.run_dir
+        self.snapshots.finish(result)
         write_tables(spec, result, run_dir)
         mu, logvar = evaluation.latent_encodings(result.model, result.splits.test_x)
         added = draw_latent_space(spec, result, mu, profile, run_dir)
         draw_interpolations(spec, result, run_dir)
         added.update(measure_active_units(spec, mu, logvar, run_dir))
-        added.update(reconstruction_classes(result.splits, self.snapshots.final_reconstructions, self.inputs.judge))
+        added.update(reconstruction_classes(result.splits, self.snapshots.final_reconstructions, self.inputs.judge,
+                                            result.model))
         if spec.likelihood:
             added["likelihood"] = measure_likelihood(result, profile)
         if self.inputs.outliers is not None:
             self.anomaly_scores = score_outliers(result, self.inputs.outliers, profile)
             added["anomaly_roc_auc"] = evaluation.anomaly_auc(*self.anomaly_scores)
+        if spec.failures:
+            added["failures"] = draw_failures(spec, result, run_dir,
+                                              self.anomaly_scores[0] if self.anomaly_scores else None,
+                                              profile.seed, profile.anomaly_images)
         if spec.save_model:
             save_model_files(result, mu, logvar, run_dir)
         if self.inputs.explorer_dir is not None:
@@ -212,24 +236,57 @@ def draw_interpolations(spec: RunSpec, result: TrainResult, run_dir: Path) -> No
 
 
 def measure_active_units(spec: RunSpec, mu: torch.Tensor, logvar: torch.Tensor, run_dir: Path) -> dict[str, Any]:
-    """KL per dimension and the active units (evaluation.active_units), drawn with the active ones marked."""
+    """KL per dimension and the active units: those above `evaluation.ACTIVE_KL_NATS`, the one
+    threshold that the figure, its caption, the tables and the findings all use."""
     kl = evaluation.mean_kl_per_dimension(mu, logvar)
-    active = [evaluation.active_units(mu[:, [d]], ACTIVE_UNIT_THRESHOLD) == 1 for d in range(mu.shape[1])]
-    figures.plot_kl_per_dimension(kl, active, run_dir / "kl_per_dim.png", describe(spec.config))
-    return {"latent_dim": mu.shape[1], "active_units": evaluation.active_units(mu, ACTIVE_UNIT_THRESHOLD),
-            "active_unit_threshold": ACTIVE_UNIT_THRESHOLD, "kl_per_dimension": kl.tolist(),
-            "active_dimensions": [d for d, is_active in enumerate(active) if is_active]}
+    active = evaluation.active_dimensions(kl)
+    figures.plot_kl_per_dimension(kl, active, run_dir / "kl_per_dim.png", describe(spec.config),
+                                  evaluation.ACTIVE_KL_NATS)
+    return {"latent_dim": mu.shape[1], "active_units": len(active), "active_unit_threshold_nats": evaluation.ACTIVE_KL_NATS,
+            "kl_per_dimension": kl.tolist(), "active_dimensions": active}
 
 
-def reconstruction_classes(splits: Splits, reconstructed: torch.Tensor, judge: nn.Module | None) -> dict[str, Any]:
-    """How many of the final reconstructions shown the report's classifier puts in their original's class."""
+FAILURES_SHOWN = 10
+
+
+def draw_failures(spec: RunSpec, result: TrainResult, run_dir: Path, scores: torch.Tensor | None,
+                  seed: int, images: int | None = None) -> dict[str, Any]:
+    """failures.png: the test images this model reconstructs worst (highest -ELBO), above their
+    reconstructions, among the first `images` test images (None: all); returns each one's test
+    index, class and -ELBO, and the median over the images searched."""
+    x, y = result.splits.test_x[:images], result.splits.test_y[:images]
+    if scores is None or len(scores) != len(x):
+        scores = evaluation.negative_elbo_per_example(result.model, x, result.config.recon_loss, seed=seed)
+    worst = torch.argsort(scores, descending=True)[:FAILURES_SHOWN]
+    originals = x[worst.to(x.device)]
+    names = result.splits.classes
+    rows = [{"test_index": int(i), "class": names[int(y[i])], "negative_elbo": float(scores[i])} for i in worst]
+    figures.plot_failures(originals.cpu(), evaluation.reconstructions(result.model, originals),
+                          [f"{r['class']}\n{r['negative_elbo']:.0f}" for r in rows], run_dir / "failures.png",
+                          f"{describe(spec.config)}: the {len(rows)} test images with the highest −ELBO (nats)")
+    return {"images": rows, "median_negative_elbo": float(scores.median()), "test_images": len(scores)}
+
+
+RECONSTRUCTION_CLASS_IMAGES = 1000
+
+
+def reconstruction_classes(splits: Splits, reconstructed: torch.Tensor, judge: nn.Module | None,
+                           model: VAE) -> dict[str, Any]:
+    """How many of the final reconstructions shown the report's classifier puts in their original's
+    class, and the same rate on the first `RECONSTRUCTION_CLASS_IMAGES` test images."""
     if judge is None or len(reconstructed) == 0:
         return {}
     _, classes = one_image_per_class(splits.test_x, splits.test_y, len(splits.classes))
     predicted = classifier.predict(judge, reconstructed).tolist()
+    # The ten shown are too few to measure anything: the rate is measured on the first test images.
+    x, y = splits.test_x[:RECONSTRUCTION_CLASS_IMAGES], splits.test_y[:RECONSTRUCTION_CLASS_IMAGES]
+    kept = (classifier.predict(judge, evaluation.reconstructions(model, x)).cpu() == y.cpu()).float()
     return {"reconstructions_shown": len(classes),
             "reconstruction_classes_kept": sum(p == c for p, c in zip(predicted, classes)),
-            "reconstruction_classes_predicted": predicted}
+            "reconstruction_classes_predicted": predicted,
+            "reconstruction_class_rate": {"images": len(kept), "kept": kept.mean().item(),
+                                          "standard_error": (kept.var() / len(kept)).sqrt().item()
+                                          if len(kept) > 1 else None}}
 
 
 def measure_likelihood(result: TrainResult, profile: Profile) -> dict[str, Any]:

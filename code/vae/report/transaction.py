@@ -26,7 +26,8 @@ from ..artifacts import ArtifactError, lock_folder, locked_scratch, remove_stale
 from ..errors import ConfigError
 
 # The top-level names of `--out` that a report writes under; nothing outside them is ever touched.
-REPORT_ENTRIES = ("runs", "tables", "figures", "manifest.json", "classifier.json", "explorer")
+REPORT_ENTRIES = ("runs", "tables", "figures", "manifest.json", "classifier.json", "findings.json",
+                  "explorer")
 # Folders whose children are whole entries (a run's folder, an explorer's folder), not single files.
 FOLDER_ENTRIES = ("runs", "explorer")
 STAGING_PREFIX = ".report-staging-"
