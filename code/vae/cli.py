@@ -137,8 +137,9 @@ def add_objective_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-output-bias", action="store_true",
                         help="start the decoder's output bias at the logit of the training images' mean pixel")
     parser.add_argument("--precision", choices=TrainConfig.PRECISIONS, default=DEFAULTS.precision,
-                        help="bf16: autocast the forward pass and loss to bfloat16 on CUDA (ignored on other "
-                             "devices) (default: %(default)s)")
+                        help="of the training step: auto lets the speed policy choose (bf16 autocast only "
+                             "where it was measured to be faster and as good, else fp32); fp32; bf16 (autocast "
+                             "on the CPU and CUDA) (default: %(default)s)")
     parser.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false",
                         help="on CUDA, run the training step eagerly instead of replaying it from CUDA graphs")
 # --8<-- [end:train-options]
