@@ -1,21 +1,33 @@
 # `make report` retrains everything on the best available device, then builds the site.
 # `make test` runs the test suite. Every target installs what it needs first.
+# `make pdf` prints the whole report to report.pdf. `make lock` updates requirements.lock.
 PYTHON   ?= python3
 VENV     := .venv
 PY       := $(VENV)/bin/python
 PROFILE  ?= standard
 DATA_DIR ?= data
 
-.PHONY: install data train report site serve test bench clean
+.PHONY: install lock data train report site pdf serve test bench clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# Every package at the version and hash of requirements.lock (made from requirements.txt).
+$(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
+
+# The lock: every package that requirements.txt needs, pinned with its hashes (pip-tools, in a
+# throwaway environment; the project itself does not need pip-tools). It keeps the pins it has;
+# `make lock LOCK_FLAGS=--upgrade` moves every package to its newest version in range.
+LOCK_VENV := .lock-venv
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet $(LOCK_FLAGS) --generate-hashes --strip-extras --allow-unsafe \
+	    --no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
+	rm -rf $(LOCK_VENV)
 
 data: install
 	$(PY) -m vae data --data-dir $(DATA_DIR)
@@ -29,6 +41,12 @@ report: data
 
 site: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# The whole report as one PDF: the print page of the built site, printed by headless Chromium.
+# Also copied into site/ so that the Home page's link to it works in the served site.
+pdf: site
+	$(PY) code/site_pdf.py --site site --out report.pdf
+	cp report.pdf site/report.pdf
 
 serve: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
@@ -47,4 +65,4 @@ bench: data
 	$(PY) -m vae bench --data-dir $(DATA_DIR)
 
 clean:
-	rm -rf site runs .pytest_cache
+	rm -rf site runs .pytest_cache report.pdf

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# The real site, built once per session and served on 127.0.0.1, and Playwright's Chromium.
+from support.site import built_site, chromium, served_site, site_browser  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -6,22 +6,18 @@ pointed at (computed here from explorer.json, not read back from the page). A cl
 point must show that test image beside its reconstruction, an arrow key must move one grid cell,
 and a mouse click on the epoch slider must change the samples to that epoch's row of frames.png.
 Screenshots at 1400 and 400 px, light and dark, go to $SITE_SCREENSHOTS (default: a temporary folder).
+The site is built once per session and driven through Playwright (tests/support/site.py).
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-# The DevTools client and the built, served site of the browser test of every page.
-from support.chromium import Tab
-from test_site import browser, built_site, served_site  # noqa: F401
+from support.site import screenshot_folder
 
 from vae.explorer import read_png, sprite_cell
 
@@ -44,29 +40,31 @@ CANVAS_CELL = r"""
 """
 
 
-def _canvas_cell(tab: Tab, selector: str, left: int = 0, top: int = 0, size: int | None = None) -> np.ndarray:
+def _canvas_cell(page, selector: str, left: int = 0, top: int = 0, size: int | None = None) -> np.ndarray:
     if size is None:
-        size = tab.js(f"document.querySelector({json.dumps(selector)}).width")
-    values = tab.js(CANVAS_CELL % (json.dumps(selector), left, top, size))
+        size = page.evaluate(f"document.querySelector({json.dumps(selector)}).width")
+    values = page.evaluate(CANVAS_CELL % (json.dumps(selector), left, top, size))
     return np.array(values, dtype=np.int16).reshape(28, 28)
 
 
-def _wait(tab: Tab, expression: str, timeout_s: float = 20.0):
-    deadline = time.monotonic() + timeout_s
-    value = tab.js(expression)
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = tab.js(expression)
-    return value
+def _wait(page, expression: str, timeout_s: float = 20.0):
+    """The value of `expression` once it is truthy, or its last value after `timeout_s`."""
+    try:
+        page.wait_for_function(expression, timeout=timeout_s * 1000)
+    except Exception:  # Playwright's TimeoutError: the caller reports the value it got
+        pass
+    return page.evaluate(expression)
 
 
-def _mouse(tab: Tab, kind: str, x: float, y: float) -> None:
-    tab.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left" if kind != "mouseMoved"
-                                          else "none", "clickCount": 1 if kind != "mouseMoved" else 0})
+def _click_at(page, x: float, y: float) -> None:
+    """A real pointer: move there, press and release the left button."""
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.up()
 
 
-def _box(tab: Tab, selector: str) -> dict:
-    return tab.js(f"""(() => {{ const el = document.querySelector({json.dumps(selector)});
+def _box(page, selector: str) -> dict:
+    return page.evaluate(f"""(() => {{ const el = document.querySelector({json.dumps(selector)});
         el.scrollIntoView({{block: 'center'}}); const r = el.getBoundingClientRect();
         return {{left: r.left, top: r.top, width: r.width, height: r.height}}; }})()""")
 
@@ -83,9 +81,9 @@ def _z_of(box: dict, x: float, y: float, extent: float) -> tuple[float, float]:
             extent - 2 * extent * (y - box["top"]) / box["height"])
 
 
-def _open_explorer(tab: Tab, url: str) -> None:
-    tab.goto(url)
-    ready = _wait(tab, f"document.querySelector(\"{EXPLORER}\").dataset.ready")
+def _open_explorer(page, url: str) -> None:
+    page.goto(url)
+    ready = _wait(page, f"document.querySelector(\"{EXPLORER}\").dataset.ready")
     assert ready == "true", f"the explorer did not start (data-ready={ready!r}); see the browser console"
 
 
@@ -96,129 +94,121 @@ def spec() -> dict:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_pointer_shows_the_decode_of_the_grid_z_under_it(browser, served_site, spec):
-    tab = Tab(browser, width=1400, height=1000)
-    _open_explorer(tab, f"{served_site}/latent-space/")
+def test_pointer_shows_the_decode_of_the_grid_z_under_it(site_browser, spec):
+    page = site_browser.new_page(width=1400, height=1000)
+    _open_explorer(page, f"{site_browser.url}/latent-space/")
     grid, extent = spec["grid"], spec["extent"]
     z1, z2 = np.array(grid["z1"]), np.array(grid["z2"])
     sprite = read_png(ASSETS / grid["sprite"])
     shown = []
     for z_pointed in ((-0.56 * extent, 0.38 * extent), (0.48 * extent, -0.36 * extent)):
-        _mouse(tab, "mouseMoved", *_pixel_of(_box(tab, f"{EXPLORER} .lx-plane"), z_pointed, extent))
+        page.mouse.move(*_pixel_of(_box(page, f"{EXPLORER} .lx-plane"), z_pointed, extent))
         row, column = int(np.abs(z2 - z_pointed[1]).argmin()), int(np.abs(z1 - z_pointed[0]).argmin())
-        image = _canvas_cell(tab, f"{EXPLORER} .lx-decoded")
+        image = _canvas_cell(page, f"{EXPLORER} .lx-decoded")
         expected = sprite_cell(sprite, row, column).astype(np.int16)
         assert np.abs(image - expected).max() <= GRAY_TOLERANCE, \
             f"image at z = {z_pointed} is not grid cell ({row}, {column})"
-        readout = tab.js(f"document.querySelector(\"{EXPLORER} .lx-z\").textContent")
+        readout = page.evaluate(f"document.querySelector(\"{EXPLORER} .lx-z\").textContent")
         assert readout == f"z = ({z1[column]:.2f}, {z2[row]:.2f})"
         shown.append(image)
     assert np.abs(shown[0] - shown[1]).max() > 64, "the two places show the same image"
     fashion = ".latent-explorer[data-explorer='assets/explorer/fashion-mnist']"
-    assert _wait(tab, f"document.querySelector(\"{fashion}\").dataset.ready") == "true"
+    assert _wait(page, f"document.querySelector(\"{fashion}\").dataset.ready") == "true"
 
     # Arrow key: one grid cell to the right.
-    column_before = int(tab.js(f"document.querySelector(\"{EXPLORER}\").dataset.column"))
-    tab.js(f"document.querySelector(\"{EXPLORER} .lx-plane\").focus()")
-    for kind in ("rawKeyDown", "keyUp"):
-        tab.send("Input.dispatchKeyEvent", {"type": kind, "key": "ArrowRight", "code": "ArrowRight",
-                                            "windowsVirtualKeyCode": 39})
-    assert int(tab.js(f"document.querySelector(\"{EXPLORER}\").dataset.column")) == column_before + 1
+    column_before = int(page.evaluate(f"document.querySelector(\"{EXPLORER}\").dataset.column"))
+    page.evaluate(f"document.querySelector(\"{EXPLORER} .lx-plane\").focus()")
+    page.keyboard.press("ArrowRight")
+    assert int(page.evaluate(f"document.querySelector(\"{EXPLORER}\").dataset.column")) == column_before + 1
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_clicking_a_test_point_shows_it_beside_its_reconstruction(browser, served_site, spec):
-    tab = Tab(browser, width=1400, height=1000)
-    _open_explorer(tab, f"{served_site}/latent-space/")
+def test_clicking_a_test_point_shows_it_beside_its_reconstruction(site_browser, spec):
+    page = site_browser.new_page(width=1400, height=1000)
+    _open_explorer(page, f"{site_browser.url}/latent-space/")
     points, extent = spec["points"], spec["extent"]
     z = np.array(points["z"]).reshape(-1, 2)
     target = int(np.abs(z).sum(1).argmin())        # a point near the centre, well inside the plane
-    box = _box(tab, f"{EXPLORER} .lx-plane")
+    box = _box(page, f"{EXPLORER} .lx-plane")
     x, y = _pixel_of(box, (z[target, 0], z[target, 1]), extent)
-    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-        _mouse(tab, kind, x, y)
-    assert _wait(tab, f"!document.querySelector(\"{EXPLORER} .lx-pair\").hidden")
+    _click_at(page, x, y)
+    assert _wait(page, f"!document.querySelector(\"{EXPLORER} .lx-pair\").hidden")
     # The nearest point to the pixel clicked (usually `target`; a neighbour can share its pixel).
     clicked = _z_of(box, x, y, extent)
     nearest = int(((z - np.array(clicked)) ** 2).sum(1).argmin())
     cell = divmod(nearest, points["columns"])
     for canvas, sprite in ((".lx-original", points["originals"]), (".lx-reconstruction", points["reconstructions"])):
         expected = sprite_cell(read_png(ASSETS / sprite), *cell).astype(np.int16)
-        image = _canvas_cell(tab, f"{EXPLORER} {canvas}")
+        image = _canvas_cell(page, f"{EXPLORER} {canvas}")
         assert np.abs(image - expected).max() <= GRAY_TOLERANCE, f"{canvas} is not test image {nearest}"
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_epoch_slider_changes_the_picture(browser, served_site, spec, tmp_path_factory):
+def test_epoch_slider_changes_the_picture(site_browser, spec, tmp_path_factory):
     frames = spec["frames"]
     assert frames and len(frames["epochs"]) >= 2 and frames["epochs"][0] == 0, "no epoch frames were generated"
-    tab = Tab(browser, width=1400, height=1000)
-    _open_explorer(tab, f"{served_site}/latent-space/")
+    page = site_browser.new_page(width=1400, height=1000)
+    _open_explorer(page, f"{site_browser.url}/latent-space/")
     samples = f"{EXPLORER} .lx-samples"
-    last_epoch = tab.js(f"document.querySelector(\"{EXPLORER}\").dataset.epoch")
+    last_epoch = page.evaluate(f"document.querySelector(\"{EXPLORER}\").dataset.epoch")
     assert last_epoch == str(frames["epochs"][-1])
-    before = tab.js(f"document.querySelector(\"{samples}\").toDataURL()")
-    slider = _box(tab, f"{EXPLORER} input[type=range]")
-    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):   # the slider's left end: epoch 0
-        _mouse(tab, kind, slider["left"] + 2, slider["top"] + slider["height"] / 2)
-    assert _wait(tab, f"document.querySelector(\"{EXPLORER}\").dataset.epoch === '0'")
-    assert tab.js(f"document.querySelector(\"{samples}\").toDataURL()") != before
+    before = page.evaluate(f"document.querySelector(\"{samples}\").toDataURL()")
+    slider = _box(page, f"{EXPLORER} input[type=range]")
+    _click_at(page, slider["left"] + 2, slider["top"] + slider["height"] / 2)   # the slider's left end: epoch 0
+    assert _wait(page, f"document.querySelector(\"{EXPLORER}\").dataset.epoch === '0'")
+    assert page.evaluate(f"document.querySelector(\"{samples}\").toDataURL()") != before
     sprite = read_png(ASSETS / frames["sprite"])
     for k in (0, frames["samples"] - 1):      # first and last sample of epoch 0's row
         left, top = (k % 8) * 28, (k // 8) * 28
         expected = sprite_cell(sprite, 0, k).astype(np.int16)
-        assert np.abs(_canvas_cell(tab, samples, left, top, 28) - expected).max() <= GRAY_TOLERANCE
+        assert np.abs(_canvas_cell(page, samples, left, top, 28) - expected).max() <= GRAY_TOLERANCE
 
     # Play, then Pause: the animation advances and stops when asked.
-    tab.click(f"{EXPLORER} .lx-play")
-    assert _wait(tab, f"document.querySelector(\"{EXPLORER}\").dataset.epoch !== '0'", timeout_s=5)
-    tab.click(f"{EXPLORER} .lx-play")
-    paused_at = tab.js(f"document.querySelector(\"{EXPLORER}\").dataset.epoch")
-    time.sleep(2.0)
-    assert tab.js(f"document.querySelector(\"{EXPLORER}\").dataset.epoch") == paused_at
+    page.click(f"{EXPLORER} .lx-play")
+    assert _wait(page, f"document.querySelector(\"{EXPLORER}\").dataset.epoch !== '0'", timeout_s=5)
+    page.click(f"{EXPLORER} .lx-play")
+    paused_at = page.evaluate(f"document.querySelector(\"{EXPLORER}\").dataset.epoch")
+    page.wait_for_timeout(2000)
+    assert page.evaluate(f"document.querySelector(\"{EXPLORER}\").dataset.epoch") == paused_at
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_explorer_fits_a_phone_and_both_palettes(browser, served_site, spec, tmp_path_factory):
-    screens = Path(os.environ.get("SITE_SCREENSHOTS") or tmp_path_factory.mktemp("explorer-screens"))
-    screens.mkdir(parents=True, exist_ok=True)
+def test_explorer_fits_a_phone_and_both_palettes(site_browser, spec, tmp_path_factory):
+    screens = screenshot_folder(tmp_path_factory, "explorer-screens")
     z, extent = np.array(spec["points"]["z"]).reshape(-1, 2), spec["extent"]
     for width in (1400, 400):
-        tab = Tab(browser, width=width, height=1000)
-        _open_explorer(tab, f"{served_site}/latent-space/")
-        box = _box(tab, f"{EXPLORER} .lx-plane")
+        page = site_browser.new_page(width=width, height=1000)
+        _open_explorer(page, f"{site_browser.url}/latent-space/")
+        box = _box(page, f"{EXPLORER} .lx-plane")
         x, y = _pixel_of(box, (z[0, 0], z[0, 1]), extent)      # on test image 1
-        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-            _mouse(tab, kind, x, y)
-        right = tab.js(f"Math.max(...[...document.querySelectorAll(\"{EXPLORER} *\")]"
-                       ".map(el => el.getBoundingClientRect().right))")
+        _click_at(page, x, y)
+        right = page.evaluate(f"Math.max(...[...document.querySelectorAll(\"{EXPLORER} *\")]"
+                              ".map(el => el.getBoundingClientRect().right))")
         assert right <= width, f"the explorer overflows a {width} px window ({right:.0f} px)"
         assert box["width"] >= min(250, width - 60), f"plane only {box['width']:.0f} px wide at {width} px"
         for scheme in ("default", "slate"):
-            tab.js(f"document.body.setAttribute('data-md-color-scheme', '{scheme}')")
-            background = tab.js(f"""(() => {{ const c = document.querySelector("{EXPLORER} .lx-plane");
+            page.evaluate(f"document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+            background = page.evaluate(f"""(() => {{ const c = document.querySelector("{EXPLORER} .lx-plane");
                 return [...c.getContext('2d').getImageData(2, 2, 1, 1).data.slice(0, 3)]; }})()""")
-            page = tab.js("getComputedStyle(document.body).backgroundColor")
-            assert f"rgb({background[0]}, {background[1]}, {background[2]})" == page, \
-                f"{scheme}: plane background {background} is not the page's {page}"
-            shot = _box(tab, EXPLORER)
-            clip = {"x": 0, "y": shot["top"] + tab.js("window.scrollY") - 8, "width": width,
-                    "height": min(shot["height"] + 16, 3000), "scale": 1}
-            data = tab.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True})
-            (screens / f"explorer-{width}-{scheme}.png").write_bytes(base64.b64decode(data["data"]))
+            page_colour = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert f"rgb({background[0]}, {background[1]}, {background[2]})" == page_colour, \
+                f"{scheme}: plane background {background} is not the page's {page_colour}"
+            shot = _box(page, EXPLORER)
+            clip = {"x": 0, "y": shot["top"] + page.evaluate("window.scrollY") - 8, "width": width,
+                    "height": min(shot["height"] + 16, 3000)}
+            page.screenshot(path=str(screens / f"explorer-{width}-{scheme}.png"), clip=clip, full_page=True)
     print(f"screenshots in {screens}")
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_without_javascript_the_static_manifold_figure_stays(browser, served_site):
-    tab = Tab(browser, width=1400, height=1000)
-    tab.send("Emulation.setScriptExecutionDisabled", {"value": True})
-    tab.goto(f"{served_site}/latent-space/")
-    seen = tab.js(f"""(() => {{
+def test_without_javascript_the_static_manifold_figure_stays(site_browser):
+    page = site_browser.new_page(width=1400, height=1000, java_script_enabled=False)
+    page.goto(f"{site_browser.url}/latent-space/")
+    seen = page.evaluate(f"""(() => {{
         const root = document.querySelector("{EXPLORER}");
         const manifold = [...document.querySelectorAll('img')]
             .find(img => img.src.endsWith('mnist-conv-z2/manifold.png'));
@@ -233,23 +223,23 @@ def test_without_javascript_the_static_manifold_figure_stays(browser, served_sit
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_a_finger_on_a_400_px_screen_moves_the_image(browser, served_site, spec):
-    tab = Tab(browser, width=400, height=800)
-    tab.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
-    _open_explorer(tab, f"{served_site}/latent-space/")
+def test_a_finger_on_a_400_px_screen_moves_the_image(site_browser, spec):
+    page = site_browser.new_page(width=400, height=800, has_touch=True)
+    touch = page.context.new_cdp_session(page)   # Playwright taps, but has no touch drag of its own
+    _open_explorer(page, f"{site_browser.url}/latent-space/")
     grid, extent = spec["grid"], spec["extent"]
-    box = _box(tab, f"{EXPLORER} .lx-plane")
+    box = _box(page, f"{EXPLORER} .lx-plane")
     # A drag from the top left of the plane to its bottom right, in latent coordinates.
     path = [(-0.4 * extent, 0.4 * extent), (0.0, 0.1 * extent), (0.6 * extent, -0.4 * extent)]
     for kind, z_touched in zip(("touchStart", "touchMove", "touchMove"), path):
         x, y = _pixel_of(box, z_touched, extent)
-        tab.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
-    tab.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     row = int(np.abs(np.array(grid["z2"]) - path[-1][1]).argmin())
     column = int(np.abs(np.array(grid["z1"]) - path[-1][0]).argmin())
-    shown = tab.js(f"(() => {{ const d = document.querySelector(\"{EXPLORER}\").dataset; "
+    shown = page.evaluate(f"(() => {{ const d = document.querySelector(\"{EXPLORER}\").dataset; "
                    "return [+d.row, +d.column]; })()")
     assert shown == [row, column], "the image did not follow the finger"
     expected = sprite_cell(read_png(ASSETS / grid["sprite"]), row, column).astype(np.int16)
-    assert np.abs(_canvas_cell(tab, f"{EXPLORER} .lx-decoded") - expected).max() <= GRAY_TOLERANCE
-    assert tab.js("document.documentElement.scrollWidth") <= 400, "the page scrolls sideways at 400 px"
+    assert np.abs(_canvas_cell(page, f"{EXPLORER} .lx-decoded") - expected).max() <= GRAY_TOLERANCE
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400, "the page scrolls sideways at 400 px"

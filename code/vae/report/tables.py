@@ -49,6 +49,11 @@ def format_number(value: Any, quantity: str) -> str:
     return text.replace("-", MINUS)
 
 
+def format_spec(value: float, spec: str) -> str:
+    """`value` with an explicit format spec (".1f", ".0%", ",.0f"), for a page; U+2212 minus."""
+    return format(value, spec).replace("-", MINUS)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a table's .md: the row key it shows, its header and its quantity."""

@@ -1,0 +1,412 @@
+"""Values in the pages of the report site: mkdocs-macros (Jinja) variables, filters and macros.
+
+mkdocs.yml loads this module (`plugins: macros: module_name: code/site_macros`); every page is
+rendered as a Jinja template before Markdown, so a page writes
+
+    a test −ELBO of {{ runs["mnist-conv-z2"].metrics.test.elbo | nats }} nats
+    {% if runs["mnist-conv-z2"].metrics.best_epoch < runs["mnist-conv-z2"].metrics.epochs %} ... {% endif %}
+
+Generated JSON (everything under docs/assets/, read when a page uses it):
+- `manifest` (manifest.json), `classifier` (classifier.json), `bench` (bench/bench.json),
+  `findings` (findings.json), `tables.<name>` (tables/<name>.json);
+- `runs["<run>"].metrics` and `runs["<run>"].config` (runs/<run>/metrics.json, config.json);
+  the manifest's own record of each run is in `manifest.runs`, so a page can reach a run through
+  the manifest: `{% for run in manifest.runs %}{{ runs[run.name].metrics.test.kl | nats }}{% endfor %}`;
+- `asset("<path>.json")` for any other file. Keys are read with `.key`, `["key-with-dashes"]`, `[0]`.
+
+Strict. A missing file, key or list item stops the build with the file and the key; so do a
+NaN or ±infinity, a JSON null that a page prints or computes with, and a name that is not
+defined (the plugin's `on_undefined: strict`). A page asks whether a key exists with `in`
+(`{% if "likelihood" in run.metrics %}`); a null is false in `{% if %}`.
+
+Numbers, all written by the report's one formatter (vae.report.tables, typographic minus U+2212):
+`| nats` (2 decimals), `| auc` (3), `| per_pixel` (4), `| seconds` (1), `| count` (thousands
+separators), `| setting` (as given: 0.5, 1e-05) and `| fmt(".1f")` (any format spec: ".0%",
+",.0f"). A number printed without a filter is written as a count (integers) or a setting.
+Strings are HTML-escaped when printed (`<` `>` `&`), so no markup in a JSON file reaches a page.
+
+Words and blocks:
+- `compare(a, b, "lower", "higher", "the same")`: the first word if a < b, the second if a > b,
+  the third if equal, so a sentence that compares two results stays true after a retraining;
+  conditions that need more than a word are plain Jinja (`{% if a < b %} ... {% else %} ... {% endif %}`,
+  inline or with each tag on its own line: such a line leaves nothing behind);
+- `ratio(a, b)` is a / b and `difference(a, b)` is a − b (then a number filter);
+- `layers("conv", latent=2)`, `layers("mlp", latent=2, hidden=[512, 256])`: a table of every
+  layer of the model the package builds; `run_downloads()`: a table of every run's files;
+  a block inside a content tab or an admonition takes `| indent(4)`;
+- `repo_url`: the repository's address from the build environment, or a neutral phrase.
+
+A value never opens a source line followed by "." or ")": "10." there would start a numbered
+list, so the build refuses it and names the line. Literal braces in a page go in
+`{% raw %}...{% endraw %}`; code and tables included with `--8<--` are never templated, because
+pymdownx.snippets runs in Markdown, after Jinja. Notebook pages are not templated either.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator
+
+from markupsafe import Markup
+from mkdocs.exceptions import PluginError
+
+CODE_DIR = Path(__file__).resolve().parent
+if str(CODE_DIR) not in sys.path:
+    sys.path.insert(0, str(CODE_DIR))
+
+REGENERATE = "regenerate the assets with `python -m vae report`"
+
+
+def _regenerate(file: str) -> str:
+    """What to run to rewrite `file` (docs/assets/...): the benchmark has its own command."""
+    return "rerun `python -m vae bench`" if file.startswith("docs/assets/bench/") else REGENERATE
+DOWNLOADS = (("config.json", "configuration"), ("history.csv", "history"), ("metrics.json", "metrics"),
+             ("model.pt", "weights"), ("latents.npz", "latent codes"))
+NO_REPO_URL = "<URL of this repository>"
+NOTEBOOK_SUFFIXES = (".py", ".ipynb")
+LIST_OPENER = re.compile(r"^[ \t]*\{\{(?:(?!\}\}).)*\}\}[.)](?:[ \t]|$)", re.MULTILINE)
+
+
+class PageValueError(Exception):
+    """A value a page asks for that the assets cannot give (missing, non-finite, not a number).
+
+    Deliberately not a LookupError or AttributeError: Jinja would turn those into an Undefined.
+    """
+
+
+def _describe(key: tuple) -> str:
+    return ".".join(str(part) for part in key) or "(the whole file)"
+
+
+class Null:
+    """A JSON null: false in `{% if %}`, equal to None, and refused where a page prints or computes it."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __eq__(self, other: Any) -> bool:
+        return other is None or isinstance(other, Null)
+
+    __hash__ = None
+
+    def _refuse(self, other: Any) -> bool:
+        raise PageValueError(f"{self.where}: nothing to compare; {REGENERATE}")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _refuse
+
+    def __repr__(self) -> str:
+        return self.where
+
+
+class Record:
+    """A JSON object or array in one asset file, read when a page first reads a key of it.
+
+    A missing key, a NaN or an infinity raises an error naming the file and the key. It has no
+    public methods, so that a key such as `items` or `values` is read as a key.
+    """
+
+    __slots__ = ("_read", "_file", "_key")
+
+    def __init__(self, read: Callable[[], Any], file: str, key: tuple = ()):
+        self._read, self._file, self._key = read, file, key
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)   # Python and Jinja internals (__html__, __iter__ probes...)
+        return self[name]
+
+    def __getitem__(self, part: str | int) -> Any:
+        data, key = self._read(), (*self._key, part)
+        if isinstance(data, dict) and part in data:
+            value = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and -len(data) <= part < len(data):
+            value = data[part]
+        else:
+            raise PageValueError(f"{self._file}: no value '{_describe(key)}' (missing part '{part}'); "
+                                 f"{_regenerate(self._file)}")
+        if isinstance(value, (dict, list)):
+            return Record(lambda: value, self._file, key)
+        if value is None:
+            return Null(f"{self._file}: '{_describe(key)}' is null")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PageValueError(f"{self._file}: '{_describe(key)}' is {value}, not a number a page can show; "
+                                 f"{_regenerate(self._file)}")
+        return value
+
+    def __iter__(self) -> Iterator[Any]:
+        data = self._read()
+        return iter(data) if isinstance(data, dict) else (self[i] for i in range(len(data)))
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __contains__(self, part: Any) -> bool:
+        return part in self._read()
+
+    def __repr__(self) -> str:
+        return f"<{self._file}: {_describe(self._key)}>"
+
+
+class Assets:
+    """`asset("runs/x/metrics.json")`: a file under docs/assets/, read once per build, on first use."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._cache: dict[str, Any] = {}
+
+    def __call__(self, path: str) -> Record:
+        where = f"docs/assets/{path}"
+        if not path.endswith(".json") or ".." in Path(path).parts:
+            raise PageValueError(f"{where}: pages read .json files under docs/assets/ only")
+        return Record(lambda: self._load(path, where), where)
+
+    def _load(self, path: str, where: str) -> Any:
+        if path not in self._cache:
+            try:
+                data = json.loads((self.folder / path).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise PageValueError(f"{where} does not exist; {_regenerate(where)}") from None
+            except (OSError, ValueError) as err:
+                raise PageValueError(f"{where}: cannot read it ({err}); {_regenerate(where)}") from None
+            if not isinstance(data, (dict, list)):
+                raise PageValueError(f"{where}: expected a JSON object or array; {_regenerate(where)}")
+            self._cache[path] = data
+        return self._cache[path]
+
+
+class Folder:
+    """`tables.beta` or `runs["mnist-conv-z2"]`: one item of an asset folder, by name."""
+
+    def __init__(self, item: Callable[[str], Any]):
+        self._item = item
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._item(name)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._item(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers and words. One formatter for the site: vae.report.tables.
+
+
+def _number(value: Any, what: str) -> float | int:
+    if isinstance(value, Null):
+        raise PageValueError(f"{what}: {value.where}, not a number; {REGENERATE}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PageValueError(f"{what}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise PageValueError(f"{what}: {value} is not a number a page can show")
+    return value
+
+
+def _quantity_filter(quantity: str):
+    def write(value: Any) -> str:
+        from vae.report.tables import format_number
+        return format_number(_number(value, quantity), quantity)
+    write.__name__ = quantity
+    write.__doc__ = f"A number as a {quantity} (vae.report.tables.format_number)."
+    return write
+
+
+def fmt(value: Any, spec: str) -> str:
+    """A number with an explicit format spec (".1f", ".0%", ",.0f"), minus as U+2212."""
+    from vae.report.tables import format_spec
+    return format_spec(_number(value, f"fmt({spec!r})"), spec)
+
+
+def choose_word(a: Any, b: Any, if_less: str, if_greater: str, if_equal: str) -> str:
+    """The first word if a < b, the second if a > b, the third if they are equal."""
+    a, b = _number(a, "compare"), _number(b, "compare")
+    if not (if_less and if_greater and if_equal):
+        raise ValueError("compare needs three words: if less, if greater, if equal")
+    return if_less if a < b else if_greater if a > b else if_equal
+
+
+def ratio(a: Any, b: Any) -> float:
+    """a / b."""
+    a, b = _number(a, "ratio"), _number(b, "ratio")
+    if b == 0:
+        raise PageValueError(f"ratio: division of {a} by zero")
+    return a / b
+
+
+def difference(a: Any, b: Any) -> float:
+    """a − b."""
+    return _number(a, "difference") - _number(b, "difference")
+
+
+def finalize(value: Any) -> Any:
+    """What `{{ ... }}` writes: numbers by the report's formatter, strings HTML-escaped.
+
+    Markup (a table built by a macro) is written as it is. A container, None or a bool is
+    refused: a page prints values, not records.
+    """
+    from vae.report.tables import format_number
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, str):
+        return html.escape(value, quote=False)
+    if isinstance(value, Null):
+        raise PageValueError(f"{value.where}: nothing to print; {REGENERATE}")
+    if isinstance(value, bool) or value is None or isinstance(value, (Record, Folder, SimpleNamespace, dict, list)):
+        raise PageValueError(f"cannot print {value!r}: pick a number or a string from it")
+    if isinstance(value, int):
+        return format_number(value, "count")
+    if isinstance(value, float):
+        return format_number(_number(value, "value"), "setting")
+    return html.escape(str(value), quote=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks.
+
+
+def run_downloads(assets: Path, link_prefix: str = "assets/runs") -> Markup:
+    """A Markdown table: one row per run folder, one link per downloadable file that exists."""
+    runs = sorted(p for p in (assets / "runs").iterdir() if p.is_dir()) if (assets / "runs").is_dir() else []
+    if not runs:
+        raise PageValueError(f"no run folders in {assets / 'runs'}; {REGENERATE}")
+    lines = ["| run | " + " | ".join(label for _, label in DOWNLOADS) + " |",
+             "|---|" + "---|" * len(DOWNLOADS)]
+    for run in runs:
+        name = html.escape(run.name)
+        cells = [f"[{file}]({link_prefix}/{name}/{file})" if (run / file).is_file() else "–"
+                 for file, _ in DOWNLOADS]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return Markup("\n".join(lines))
+
+
+def layer_table(arch: str, latent: int, hidden: tuple[int, ...] | list[int] = (400,)) -> Markup:
+    """A Markdown table of every layer of `build_model(arch, ...)`: output shape and parameters.
+
+    The model is built by the package itself and a zero image (and a zero latent) is passed
+    through it with forward hooks, so the table always matches `code/vae/models.py`.
+    """
+    import torch
+
+    from vae.models import IMAGE_SHAPE, build_model, count_parameters
+    from vae.report.tables import format_number
+
+    model = build_model(arch, latent, tuple(hidden)).eval()
+    rows: list[tuple[str, str, str, int]] = []
+
+    def watch(part: str, name: str, module: torch.nn.Module) -> None:
+        def hook(_module, _inputs, output):
+            shape = " × ".join(str(d) for d in output.shape[1:])
+            rows.append((part, f"`{name}` {_layer_kind(module)}", shape,
+                         sum(p.numel() for p in module.parameters())))
+        module.register_forward_hook(hook)
+
+    for i, layer in enumerate(model.encoder):
+        watch("encoder", f"encoder[{i}]", layer)
+    watch("heads", "fc_mu", model.fc_mu)
+    watch("heads", "fc_logvar", model.fc_logvar)
+    for i, layer in enumerate(model.decoder):
+        watch("decoder", f"decoder[{i}]", layer)
+    with torch.no_grad():
+        model.encode(torch.zeros(1, *IMAGE_SHAPE))
+        model.decode(torch.zeros(1, latent))
+    lines = ["| part | layer | output shape (per example) | parameters |", "|---|---|---|--:|",
+             f"| input | image | {' × '.join(map(str, IMAGE_SHAPE))} | |"]
+    lines += [f"| {part} | {name} | {shape} | {format_number(params, 'count')} |" for part, name, shape, params in rows]
+    lines.append(f"| **total** | | | **{format_number(count_parameters(model), 'count')}** |")
+    return Markup("\n".join(lines))
+
+
+def _layer_kind(layer) -> str:
+    kind = type(layer).__name__
+    if hasattr(layer, "kernel_size"):
+        k, st, pad = layer.kernel_size[0], layer.stride[0], layer.padding[0]
+        return f"{kind} {layer.in_channels}→{layer.out_channels}, kernel {k}, stride {st}, padding {pad}"
+    if hasattr(layer, "in_features"):
+        return f"{kind} {layer.in_features}→{layer.out_features}"
+    return kind
+
+
+# ---------------------------------------------------------------------------------------------
+# mkdocs-macros entry points.
+
+
+def define_env(env) -> None:
+    """Register the variables, filters and macros above with mkdocs-macros."""
+    if env.config.get("on_undefined") != "strict" or not env.config.get("on_error_fail"):
+        raise PluginError("mkdocs.yml: the macros plugin needs `on_undefined: strict` and "
+                          "`on_error_fail: true`, so that a page cannot show a missing value")
+    assets = Assets(Path(env.conf["docs_dir"]) / "assets")
+    variables = {
+        "asset": assets,
+        "manifest": assets("manifest.json"), "classifier": assets("classifier.json"),
+        "bench": assets("bench/bench.json"), "findings": assets("findings.json"),
+        "tables": Folder(lambda name: assets(f"tables/{name}.json")),
+        "runs": Folder(lambda name: SimpleNamespace(name=name, metrics=assets(f"runs/{name}/metrics.json"),
+                                                    config=assets(f"runs/{name}/config.json"))),
+        # The builder's own setting, written as it is: it goes into a shell command (a code block).
+        "repo_url": Markup(env.conf.get("repo_url") or NO_REPO_URL),
+    }
+    for name, value in variables.items():
+        env.variables[name] = value
+    for quantity in ("nats", "auc", "per_pixel", "seconds", "count", "setting"):
+        env.filter(_quantity_filter(quantity))
+    env.filter(fmt)
+    env.macro(choose_word, "compare")
+    env.macro(ratio)
+    env.macro(difference)
+    env.macro(lambda arch, latent, hidden=(400,): layer_table(arch, latent, hidden), "layers")
+    env.macro(lambda: run_downloads(assets.folder), "run_downloads")
+    _report_errors_in_one_line()
+
+
+def on_pre_page_macros(env) -> None:
+    """Before each page: our finalize, no templating of notebook sources, no value opening a list."""
+    # Read when a page is compiled (the plugin builds the Environment after define_env). A block
+    # tag on its own line leaves no line behind, so an {% if %} inside a paragraph, indented in
+    # an admonition or not, does not split it.
+    env.env.finalize, env.env.trim_blocks, env.env.lstrip_blocks = finalize, True, True
+    source = env.page.file.src_uri
+    if source.endswith(NOTEBOOK_SUFFIXES):
+        # mkdocs-jupyter renders the notebook from its file; its Python may hold "{{" (f-strings).
+        env.page.meta["render_macros"] = False
+        return
+    match = LIST_OPENER.search(env.markdown)
+    if match:
+        line = env.markdown.count("\n", 0, match.start()) + 1
+        raise PluginError(f"{source}, line {line}: a value opens the line and a '.' or ')' follows it, "
+                          f"so Markdown would start a numbered list there; move it into the line before "
+                          f"({match[0].strip()})")
+
+
+def _report_errors_in_one_line() -> None:
+    """Make a failing page stop the build with one line that names the page, not a traceback.
+
+    mkdocs-macros turns any exception of a page into a message made by `format_error` (and, with
+    `on_error_fail`, exits with status 100). Registering our own formatter that raises a
+    PluginError lets MkDocs report it like every other build error.
+    """
+    try:
+        from jinja2 import TemplateSyntaxError
+        from mkdocs_macros.errors import format_error
+    except ImportError:   # another mkdocs-macros: its own message, the build still fails
+        return
+
+    @format_error.register(Exception)
+    def _any(error: Exception, markdown: str, page) -> str:
+        raise PluginError(f"{page.file.src_uri}: {error}") from None
+
+    @format_error.register(TemplateSyntaxError)
+    def _syntax(error: TemplateSyntaxError, markdown: str, page) -> str:
+        raise PluginError(f"{page.file.src_uri}, line {error.lineno}: {error.message}") from None

@@ -1,0 +1,132 @@
+"""The whole report as one PDF (`make pdf`): the print page of the site built once per session,
+printed by headless Chromium (code/site_pdf.py), then read back with poppler-utils.
+
+`pdftohtml -xml` gives every piece of text with its page and font, so that code (set in a
+monospace font, where `$` and `|` are Python) is told apart from prose. The test checks that
+every chapter of the navigation starts a new page with its title, in the order of the
+navigation; that no raw markup reached the paper (`{{`, `{%`, `--8<--`, a line of a Markdown table,
+a `$` of unrendered math); and that the latent explorer, which needs a pointer, shows its
+static fallback on paper.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support.site import ROOT, site_pdf
+
+RAW_TOKENS = ("{{", "{%", "--8<--", "$")
+
+
+def _nav_pages(config: Path) -> list[str]:
+    """The source files of mkdocs.yml's navigation, in order (tags such as !ENV are ignored)."""
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
+    nav = yaml.load(config.read_text(encoding="utf-8"), Loader=Loader)["nav"]
+
+    def walk(items):
+        for item in items:
+            value = next(iter(item.values())) if isinstance(item, dict) else item
+            yield from (walk(value) if isinstance(value, list) else [value])
+
+    return list(walk(nav))
+
+
+def _built_page(site: Path, source: str) -> Path:
+    stem = re.sub(r"\.(md|py)$", "", source)
+    return site / "index.html" if stem == "index" else site / stem / "index.html"
+
+
+def _title(page_html: str) -> str:
+    """The text of the page's first <h1> (its title as a reader sees it)."""
+    article = page_html[page_html.index("<article"):]
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", article, re.S)[1]
+    return html.unescape(re.sub(r"<[^>]+>", "", heading)).replace("¶", "").strip()
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def pdf_pages(pdf: Path) -> list[list[tuple[str, bool]]]:
+    """Each page's lines of text, top to bottom, with whether the line is set in a monospace font."""
+    xml = subprocess.run(["pdftohtml", "-xml", "-i", "-q", "-stdout", str(pdf)], capture_output=True,
+                         text=True, check=True, timeout=300).stdout
+    root = ElementTree.fromstring(xml)
+    monospace = {spec.get("id") for spec in root.iter("fontspec") if "mono" in spec.get("family", "").lower()}
+    pages = []
+    for page in root.iter("page"):
+        lines = [(int(t.get("top")), int(t.get("left")), "".join(t.itertext()), t.get("font") in monospace)
+                 for t in page.iter("text")]
+        pages.append([(text, mono) for _, _, text, mono in sorted(lines) if text.strip()])
+    return pages
+
+
+def raw_markup_on_paper(pages: list[list[tuple[str, bool]]]) -> list[str]:
+    """Raw markup in the prose (code is Python and shell, where `$` and `|` are meant)."""
+    found = []
+    for number, lines in enumerate(pages, 1):
+        for text, mono in lines:
+            if mono:
+                continue
+            tokens = [t for t in RAW_TOKENS if t in text] + (["a line starting with '|'"] if text.lstrip().startswith("|") else [])
+            if tokens:
+                found.append(f"page {number}: {tokens} in {text.strip()[:80]!r}")
+    return found
+
+
+def test_raw_markup_on_paper_is_reported_but_code_is_not():
+    pages = [[("Test -ELBO {{ metrics.json | test.elbo }}", False), ('print(f"${x}")', True)],
+             [("| run | elbo |", False), ("where $x$ is", False), ("python -m vae | tee log", True)]]
+    found = raw_markup_on_paper(pages)
+    assert len(found) == 3 and found[0].startswith("page 1") and "'$'" in found[2], found
+    assert raw_markup_on_paper([[("A formula, rendered: z = μ + σ ⊙ ε.", False)]]) == []
+
+
+@pytest.fixture(scope="session")
+def report_pdf(chromium, served_site, tmp_path_factory) -> Path:
+    """report.pdf as `make pdf` prints it (code/site_pdf.py), from the site of this session."""
+    if shutil.which("pdftohtml") is None:
+        pytest.skip("pdftohtml not found (apt-get install poppler-utils); the PDF check needs it")
+    pdf = tmp_path_factory.mktemp("pdf") / "report.pdf"
+    pdf.write_bytes(site_pdf.render_pdf(chromium, served_site))
+    return pdf
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_pdf_holds_every_chapter_on_its_own_pages_without_raw_markup(built_site, report_pdf):
+    pages = pdf_pages(report_pdf)
+    page_starts = [_squeeze("".join(text for text, _ in lines[:4])) for lines in pages]
+    titles = [_title(_built_page(built_site, source).read_text(encoding="utf-8"))
+              for source in _nav_pages(ROOT / "mkdocs.yml")]
+    assert len(titles) >= 10, titles
+    problems, previous = [], 0
+    for title in titles:
+        starts = [n for n, start in enumerate(page_starts) if start.startswith(_squeeze(title)) and n > previous]
+        if not starts:
+            problems.append(f"chapter {title!r} does not start a page after page {previous + 1}")
+            continue
+        previous = starts[0]
+    problems += raw_markup_on_paper(pages)
+
+    # The explorer needs a pointer: on paper it shows its fallback, the text of its block in the page.
+    latent_space = (built_site / "latent-space" / "index.html").read_text(encoding="utf-8")
+    block = re.search(r'<div class="latent-explorer"[^>]*>(.*?)</div>', latent_space, re.S)[1]
+    fallback = _squeeze(html.unescape(re.sub(r"<[^>]+>", "", block)))
+    prose = _squeeze("".join(text for lines in pages for text, mono in lines if not mono))
+    if fallback not in prose:
+        problems.append(f"the explorer's fallback is not on paper: {fallback[:80]!r}")
+    print(f"{len(pages)} pages, {len(titles)} chapters; PDF at {report_pdf}")
+    assert not problems, "\n".join(problems)
