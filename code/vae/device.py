@@ -34,7 +34,8 @@ DEFAULT_EVAL_BATCH = 1000
 # thread, the conv step took 0.52x and the MLP step 0.78x the CPU time of fp32), and the
 # reference run's test -ELBO (`python -m vae train --arch conv --latent-dim 2 --epochs 10
 # --precision bf16` against fp32), which must stay within BF16_MAX_ELBO_COST_NATS of fp32's.
-# The ELBO comparison is not complete yet, so no model uses bf16 by default.
+# Measured: the conv reference run reached a test -ELBO of 147.89 in bf16 against 147.49 in fp32
+# (+0.40 nat, more than BF16_MAX_ELBO_COST_NATS), so no model uses bf16 by default yet.
 CPU_BF16_ARCHS: tuple[str, ...] = ()
 BF16_MAX_ELBO_COST_NATS = 0.3
 PRECISIONS = ("auto", "fp32", "bf16")
