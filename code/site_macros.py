@@ -360,7 +360,7 @@ def define_env(env) -> None:
     }
     for name, value in variables.items():
         env.variables[name] = value
-    for quantity in ("nats", "auc", "per_pixel", "seconds", "count", "setting"):
+    for quantity in ("nats", "auc", "per_pixel", "seconds", "count", "rate", "ratio", "percent", "setting"):
         env.filter(_quantity_filter(quantity))
     env.filter(fmt)
     env.macro(choose_word, "compare")

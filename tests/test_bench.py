@@ -11,14 +11,13 @@ from vae import bench
 
 def test_bench_writes_json_and_markdown(tmp_path, data_dir):
     cfg = bench.BenchConfig(data_dir=str(data_dir), out_dir=str(tmp_path), warmup=1, rounds=1, steps=1,
-                            lever_rounds=1, lever_steps=1, lever_warmup=1, eval_images=128, eval_rounds=1, gemm_sizes=(256,),
+                            lever_rounds=1, lever_steps=1, lever_warmup=1, eval_images=128, eval_rounds=1, limit_repeats=1,
                             compile=False, report=False)
     bench.main(cfg, torch.device("cpu"), log=lambda line: None)
 
     result = json.loads((tmp_path / "bench.json").read_text())
-    for key in ("conv_speedup", "mlp_speedup", "conv_eval_speedup", "mlp_eval_speedup",
-                "conv_fraction_of_matmul", "matmul_flop_per_s", "device", "hardware", "levers",
-                "training", "evaluation", "report_quick", "targets"):
+    for key in ("conv_speedup", "mlp_speedup", "conv_eval_speedup", "mlp_eval_speedup", "roofline", "precision",
+                "bf16", "device", "hardware", "levers", "training", "evaluation", "report_quick", "targets"):
         assert key in result, key
     assert result["device"] == "cpu"
     assert result["report_quick"]["wall_s"] is None and result["report_quick"]["reason"]
@@ -27,12 +26,24 @@ def test_bench_writes_json_and_markdown(tmp_path, data_dir):
             assert result["training"][name][pipeline]["images_per_s"] > 0
             assert result["evaluation"][name][pipeline]["images_per_s"] > 0
     assert {lever["lever"] for lever in result["levers"]} >= {"contiguous (NCHW)", "channels-last"}
+    assert {lever["lever"] for lever in result["levers"]} & {"bf16 autocast", "fp32"}   # the other precision
+    for name in ("conv", "mlp"):
+        limit = result["roofline"][name]
+        assert limit["precision"] == result["precision"][name] in ("fp32", "bf16")
+        assert limit["fp32"]["flops"] == limit["bf16"]["flops"] == result["training"][name]["flops_per_step"]
+        assert limit["fp32"]["flop_per_s"] > 0 and limit["bf16"]["flop_per_s"] > 0
+        assert limit["fraction_of_limit"] == limit["step_flop_per_s"] / limit[limit["precision"]]["flop_per_s"]
+        assert result["bf16"][name]["chosen"] == (result["precision"][name] == "bf16")
+    assert [t["at_least"] for t in result["targets"]][:2] == [1.3, 3.0]
+    assert all(t["met"] == (t["measured"] >= t["at_least"]) for t in result["targets"])
     page = result["page"]   # what the Performance page's sentences quote
-    assert page["matmul_gflop_per_s"] == result["matmul_flop_per_s"] / 1e9
-    assert page["conv_fraction_of_matmul"] == result["conv_fraction_of_matmul"]
-    tables = {name: (tmp_path / f"{name}.md").read_text() for name in ("bench", "bench_levers", "bench_targets")}
+    assert page["conv_fraction_of_limit"] == result["roofline"]["conv"]["fraction_of_limit"]
+    assert page["mlp_training_speedup"] == result["mlp_speedup"]
+    tables = {name: (tmp_path / f"{name}.md").read_text()
+              for name in ("bench", "bench_levers", "bench_targets", "bench_roofline")}
     assert "DataLoader baseline" in tables["bench"] and "| Lever |" in tables["bench_levers"]
-    assert "| Target |" in tables["bench_targets"]
+    assert "| Target |" in tables["bench_targets"] and "limit fp32 GFLOP/s" in tables["bench_roofline"]
+    assert "×" in tables["bench"] and "-" not in tables["bench_targets"].replace("---", "")
     for name, markdown in tables.items():
         assert not [line for line in markdown.splitlines() if line and not line.startswith("|")], \
             f"{name}.md holds a table only; the sentences live in docs/performance.md"
@@ -43,3 +54,13 @@ def test_conv_step_costs_about_110_mflop_per_image():
     step = bench.project_train_step("conv", 2, x, torch.device("cpu"))
     per_image = bench.step_flops(step) / bench.BATCH
     assert abs(per_image - 110e6) <= 0.15 * 110e6, per_image
+
+
+def test_the_limit_counts_every_product_of_the_step_forward_and_backward():
+    x = torch.rand(256, 1, 28, 28)
+    step = bench.project_train_step("mlp", 20, x, torch.device("cpu"))
+    limit = bench.measure_limit(step, dtypes=(torch.float32,), repeats=1, min_time_s=0.0)
+    # 5 linear layers: 5 forward products, 5 weight gradients, 4 input gradients (not the image's)
+    assert limit["operations"] == 14
+    assert limit["fp32"]["flops"] == bench.step_flops(step)
+    assert sum(row["count"] for row in limit["fp32"]["by_operation"]) == 14

@@ -140,8 +140,9 @@ def add_objective_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-output-bias", action="store_true",
                         help="start the decoder's output bias at the logit of the training images' mean pixel")
     parser.add_argument("--precision", choices=TrainConfig.PRECISIONS, default=DEFAULTS.precision,
-                        help="bf16: autocast the forward pass and loss to bfloat16 on CUDA (ignored on other "
-                             "devices) (default: %(default)s)")
+                        help="of the training step: auto lets the speed policy choose (bf16 autocast only "
+                             "where it was measured to be faster and as good, else fp32); fp32; bf16 (autocast "
+                             "on the CPU and CUDA) (default: %(default)s)")
     parser.add_argument("--stop-window", type=_integer, default=DEFAULTS.stop_window,
                         help="stop before --epochs when the best validation -ELBO improved by less than "
                              "--stop-min-gain nats over this many epochs; 0 trains every epoch (default: %(default)s)")

@@ -28,6 +28,17 @@ FUSED_ADAM_DEVICES = ("cpu", "cuda")
 # 256 images per batch ran about 1.5x faster than 1,000 (`python -m vae bench`, levers).
 CPU_CONV_EVAL_BATCH = 256
 DEFAULT_EVAL_BATCH = 1000
+# bf16 autocast of the training step under `--precision auto` on a CPU that computes in bf16
+# natively, by model. A model enters this list after two measurements on such a CPU: the step's
+# speed in `python -m vae bench` (levers, "bf16 autocast": on an AMD EPYC with AVX-512 BF16, one
+# thread, the conv step took 0.52x and the MLP step 0.78x the CPU time of fp32), and the
+# reference run's test -ELBO (`python -m vae train --arch conv --latent-dim 2 --epochs 10
+# --precision bf16` against fp32), which must stay within BF16_MAX_ELBO_COST_NATS of fp32's.
+# Measured: the conv reference run reached a test -ELBO of 147.89 in bf16 against 147.49 in fp32
+# (+0.40 nat, more than BF16_MAX_ELBO_COST_NATS), so no model uses bf16 by default yet.
+CPU_BF16_ARCHS: tuple[str, ...] = ()
+BF16_MAX_ELBO_COST_NATS = 0.3
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -98,6 +109,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_bf16_native() -> bool:
+    """Whether this CPU has bfloat16 arithmetic (AVX-512 BF16 or AMX); elsewhere oneDNN emulates
+    bf16, which is slower than fp32, so the policy never picks it there."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(probe is not None for probe in probes):
+        return any(probe() for probe in probes if probe is not None)
+    try:       # an older PyTorch: the kernel's own CPU flags
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -111,23 +136,41 @@ class SpeedPolicy:
     fused_adam: bool = True
     eval_batch_size: int = DEFAULT_EVAL_BATCH
     cuda_graph: bool = False          # capture the training step (CUDA only)
-    bf16: bool = False                # autocast the forward pass and loss to bfloat16 (CUDA only)
+    bf16: bool = False                # autocast the forward pass and loss to bfloat16
     # Training steps per graph replay: fewer launches per epoch. Not yet measured on a GPU;
     # `python -m vae bench --device cuda` times 1 and this value side by side.
     steps_per_replay: int = 8
 
     @classmethod
     def for_model(cls, arch: str, device: torch.device | str, eval_batch_size: int = DEFAULT_EVAL_BATCH,
-                  cuda_graph: bool = True, precision: str = "fp32") -> "SpeedPolicy":
+                  cuda_graph: bool = True, precision: str = "auto") -> "SpeedPolicy":
         device = torch.device(device)
         on_cuda = device.type == "cuda"
         return cls(memory_format=preferred_memory_format(arch, device),
                    fused_adam=device.type in FUSED_ADAM_DEVICES,
                    eval_batch_size=preferred_eval_batch(arch, device, eval_batch_size),
-                   cuda_graph=cuda_graph and on_cuda, bf16=precision == "bf16" and on_cuda)
+                   cuda_graph=cuda_graph and on_cuda, bf16=uses_bf16(arch, device, precision))
+
+    @property
+    def precision(self) -> str:
+        """The precision the training step computes in: what each run records in metrics.json."""
+        return "bf16" if self.bf16 else "fp32"
 
     def replace(self, **changes: Any) -> "SpeedPolicy":
         return dataclasses.replace(self, **changes)
+
+
+def uses_bf16(arch: str, device: torch.device | str, precision: str = "auto") -> bool:
+    """bf16 autocast of the training step: as asked on the CPU and CUDA (MPS: fp32); under "auto",
+    only for the models of CPU_BF16_ARCHS on a CPU with native bf16. Evaluation stays fp32."""
+    if precision not in PRECISIONS:
+        raise ConfigError("precision", f"must be one of {', '.join(PRECISIONS)} (got {precision!r})")
+    device = torch.device(device)
+    if device.type not in ("cpu", "cuda") or precision == "fp32":
+        return False
+    if precision == "bf16":
+        return True
+    return device.type == "cpu" and arch in CPU_BF16_ARCHS and cpu_bf16_native()
 
 
 def preferred_memory_format(arch: str, device: torch.device | str) -> torch.memory_format:

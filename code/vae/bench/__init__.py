@@ -3,17 +3,17 @@
 On the CPU (`--device cpu`, the default) it compares the seed report's pipeline (torchvision
 `MNIST` with a per-item `ToTensor` behind a `DataLoader`) with the project's (tensors resident
 on the device, `training.train_step` under the speed policy, `evaluation.evaluate`), measures
-the levers of the speed policy, the dense matmul limit, and the quick report's wall time; it
-writes bench.json and its tables (bench.md, bench_levers.md, bench_targets.md). On CUDA (`--device cuda`) it compares the eager step with the
+the levers of the speed policy (bf16 autocast among them), each step's limit at its own shapes
+(`roofline`), and the quick report's wall time; it writes bench.json and its tables (bench.md,
+bench_levers.md, bench_targets.md, bench_roofline.md). On CUDA (`--device cuda`) it compares the eager step with the
 captured step and bf16, with the GPU's matmul FLOP/s, and writes bench-cuda.json and .md.
 
-Layout: `pipelines` (what is timed), `timing` (how), `cpu` and `cuda` (what each run measures),
+Layout: `pipelines` (what is timed), `timing` (how), `roofline` (the step's limit), `cpu` and `cuda` (what each run measures),
 `markdown` (the tables the Performance page includes). Nothing here is asserted on a time.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -24,11 +24,12 @@ from .. import artifacts
 from .cpu import BenchConfig, hardware, run_bench
 from .cuda import run_cuda_bench
 from .markdown import cuda_to_markdown, page_numbers, to_markdown
+from .roofline import measure_limit
 from .pipelines import BATCH, EPOCH_IMAGES, MODELS, project_eval, project_train_step, seed_eval, seed_train_step
 from .timing import interleave, matmul_flops, step_flops, time_report
 
 __all__ = ["BATCH", "EPOCH_IMAGES", "MODELS", "BenchConfig", "cuda_to_markdown", "hardware",
-           "interleave", "main", "matmul_flops", "project_eval", "project_train_step", "run_bench",
+           "interleave", "main", "matmul_flops", "measure_limit", "project_eval", "project_train_step", "run_bench",
            "page_numbers", "run_cuda_bench", "seed_eval", "seed_train_step", "step_flops", "time_report",
            "to_markdown"]
 
@@ -46,14 +47,14 @@ def main(cfg: BenchConfig, device: torch.device | None = None, log: Callable[[st
         log(f"bench: wrote {out / 'bench-cuda.json'} and {out / 'bench-cuda.md'}")
         return result
     result = run_bench(cfg, device, log)
-    result["method"]["gemm_sizes"] = list(cfg.gemm_sizes)
     result["bench_wall_s"] = time.perf_counter() - started
     result["page"] = page_numbers(result)
     artifacts.write_json(out / "bench.json", result)
     for name, table in to_markdown(result).items():
         artifacts.write_text(out / f"{name}.md", table)
+    limits = ", ".join(f"{name} step at {100 * (lim['fraction_of_limit'] or 0):.0f}% of its {lim['precision']} limit"
+                       for name, lim in result["roofline"].items())
     log(f"bench: conv {result['conv_speedup']:.2f}x, mlp {result['mlp_speedup']:.2f}x, "
-        f"eval conv {result['conv_eval_speedup']:.2f}x, mlp {result['mlp_eval_speedup']:.2f}x, "
-        f"conv step at {100 * (result['conv_fraction_of_matmul'] or math.nan):.0f}% of matmul; "
+        f"eval conv {result['conv_eval_speedup']:.2f}x, mlp {result['mlp_eval_speedup']:.2f}x; {limits}; "
         f"wrote {out / 'bench.json'} and its tables")
     return result

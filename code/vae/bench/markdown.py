@@ -1,11 +1,12 @@
 """The Markdown tables of the benchmark, included by the Performance page, and the numbers its
-sentences quote (`page_numbers`, stored in bench.json). The sentences themselves live in
-docs/performance.md."""
+sentences quote (`page_numbers`, stored in bench.json). Every number is written by the report's
+one formatter (`report/tables.py`); the sentences themselves live in docs/performance.md."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..report.tables import Column, markdown_table
 from .pipelines import MODELS
 
 MODEL_LABELS = {"conv": "ConvVAE (latent 2)", "mlp": "MLP 784-400 (latent 20)"}
@@ -13,17 +14,27 @@ MODEL_LABELS = {"conv": "ConvVAE (latent 2)", "mlp": "MLP 784-400 (latent 20)"}
 
 def page_numbers(r: dict[str, Any]) -> dict[str, Any]:
     """What the Performance page's sentences quote, in the units they are quoted in."""
-    matmul = r.get("matmul_flop_per_s")   # None where no CPU matmul limit was measured
     numbers: dict[str, Any] = {"measured_on": _hw_line(r["hardware"]),
-                               "matmul_gflop_per_s": matmul / 1e9 if matmul else None,
-                               "gemm_sizes": "/".join(str(s) for s in r["method"].get("gemm_sizes", ()))}
+                               "cpu_bf16_native": r.get("precision", {}).get("cpu_bf16_native")}
     for name in MODELS:
         t = r["training"][name]
         numbers[f"{name}_mflop_per_image"] = t["flops_per_image"] / 1e6
         numbers[f"{name}_gflop_per_s"] = t["flop_per_s"] / 1e9
-        numbers[f"{name}_fraction_of_matmul"] = t["flop_per_s"] / matmul if matmul else None
-    report = r.get("report_quick", {})
-    numbers["report_quick_wall_s"] = report.get("wall_s")
+        numbers[f"{name}_training_speedup"] = t["speedup"]["best"]
+        numbers[f"{name}_evaluation_speedup"] = r["evaluation"][name]["speedup"]["best"]
+        limit = r.get("roofline", {}).get(name)
+        if limit:
+            numbers[f"{name}_precision"] = limit["precision"]
+            numbers[f"{name}_limit_fp32_gflop_per_s"] = limit["fp32"]["flop_per_s"] / 1e9
+            numbers[f"{name}_limit_bf16_gflop_per_s"] = limit["bf16"]["flop_per_s"] / 1e9
+            numbers[f"{name}_fraction_of_limit"] = limit["fraction_of_limit"]
+        bf16 = r.get("bf16", {}).get(name)
+        if bf16:
+            numbers[f"{name}_bf16_over_fp32"] = bf16["bf16_over_fp32"]
+            numbers[f"{name}_bf16_chosen"] = "uses" if bf16["chosen"] else "does not use"
+    numbers["targets_met"] = sum(t["met"] for t in r.get("targets", []))
+    numbers["targets"] = len(r.get("targets", []))
+    numbers["report_quick_wall_s"] = r.get("report_quick", {}).get("wall_s")
     return numbers
 
 
@@ -33,44 +44,58 @@ def _hw_line(hw: dict[str, Any]) -> str:
             f"PyTorch {hw['torch']}, Python {hw['python']} ({hw['platform']})")
 
 
+PIPELINE_COLUMNS = [Column("model", "Model"), Column("pipeline", "Pipeline"),
+                    Column("train", "Training images/s", "rate"), Column("train_median", "median round", "rate"),
+                    Column("s_per_epoch", "s / epoch", "seconds"), Column("train_speedup", "speedup", "ratio"),
+                    Column("eval", "Evaluation images/s", "rate"), Column("eval_median", "median round", "rate"),
+                    Column("eval_speedup", "speedup", "ratio")]
+LEVER_COLUMNS = [Column("group", "Group"), Column("lever", "Lever"), Column("vs", "vs"),
+                 Column("ratio", "Ratio", "ratio"), Column("images_per_s", "images/s", "rate"),
+                 Column("compile_s", "compile s", "seconds"), Column("reason", "note")]
+TARGET_COLUMNS = [Column("target", "Target"), Column("at_least", "at least", "ratio"),
+                  Column("measured", "measured", "ratio"), Column("met_word", "met?")]
+ROOFLINE_COLUMNS = [Column("model", "Model"), Column("precision", "step precision"),
+                    Column("step", "step GFLOP/s", "rate"), Column("fp32", "limit fp32 GFLOP/s", "rate"),
+                    Column("bf16", "limit bf16 GFLOP/s", "rate"), Column("fraction", "step / limit", "percent")]
+
+
 def to_markdown(r: dict[str, Any]) -> dict[str, str]:
-    """Three tables, by file name: the pipelines side by side, the levers, the targets."""
-    pipelines = ["| Model | Pipeline | Training images/s | s / epoch | Evaluation images/s |",
-                 "|---|---|---:|---:|---:|"]
+    """Four tables, by file name: the pipelines side by side, the levers, the targets, the limits."""
+    pipelines = []
     for name in MODELS:
         t, e = r["training"][name], r["evaluation"][name]
         for key, label in (("seed", "DataLoader baseline"), ("project", "project")):
-            pipelines.append(f"| {MODEL_LABELS[name]} | {label} | {t[key]['images_per_s']:,.0f} "
-                             f"({t[key]['images_per_s_median']:,.0f}) | {t[key]['s_per_epoch']:.1f} | "
-                             f"{e[key]['images_per_s']:,.0f} ({e[key]['images_per_s_median']:,.0f}) |")
-        pipelines.append(f"| {MODEL_LABELS[name]} | **speedup** | **{t['speedup']['best']:.2f}×** | | "
-                         f"**{e['speedup']['best']:.2f}×** |")
-    levers = ["| Group | Lever | vs | Ratio | images/s |", "|---|---|---|---:|---:|"]
-    for lv in r["levers"]:
-        ratio = f"{lv['ratio']:.2f}×" if lv.get("ratio") is not None else f"n/a ({lv.get('reason')})"
-        if lv.get("compile_s") is not None:
-            ratio += f" (compile {lv['compile_s']:.0f} s)"
-        ips = f"{lv['images_per_s']:,.0f}" if lv.get("images_per_s") else ""
-        levers.append(f"| {lv['group']} | {lv['lever']} | {lv['vs']} | {ratio} | {ips} |")
-    targets = ["| Target | Met? |", "|---|---|"]
-    targets += [f"| {name} | {'yes' if ok else 'no'} |" for name, ok in r["targets"].items()]
-    return {name: "\n".join(lines) + "\n"
-            for name, lines in (("bench", pipelines), ("bench_levers", levers), ("bench_targets", targets))}
+            pipelines.append({"model": MODEL_LABELS[name], "pipeline": label, "train": t[key]["images_per_s"],
+                              "train_median": t[key]["images_per_s_median"], "s_per_epoch": t[key]["s_per_epoch"],
+                              "eval": e[key]["images_per_s"], "eval_median": e[key]["images_per_s_median"],
+                              **({"train_speedup": t["speedup"]["best"], "eval_speedup": e["speedup"]["best"]}
+                                 if key == "project" else {})})
+    targets = [{**t, "met_word": "yes" if t["met"] else "no"} for t in r["targets"]]
+    limits = [{"model": MODEL_LABELS[name], "precision": lim["precision"], "step": lim["step_flop_per_s"] / 1e9,
+               "fp32": lim["fp32"]["flop_per_s"] / 1e9, "bf16": lim["bf16"]["flop_per_s"] / 1e9,
+               "fraction": lim["fraction_of_limit"]} for name, lim in r.get("roofline", {}).items()]
+    return {"bench": markdown_table(pipelines, PIPELINE_COLUMNS),
+            "bench_levers": markdown_table(r["levers"], LEVER_COLUMNS),
+            "bench_targets": markdown_table(targets, TARGET_COLUMNS),
+            "bench_roofline": markdown_table(limits, ROOFLINE_COLUMNS)}
+
+
+CUDA_COLUMNS = [Column("model", "Model"), Column("step", "Step"), Column("images_per_s", "Training images/s", "rate"),
+                Column("images_per_s_median", "median round", "rate"), Column("s_per_epoch", "s / epoch", "seconds"),
+                Column("speedup_over_eager", "vs eager", "ratio")]
 
 
 def cuda_to_markdown(r: dict[str, Any]) -> str:
-    """The GPU table: each step variant per model, and the matmul limit of the same run."""
-    lines = ["| Model | Step | Training images/s | s / epoch | vs eager |", "|---|---|---:|---:|---:|"]
-    for name in MODELS:
-        for step, e in r["training"][name].items():
-            if isinstance(e, dict) and "images_per_s" in e:
-                lines.append(f"| {MODEL_LABELS[name]} | {step} | {e['images_per_s']:,.0f} "
-                             f"({e['images_per_s_median']:,.0f}) | {e['s_per_epoch']:.3f} | "
-                             f"{e['speedup_over_eager']:.2f}× |")
-    lines += ["", "| Dense matmul, same run | TFLOP/s |", "|---|---:|",
-              f"| fp32 | {r['matmul_flop_per_s'] / 1e12:.1f} |", f"| bf16 | {r['matmul_bf16_flop_per_s'] / 1e12:.1f} |"]
+    """The GPU table: each step variant per model, the matmul limit of the same run, the report's wall time."""
+    rows = [{"model": MODEL_LABELS[name], "step": step, **e} for name in MODELS
+            for step, e in r["training"][name].items() if isinstance(e, dict) and "images_per_s" in e]
+    parts = [markdown_table(rows, CUDA_COLUMNS),
+             markdown_table([{"dtype": "fp32", "tflop": r["matmul_flop_per_s"] / 1e9},
+                             {"dtype": "bf16", "tflop": r["matmul_bf16_flop_per_s"] / 1e9}],
+                            [Column("dtype", "Dense matmul, same run"), Column("tflop", "GFLOP/s", "rate")])]
     report = r.get("report_standard", {})
     if report.get("wall_s") is not None:
-        lines += ["", "| `report --profile standard`, end to end | s |", "|---|---:|",
-                  f"| wall time | {report['wall_s']:.0f} |"]
-    return "\n".join(lines) + "\n"
+        parts.append(markdown_table([{"what": "wall time", "s": report["wall_s"]}],
+                                    [Column("what", "`report --profile standard`, end to end"),
+                                     Column("s", "s", "seconds")]))
+    return "\n".join(parts)

@@ -93,7 +93,10 @@ def step_flops(step: Callable[[], None]) -> int:
 
 def time_report(data_dir: str, timeout_s: float, profile: str = "quick") -> dict[str, Any]:
     """Wall time of `python -m vae report --profile PROFILE` into a scratch folder, or null and why."""
-    help_run = subprocess.run([sys.executable, "-m", "vae", "report", "--help"], capture_output=True, text=True)
+    try:
+        help_run = subprocess.run([sys.executable, "-m", "vae", "report", "--help"], capture_output=True, text=True)
+    except OSError as err:      # the interpreter itself is gone (a venv being rebuilt): keep the measurements
+        return {"wall_s": None, "reason": f"could not start {sys.executable}: {err.strerror}"}
     if help_run.returncode != 0:
         return {"wall_s": None, "reason": "`python -m vae report` is not available yet"}
     with tempfile.TemporaryDirectory(prefix="bench-report-") as out:
@@ -104,6 +107,8 @@ def time_report(data_dir: str, timeout_s: float, profile: str = "quick") -> dict
                                  capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             return {"wall_s": None, "reason": f"did not finish within {timeout_s:.0f} s"}
+        except OSError as err:
+            return {"wall_s": None, "reason": f"could not start {sys.executable}: {err.strerror}"}
         wall = time.perf_counter() - started
     if run.returncode != 0:
         last = (run.stderr.strip().splitlines() or ["no message"])[-1]

@@ -1,8 +1,9 @@
 """Writing one table: the report's single number formatter and the .md/.csv/.json writer.
 
 Every column names its quantity, and the quantity alone decides how a number is written:
-nats with 2 decimals, ROC AUC 3, per-pixel values 4, seconds 1, counts with thousands
-separators, and the typographic minus sign (U+2212) everywhere, headers included.
+nats with 2 decimals, ROC AUC 3, per-pixel values 4, seconds 1, counts and rates (images/s,
+GFLOP/s) with thousands separators and no decimals, ratios with 2 decimals and ×, fractions as
+whole percentages, and the typographic minus sign (U+2212) everywhere, headers included.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def typographic(text: str) -> str:
     """`text` with each minus sign (-ELBO, -log p(x), -2) written as U+2212; hyphens (784-400) stay."""
     return SIGN.sub(MINUS, text)
 DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1}
-QUANTITIES = (*DECIMALS, "count", "setting", "text")   # setting: β, k... written as given (0.5, 2)
+QUANTITIES = (*DECIMALS, "count", "rate", "ratio", "percent", "setting", "text")   # setting: β, k... as given (0.5, 2)
 
 
 def format_number(value: Any, quantity: str) -> str:
@@ -37,6 +38,12 @@ def format_number(value: Any, quantity: str) -> str:
         text = f"{float(value):,.{DECIMALS[quantity]}f}"
     elif quantity == "count":
         text = f"{int(value):,}"
+    elif quantity == "rate":
+        text = f"{float(value):,.0f}"
+    elif quantity == "ratio":
+        text = f"{float(value):,.2f}×"
+    elif quantity == "percent":
+        text = f"{100 * float(value):,.0f} %"
     else:
         text = f"{float(value):g}"
     return text.replace("-", MINUS)
