@@ -83,10 +83,10 @@ def tiny_report(monkeypatch, data_dir):
     base = TrainConfig(arch="mlp", hidden=(32,), epochs=1, batch_size=64, train_limit=256, val_split=0.02,
                        device="cpu", data_dir=str(data_dir))
 
-    def data_assets(profile, data_dir, staging, datasets, log):
+    def data_assets(profile, staging, loaded, log):
         return {}, [str(artifacts.write_json(staging / "classifier.json", {"mnist": {}}).relative_to(staging))]
 
-    def comparisons(profile, outcomes, staging):
+    def comparisons(profile, outcomes, staging, specs=None, failed=()):
         return [artifacts.write_text(staging / "tables" / "runs.md", "| run |\n|---|\n" +
                                      "".join(f"| {name} |\n" for name in outcomes))]
 

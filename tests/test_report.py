@@ -53,7 +53,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 def tiny_specs(data_dir, *latent_dims):
     base = select(run_specs(TINY, data_dir), "latent_dim", 2)[0]                          # mnist-mlp400-z2
     return [dataclasses.replace(base, name=f"mnist-mlp400-z{z}", roles=(Role("latent_dim", z),),
-                                config=dataclasses.replace(base.config, latent_dim=z)) for z in latent_dims]
+                                config=dataclasses.replace(base.config, latent_dim=z, epochs=1)) for z in latent_dims]
 
 
 def previous_assets(out: Path) -> dict[str, str]:

@@ -37,7 +37,8 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
     out_dir, data_dir = Path(out_dir), Path(data_dir)
     specs = list(run_specs(profile, data_dir) if specs is None else specs)
     # Refuse before training, not after, to replace what the previous report did not write.
-    transaction.check_out(out_dir, [*(f"runs/{spec.name}" for spec in specs), "manifest.json", "classifier.json"])
+    transaction.check_out(out_dir, [*(f"runs/{spec.name}" for spec in specs), "manifest.json", "classifier.json",
+                                   "findings.json"])
     staging = transaction.open_staging(out_dir)
     progress = ReportProgress(specs, log)
     try:
