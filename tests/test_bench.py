@@ -7,6 +7,7 @@ import json
 import torch
 
 from vae import bench
+from vae.bench import pipelines, roofline, timing
 
 
 def test_bench_writes_json_and_markdown(tmp_path, data_dir):
@@ -51,16 +52,16 @@ def test_bench_writes_json_and_markdown(tmp_path, data_dir):
 
 def test_conv_step_costs_about_110_mflop_per_image():
     x = torch.rand(1024, 1, 28, 28)
-    step = bench.project_train_step("conv", 2, x, torch.device("cpu"))
-    per_image = bench.step_flops(step) / bench.BATCH
+    step = pipelines.project_train_step("conv", 2, x, torch.device("cpu"))
+    per_image = timing.step_flops(step) / pipelines.BATCH
     assert abs(per_image - 110e6) <= 0.15 * 110e6, per_image
 
 
 def test_the_limit_counts_every_product_of_the_step_forward_and_backward():
     x = torch.rand(256, 1, 28, 28)
-    step = bench.project_train_step("mlp", 20, x, torch.device("cpu"))
-    limit = bench.measure_limit(step, dtypes=(torch.float32,), repeats=1, min_time_s=0.0)
+    step = pipelines.project_train_step("mlp", 20, x, torch.device("cpu"))
+    limit = roofline.measure_limit(step, dtypes=(torch.float32,), repeats=1, min_time_s=0.0)
     # 5 linear layers: 5 forward products, 5 weight gradients, 4 input gradients (not the image's)
     assert limit["operations"] == 14
-    assert limit["fp32"]["flops"] == bench.step_flops(step)
+    assert limit["fp32"]["flops"] == timing.step_flops(step)
     assert sum(row["count"] for row in limit["fp32"]["by_operation"]) == 14

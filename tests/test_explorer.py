@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from support.explorer_images import read_png
 from vae import explorer, figures
 from vae.data import Splits
 from vae.models import ConvVAE, MLPVAE
@@ -101,7 +102,7 @@ def test_points_are_the_latent_means_with_their_lossless_images(written):
         mu, _ = model.encode(splits.test_x[:points["count"]])
     assert points["count"] == 30 and points["labels"] == splits.test_y[:30].tolist()
     assert np.abs(np.array(points["z"]).reshape(-1, 2) - mu.numpy()).max() <= 0.005 + 1e-6
-    originals = explorer.read_png(folder / points["originals"])
+    originals = read_png(folder / points["originals"])
     for k in (0, 7, 29):
         expected = np.round(splits.test_x[k, 0].numpy().astype(np.float64) * 255)
         assert np.array_equal(_cell(originals, *divmod(k, points["columns"])), expected)
@@ -163,7 +164,7 @@ def test_epoch_frames_decode_the_same_z_with_each_epochs_model(tmp_path):
     explorer.write_explorer(models[1], splits, tmp_path, frames, points=20)
     spec = json.loads((tmp_path / "explorer.json").read_text())["frames"]
     assert spec["epochs"] == [0, 1] and spec["samples"] == 16
-    sprite = explorer.read_png(tmp_path / spec["sprite"])
+    sprite = read_png(tmp_path / spec["sprite"])
     assert sprite.shape == (28 * 2, 28 * 16)                        # one row per epoch
     z = torch.randn(16, 2, generator=torch.Generator().manual_seed(5))   # the prior z of seed 5
     for row, model in models.items():

@@ -18,7 +18,7 @@ import pytest
 
 from support.site import screenshot_folder
 
-from vae.explorer import read_png, sprite_cell
+from support.explorer_images import read_png, sprite_cell
 from vae.figures import display_grey
 
 ASSETS = Path(__file__).resolve().parents[1] / "docs" / "assets" / "explorer" / "mnist"

@@ -28,7 +28,7 @@ from support.site import screenshot_folder
 
 from vae import figures
 from vae.checkpoints import load_model
-from vae.explorer import read_png, sprite_cell
+from support.explorer_images import read_png, sprite_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "docs" / "assets"

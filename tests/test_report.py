@@ -518,6 +518,21 @@ def test_the_progress_counts_the_plans_epochs_and_estimates_the_time_left(monkey
     assert (shown.epochs_done, shown.runs_done, shown.total_epochs) == (3, 1, 4)
 
 
+def test_the_time_left_weighs_an_epoch_by_its_models_cost(monkeypatch):
+    from vae.report import progress
+
+    mlp = tiny_specs("data", 2)[0]
+    conv = dataclasses.replace(mlp, name="conv", config=dataclasses.replace(mlp.config, arch="conv", epochs=1))
+    assert progress.epoch_cost(conv) > 10 * progress.epoch_cost(mlp)      # a ConvVAE epoch costs many MLP epochs
+    clock = iter([0.0, 1.0])                        # started, then the MLP epoch took 1 s
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    shown = progress.ReportProgress([mlp, conv], lambda line: None, live=False)
+    on_epoch, _ = shown.for_run(0, mlp)
+    on_epoch(1, None, None)
+    clock = iter([1.0])
+    assert shown.time_left_s() == pytest.approx(progress.epoch_cost(conv) / progress.epoch_cost(mlp))
+
+
 def test_on_a_terminal_the_progress_is_one_bar_with_the_log_above_it(capsys):
     from vae.report import progress
 

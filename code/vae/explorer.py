@@ -67,10 +67,6 @@ def to_sprite(images: torch.Tensor, columns: int, levels: int = GRAY_LEVELS) -> 
     pixels[:n] = gray_values(images.reshape(n, CELL, CELL), levels)
     return pixels.reshape(rows, columns, CELL, CELL).transpose(0, 2, 1, 3).reshape(rows * CELL, columns * CELL)
 
-
-def sprite_cell(sprite: np.ndarray, row: int, column: int) -> np.ndarray:
-    """The 28 x 28 cell at (row, column) of a sprite."""
-    return sprite[row * CELL:(row + 1) * CELL, column * CELL:(column + 1) * CELL]
 # --8<-- [end:sprite]
 
 
@@ -81,13 +77,6 @@ def png_bytes(sprite: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(sprite, mode="L").save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
-
-
-def read_png(path: str | Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return np.asarray(image.convert("L"))
 
 
 def plane_extent(mu: torch.Tensor) -> float:

@@ -21,17 +21,11 @@ from typing import Any, Callable
 import torch
 
 from .. import artifacts
-from .cpu import BenchConfig, hardware, run_bench
+from .cpu import BenchConfig, run_bench
 from .cuda import run_cuda_bench
 from .markdown import cuda_to_markdown, page_numbers, to_markdown
-from .roofline import measure_limit
-from .pipelines import BATCH, EPOCH_IMAGES, MODELS, project_eval, project_train_step, seed_eval, seed_train_step
-from .timing import interleave, matmul_flops, step_flops, time_report
 
-__all__ = ["BATCH", "EPOCH_IMAGES", "MODELS", "BenchConfig", "cuda_to_markdown", "hardware",
-           "interleave", "main", "matmul_flops", "measure_limit", "project_eval", "project_train_step", "run_bench",
-           "page_numbers", "run_cuda_bench", "seed_eval", "seed_train_step", "step_flops", "time_report",
-           "to_markdown"]
+__all__ = ["BenchConfig", "main"]   # what the command line uses; the parts are imported from their modules
 
 
 def main(cfg: BenchConfig, device: torch.device | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:

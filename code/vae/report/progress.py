@@ -1,23 +1,45 @@
 """What a report shows while it runs, so that a long report is never silent.
 
 On a terminal: one live bar for the whole report (epochs done of all the plan's epochs, runs
-done of all, the current run and its epoch, and the time left, estimated from the epochs done
-so far); log lines are printed above it. Elsewhere (a log file, CI): one line per epoch, naming
+done of all, the current run and its epoch, and the time left, estimated from the work done so
+far); log lines are printed above it. Elsewhere (a log file, CI): one line per epoch, naming
 the run and the time left. Runs made in worker processes report when they end, not per epoch.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from typing import Callable, Sequence
 
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from ..data import Splits
-from ..models import VAE
+from ..models import VAE, build_model
 from ..training import EpochCallback
 from .plan import RunSpec
+
+TRAIN_IMAGES = 54_000     # MNIST's and Fashion-MNIST's training split at the default val_split
+
+
+@functools.lru_cache(maxsize=None)
+def _forward_flops(arch: str, latent_dim: int, hidden: tuple[int, ...], activation: str) -> int:
+    model = build_model(arch, latent_dim, hidden, activation)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 1, 28, 28))
+    return counter.get_total_flops()
+
+
+def epoch_cost(spec: RunSpec) -> float:
+    """The relative cost of one epoch of a run: a forward pass's FLOPs per image, times the
+    importance samples of an IWAE objective, times the training images. A ConvVAE epoch costs
+    many MLP epochs, so an estimate that counted epochs alone would be off by hours."""
+    c = spec.config
+    images = c.train_limit if c.train_limit is not None else TRAIN_IMAGES
+    return _forward_flops(c.arch, c.latent_dim, tuple(c.hidden), c.activation) * max(1, c.k) * images
 
 
 def duration(seconds: float) -> str:
@@ -37,6 +59,8 @@ class ReportProgress:
         self.runs, self.runs_done = len(specs), 0
         self.epochs = {spec.name: spec.config.epochs for spec in specs}
         self.total_epochs, self.epochs_done = sum(self.epochs.values()), 0
+        self.cost = {spec.name: epoch_cost(spec) for spec in specs}
+        self.total_cost, self.cost_done = sum(self.cost[n] * e for n, e in self.epochs.items()), 0.0
         self.counted: dict[str, int] = {}
         self.started = time.perf_counter()
         self.live = sys.stderr.isatty() if live is None else live
@@ -48,11 +72,13 @@ class ReportProgress:
         return f"runs done {self.runs_done}/{self.runs}{current}"
 
     def time_left_s(self) -> float | None:
-        """The epochs left times the mean time of an epoch so far (None before the first epoch)."""
-        if self.epochs_done == 0:
+        """The work left (epochs weighted by `epoch_cost`) at the pace of the work done so far
+        (None before the first epoch). A run that the stopping rule ends early counts its
+        remaining epochs as done when it ends."""
+        if self.cost_done == 0:
             return None
         elapsed = time.perf_counter() - self.started
-        return elapsed / self.epochs_done * (self.total_epochs - self.epochs_done)
+        return elapsed / self.cost_done * (self.total_cost - self.cost_done)
 
     def log(self, message: str) -> None:
         """A line of the report's log, above the live bar if there is one."""
@@ -62,8 +88,9 @@ class ReportProgress:
         with self.bar.external_write_mode():
             self._log(message)
 
-    def _advance(self, epochs: int, run: str = "", epoch: int = 0) -> None:
+    def _advance(self, epochs: int, run: str = "", epoch: int = 0, counted: str | None = None) -> None:
         self.epochs_done += epochs
+        self.cost_done += epochs * self.cost[counted or run] if (counted or run) else 0.0
         if self.bar is not None:
             self.bar.set_description_str(self._state(run, epoch), refresh=False)
             self.bar.update(epochs)
@@ -95,7 +122,7 @@ class ReportProgress:
     def run_done(self, spec: RunSpec) -> None:
         """A run ended: count the epochs not heard of (a run in a worker process, or a failed one)."""
         self.runs_done += 1
-        self._advance(self.epochs[spec.name] - self.counted.get(spec.name, 0))
+        self._advance(self.epochs[spec.name] - self.counted.get(spec.name, 0), counted=spec.name)
 
     def close(self) -> None:
         if self.bar is not None:
