@@ -474,8 +474,9 @@ def test_a_run_writes_only_its_folder_and_the_listed_explorer_and_one_record_of_
     assert manifest["explorer"] == sorted(str(p.relative_to(out)) for p in (out / "explorer").rglob("*") if p.is_file())
     assert {path.split("/")[1] for path in manifest["explorer"]} == {"mnist", "fashion-mnist"}
     listed = set(manifest["tables"]) | set(manifest["figures"]) | set(manifest["explorer"]) \
-        | {f for run in manifest["runs"] for f in run["files"]} | {"manifest.json", "classifier.json"}
+        | {f for run in manifest["runs"] for f in run["files"]} | {"manifest.json", "classifier.json", "findings.json"}
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == listed
+    assert set(manifest["files"]) == listed - {"manifest.json"}     # what the next report may replace
     for run in manifest["runs"]:       # the trainer's three records, once each, in the trainer's format
         folder = out / "runs" / run["name"]
         assert set(json.loads((folder / "config.json").read_text())) == {

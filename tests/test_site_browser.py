@@ -391,7 +391,7 @@ def test_a_figure_opens_full_size_and_escape_closes_it(built_site, site_browser)
     target_px = min(inline_width, full_width) - 1
     try:  # the lightbox zooms in from the figure: measure once the opening effect is over
         page.wait_for_function(f"document.querySelector('{LIGHTBOX_IMAGE}').getBoundingClientRect().width >= {target_px}",
-                               timeout=5000)
+                               timeout=15000)   # the effect is slow on a busy 2-core machine
     except Exception:  # Playwright's TimeoutError: the size is reported below
         pass
     seen = shown.evaluate("img => ({src: new URL(img.src).pathname, natural: [img.naturalWidth, img.naturalHeight],"

@@ -13,12 +13,17 @@ stored in the PNG (`text_px`), so the report can record it and the browser test 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
 
-matplotlib.use("Agg")  # before pyplot: no display on CI machines and build servers
+# Agg before pyplot: no display on CI machines and build servers. Only when nothing has chosen a
+# backend yet: a notebook that imports the report's code (the latent-space notebook does) keeps
+# its inline backend, which a switch to Agg would silence for every later figure.
+if "matplotlib.pyplot" not in sys.modules:
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
