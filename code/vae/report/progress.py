@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from tqdm.auto import tqdm
+from tqdm import tqdm   # the terminal bar: the report runs in a terminal, never in a notebook
 
 from ..data import Splits
 from ..models import VAE, build_model
