@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from support.reliability import assert_one_line, guarantee, run_cli, snapshot, TINY
+from support.reliability import assert_one_line, guarantee, run_cli, snapshot, TINY, scratch_locked
 from support.reliability import run_copy, tiny_run  # noqa: F401 (fixtures)
 from vae import cli
 from vae.data import MNIST, DataError, load_splits, prepare, verify
@@ -256,17 +256,8 @@ def test_provisioning_removes_the_scratch_of_a_killed_run_and_keeps_a_running_on
     dead, running = tmp_path / ".provision-dead", tmp_path / ".provision-running"
     (dead / "MNIST").mkdir(parents=True)
     running.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from vae.artifacts import lock_folder\n"
-                               "lock_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(120)",
-                               str(running)], env=subprocess_env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with scratch_locked(running, subprocess_env):
         prepare(tiny_dataset.spec, tmp_path, download=False, sources=[], log=lambda m: None)
-    finally:
-        holder.kill()
-        holder.wait(timeout=30)
-        holder.stdout.close()
     assert not dead.exists() and running.exists()
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support.reliability import assert_one_line, guarantee, poison, run_cli, snapshot, TINY
+from support.reliability import assert_one_line, guarantee, poison, run_cli, snapshot, TINY, scratch_locked
 from support.reliability import run_copy, tiny_run  # noqa: F401 (fixtures)
 from vae.training import TrainConfig, load_checkpoint
 
@@ -231,17 +231,8 @@ def test_staging_and_scratch_of_a_killed_report_are_removed_by_the_next_one(tiny
         (folder / "runs").mkdir(parents=True)
     running = tmp_path / ".assets.report-running"
     running.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from vae.artifacts import lock_folder\n"
-                               "lock_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(120)",
-                               str(running)], env=subprocess_env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with scratch_locked(running, subprocess_env):
         code, _, err = tiny_report(out, names=TINY_RUNS[:1], capsys=capsys)
-    finally:
-        holder.kill()
-        holder.wait(timeout=30)
-        holder.stdout.close()
     assert code == 0, err
     assert [p.exists() for p in stale] == [False, False]
     assert running.exists()

@@ -315,24 +315,30 @@
     const raster = element("canvas", null, { width: RASTER, height: RASTER });
     const rasterContext = raster.getContext("2d", { willReadFrequently: true });
 
+    /* The reader's strokes (points in [0, 1]^2) in `ink` on a square canvas `size` pixels wide:
+       one definition for the encoder's raster and for what the pad shows. */
+    const drawStrokes = (ctx, size, ink) => {
+      ctx.strokeStyle = ctx.fillStyle = ink;
+      ctx.lineCap = ctx.lineJoin = "round";
+      ctx.lineWidth = PEN * size;
+      for (const stroke of state.strokes) {
+        ctx.beginPath();
+        if (stroke.length === 1) {
+          ctx.arc(stroke[0][0] * size, stroke[0][1] * size, PEN * size / 2, 0, 2 * Math.PI);
+          ctx.fill();
+          continue;
+        }
+        ctx.moveTo(stroke[0][0] * size, stroke[0][1] * size);
+        for (const [x, y] of stroke.slice(1)) ctx.lineTo(x * size, y * size);
+        ctx.stroke();
+      }
+    };
+
     /* The pad's content as intensities on the raster: a dropped file under the strokes. */
     const rasterize = () => {
       rasterContext.fillStyle = "#000";
       rasterContext.fillRect(0, 0, RASTER, RASTER);
-      rasterContext.strokeStyle = rasterContext.fillStyle = "#fff";
-      rasterContext.lineCap = rasterContext.lineJoin = "round";
-      rasterContext.lineWidth = PEN * RASTER;
-      for (const stroke of state.strokes) {
-        rasterContext.beginPath();
-        if (stroke.length === 1) {
-          rasterContext.arc(stroke[0][0] * RASTER, stroke[0][1] * RASTER, PEN * RASTER / 2, 0, 2 * Math.PI);
-          rasterContext.fill();
-          continue;
-        }
-        rasterContext.moveTo(stroke[0][0] * RASTER, stroke[0][1] * RASTER);
-        for (const [x, y] of stroke.slice(1)) rasterContext.lineTo(x * RASTER, y * RASTER);
-        rasterContext.stroke();
-      }
+      drawStrokes(rasterContext, RASTER, "#fff");
       const data = rasterContext.getImageData(0, 0, RASTER, RASTER).data, values = new Float64Array(RASTER * RASTER);
       for (let i = 0; i < values.length; i++) values[i] = data[4 * i] / 255;
       if (state.base && state.base.kind === "file")
@@ -512,21 +518,7 @@
         context.imageSmoothingEnabled = state.base.kind !== "test";
         context.drawImage(cell, 0, 0, width, width);
       }
-      const ink = `rgb(${grey(1)}, ${grey(1)}, ${grey(1)})`;
-      context.strokeStyle = context.fillStyle = ink;
-      context.lineCap = context.lineJoin = "round";
-      context.lineWidth = PEN * width;
-      for (const stroke of state.strokes) {
-        context.beginPath();
-        if (stroke.length === 1) {
-          context.arc(stroke[0][0] * width, stroke[0][1] * width, PEN * width / 2, 0, 2 * Math.PI);
-          context.fill();
-          continue;
-        }
-        context.moveTo(stroke[0][0] * width, stroke[0][1] * width);
-        for (const [x, y] of stroke.slice(1)) context.lineTo(x * width, y * width);
-        context.stroke();
-      }
+      drawStrokes(context, width, `rgb(${grey(1)}, ${grey(1)}, ${grey(1)})`);
     };
 
     /* A new input replaces the pad's content; the old one becomes the interpolation's start. */

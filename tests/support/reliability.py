@@ -7,8 +7,12 @@ table of docs/includes/robustness.md, in the order of GUARANTEES.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -104,3 +108,20 @@ def tiny_run(tmp_path_factory, data_dir) -> Path:
 def run_copy(tiny_run, tmp_path) -> Path:
     """A private copy of the tiny run that a test may damage."""
     return Path(shutil.copytree(tiny_run, tmp_path / "run"))
+
+
+@contextlib.contextmanager
+def scratch_locked(folder: Path, env: dict[str, str]) -> Iterator[None]:
+    """A real process holds `folder`'s scratch lock (artifacts.lock_folder), as a running report or
+    `data` command holds its staging folder, until the block ends."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from vae.artifacts import lock_folder\n"
+                               "lock_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(120)",
+                               str(folder)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+        holder.stdout.close()
