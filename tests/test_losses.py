@@ -67,6 +67,29 @@ def test_one_pixel_bce_by_hand():
     assert reconstruction_per_example(logits, x).item() == pytest.approx(783 * per_pixel_zero + pixel, rel=1e-6)
 
 
+def test_bce_and_its_gradient_match_torch_binary_cross_entropy_with_logits_even_at_extreme_logits():
+    g = torch.Generator().manual_seed(3)
+    logits = torch.cat([torch.randn(4, 1, 28, 28, generator=g) * 6,
+                        torch.full((1, 1, 28, 28), 90.0), torch.full((1, 1, 28, 28), -90.0)])
+    x = torch.rand(6, 1, 28, 28, generator=g)
+    x[:2] = (x[:2] > 0.5).float()          # binarized images as well as grey levels
+    ours_logits, ref_logits = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    ours = reconstruction_per_example(ours_logits, x)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(ref_logits, x, reduction="none").flatten(1).sum(1)
+    assert torch.isfinite(ours).all()
+    torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-3)          # nats per image
+    (ours * torch.arange(1.0, 7.0)).sum().backward()                     # unequal weights per image
+    (ref * torch.arange(1.0, 7.0)).sum().backward()
+    torch.testing.assert_close(ours_logits.grad, ref_logits.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_bce_of_bf16_logits_is_computed_in_fp32():
+    logits, x, _, _ = _batch()
+    per_example = reconstruction_per_example(logits.bfloat16(), x)
+    assert per_example.dtype == torch.float32
+    torch.testing.assert_close(per_example, reconstruction_per_example(logits.bfloat16().float(), x))
+
+
 def test_mse_is_the_squared_error_of_the_decoder_mean_summed_over_pixels():
     logits = torch.zeros(2, 1, 28, 28)            # mean 0.5 everywhere
     x = torch.ones(2, 1, 28, 28)
