@@ -69,8 +69,9 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 test: data $(AXE)
 	$(PY) -m pytest
 
+# EXAMPLES_DIR=path/to/a/copy/of/pytorch/examples also times its vae/main.py against ours.
 bench: data
-	$(PY) -m vae bench --data-dir $(DATA_DIR)
+	$(PY) -m vae bench --data-dir $(DATA_DIR)$(if $(EXAMPLES_DIR), --examples-dir $(EXAMPLES_DIR))
 
 clean:
 	rm -rf site site.partial site.previous runs .pytest_cache report.pdf

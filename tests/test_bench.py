@@ -65,3 +65,28 @@ def test_the_limit_counts_every_product_of_the_step_forward_and_backward():
     assert limit["operations"] == 14
     assert limit["fp32"]["flops"] == timing.step_flops(step)
     assert sum(row["count"] for row in limit["fp32"]["by_operation"]) == 14
+
+
+def _ratios(**overrides):
+    return {"conv_speedup": 1.4, "mlp_speedup": 2.0, "conv_eval_speedup": 1.1, "mlp_eval_speedup": 5.0, **overrides}
+
+
+def test_the_examples_target_appears_only_when_compared_and_needs_both_speed_and_elbo():
+    from vae.bench.cpu import targets
+
+    assert len(targets(_ratios())) == 4
+    assert len(targets(_ratios(examples={"speedup": None, "reason": "not found"}))) == 4
+    fast_and_close = {"speedup": 3.2, "test_elbo_difference": 0.4, "epochs": 10}
+    fast_but_worse = {"speedup": 3.2, "test_elbo_difference": 1.5, "epochs": 10}
+    slow = {"speedup": 2.5, "test_elbo_difference": -0.2, "epochs": 10}
+    for examples, met in ((fast_and_close, True), (fast_but_worse, False), (slow, False)):
+        row = targets(_ratios(examples=examples))[-1]
+        assert "pytorch/examples" in row["target"] and row["at_least"] == 3.0
+        assert row["measured"] == examples["speedup"] and row["met"] is met
+
+
+def test_the_examples_comparison_says_why_without_a_copy_of_pytorch_examples(tmp_path):
+    from vae.bench.examples import compare_with_examples
+
+    result = compare_with_examples(tmp_path, tmp_path)
+    assert result["speedup"] is None and "pytorch/examples" in result["reason"]

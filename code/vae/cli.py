@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-report", action="store_true",
                        help="do not time the report (quick profile on the CPU, standard on CUDA)")
     bench.add_argument("--no-compile", action="store_true", help="do not measure torch.compile")
+    bench.add_argument("--examples-dir", default=None,
+                       help="a copy of github.com/pytorch/examples: also time its vae/main.py (10 epochs) against "
+                            "`vae train` with the same MLP, one after the other (CPU; a few minutes)")
     return parser
 
 
@@ -256,7 +259,7 @@ def run_bench(args: argparse.Namespace) -> None:
     prepare(DATASETS["mnist"], args.data_dir)
     with owned(args.out):       # checked and locked before minutes of timing, as train and report do
         bench_main(BenchConfig(data_dir=str(args.data_dir), out_dir=str(args.out), report=not args.no_report,
-                               compile=not args.no_compile), device)
+                               compile=not args.no_compile, examples_dir=args.examples_dir), device)
 
 
 COMMANDS = {"data": run_data, "train": run_train, "report": run_report, "bench": run_bench}

@@ -33,6 +33,14 @@ def page_numbers(r: dict[str, Any]) -> dict[str, Any]:
             numbers[f"{name}_bf16_over_fp32"] = bf16["bf16_over_fp32"]
             numbers[f"{name}_bf16_chosen"] = "uses" if bf16["chosen"] else "does not use"
     numbers["targets_met"] = sum(t["met"] for t in r.get("targets", []))
+    examples = r.get("examples") or {}
+    numbers["examples_compared"] = examples.get("speedup") is not None
+    if numbers["examples_compared"]:
+        numbers["examples_speedup"] = examples["speedup"]
+        numbers["examples_wall_s"] = examples["examples"]["wall_s"]
+        numbers["examples_project_wall_s"] = examples["project"]["wall_s"]
+        numbers["examples_test_elbo"] = examples["examples"]["test_elbo"]
+        numbers["examples_project_test_elbo"] = examples["project"]["test_elbo"]
     numbers["targets"] = len(r.get("targets", []))
     numbers["report_quick_wall_s"] = r.get("report_quick", {}).get("wall_s")
     return numbers
