@@ -11,7 +11,7 @@ code/site_macros.py. The hooks do what is not templating:
    configuration file; a configuration that INHERITs mkdocs.yml from another folder would not
    find code/site_macros.py, so the path is taken relative to this repository here, before the
    plugin loads the module.
-3. Consistent assets. Before anything is built, `vae.consistency.check_assets` compares
+3. Consistent assets. Before anything is built, `vae.plumbing.consistency.check_assets` compares
    manifest.json, runs/ and tables/ and stops the build if they come from different reports.
 4. Nothing from third parties. nbconvert's notebook template adds <script> tags for MathJax and
    Mermaid from public CDNs; the site renders math with its own KaTeX, so those tags are removed,
@@ -105,11 +105,11 @@ def on_config(config, **kwargs):
 
 
 def on_pre_build(config, **kwargs):
-    """Refuse assets whose runs, tables and manifest come from different reports (vae/consistency.py)."""
+    """Refuse assets whose runs, tables and manifest come from different reports (vae/plumbing/consistency.py)."""
     code_dir = str(Path(__file__).resolve().parent)
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
-    from vae.consistency import InconsistentAssets, check_assets
+    from vae.plumbing.consistency import InconsistentAssets, check_assets
 
     try:
         check_assets(Path(config["docs_dir"]) / "assets")

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from vae.artifacts import ArtifactError, write_atomic
+from vae.plumbing.artifacts import ArtifactError, write_atomic
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 # Nothing but 127.0.0.1 resolves, and Chromium makes no background requests of its own.

@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
                   file=sys.stderr)
             return 1
         return 0
-    from vae.artifacts import write_text
+    from vae.plumbing.artifacts import write_text
 
     write_text(INCLUDE, text)
     print(f"wrote {INCLUDE.relative_to(ROOT)}: {sum(n for _, _, n in rows())} cases")

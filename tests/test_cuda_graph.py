@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from vae.cuda_graph import Accumulator, GraphedSteps, _restore, _snapshot, epoch_plan
-from vae.device import SpeedPolicy
+from vae.plumbing.cuda_graph import Accumulator, GraphedSteps, _restore, _snapshot, epoch_plan
+from vae.plumbing.device import SpeedPolicy
 from vae.losses import ELBOTerms
 from vae.models import build_model
 from support.configs import tiny_config

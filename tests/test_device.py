@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from vae import device as device_module
-from vae.device import CPU_CONV_EVAL_BATCH, SpeedPolicy, environment, select_device
-from vae.errors import ConfigError
+from vae.plumbing import device as device_module
+from vae.plumbing.device import CPU_CONV_EVAL_BATCH, SpeedPolicy, environment, select_device
+from vae.plumbing.errors import ConfigError
 from vae.evaluation import evaluate
 from vae.models import build_model
 

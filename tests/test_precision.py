@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from vae.checkpoints import load_checkpoint
+from vae.plumbing.checkpoints import load_checkpoint
 from vae.config import TrainConfig
 from vae.training import train
 
@@ -45,7 +45,7 @@ def test_a_bf16_run_states_its_precision_and_trains_other_weights_than_fp32(tmp_
 
 
 def test_auto_precision_records_what_the_policy_chose(tmp_path, data_dir):
-    from vae.device import SpeedPolicy
+    from vae.plumbing.device import SpeedPolicy
 
     result = train(tiny(data_dir, "conv", "auto"), tmp_path / "auto", log=lambda m: None, progress=False)
     assert result.metrics["precision"] == SpeedPolicy.for_model("conv", "cpu").precision

@@ -16,7 +16,7 @@ import torch
 
 from support.reliability import assert_one_line, guarantee, poison, run_cli, snapshot, TINY
 from support.reliability import run_copy, tiny_run  # noqa: F401 (fixtures)
-from vae import artifacts
+from vae.plumbing import artifacts
 from vae.models import build_model
 from vae.training import TrainConfig, TrainingError, load_checkpoint, train
 

@@ -74,7 +74,7 @@ class FakeCuda:
 def test_the_step_is_captured_on_the_device_asked_for_and_on_the_warm_up_stream(monkeypatch):
     """`--device cuda:1`: the device is made current before any stream exists, the warm-up runs on a side stream of
     cuda:1, and the graph is captured on that same stream."""
-    from vae import cuda_graph
+    from vae.plumbing import cuda_graph
 
     fake = FakeCuda().install(monkeypatch)
     ran_on = []
@@ -90,7 +90,7 @@ def test_fp32_on_cuda_is_full_fp32_with_deterministic_cudnn_and_training_asks_fo
                                                                                    data_dir):
     """On CUDA a run sets the device, turns TF32 off for convolutions and matmuls (it records fp32) and makes cuDNN
     deterministic without autotuning; `train` asks for this on every device (a no-op on the CPU)."""
-    from vae import device as device_module
+    from vae.plumbing import device as device_module
     from vae import training
 
     flags = [(torch.backends.cudnn, "allow_tf32", True), (torch.backends.cuda.matmul, "allow_tf32", True),

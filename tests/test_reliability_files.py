@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from support.reliability import assert_one_line, guarantee, run_cli, snapshot, TINY
-from vae import artifacts
-from vae.artifacts import ArtifactError, write_atomic, write_bytes
+from vae.plumbing import artifacts
+from vae.plumbing.artifacts import ArtifactError, write_atomic, write_bytes
 from vae.training import load_checkpoint
 
 
@@ -250,7 +250,7 @@ def test_a_report_into_an_unwritable_out_is_one_line(where, tmp_path, capsys, da
 def test_written_files_follow_the_umask(umask, mode, tmp_path, subprocess_env):
     """Files get the mode the umask gives (0644 under 022), not always 0600, so a copied site is readable."""
     target = tmp_path / "table.md"
-    script = (f"import os; os.umask({umask}); from vae.artifacts import write_text; "
+    script = (f"import os; os.umask({umask}); from vae.plumbing.artifacts import write_text; "
               f"write_text({str(target)!r}, 'x')")
     subprocess.run([sys.executable, "-c", script], env=subprocess_env, check=True, timeout=120)
     assert target.stat().st_mode & 0o777 == mode

@@ -20,7 +20,7 @@ import torch
 
 from support.reliability import assert_one_line, guarantee, run_cli, TIMING_KEYS, TINY
 from vae import cli
-from vae.artifacts import write_bytes
+from vae.plumbing.artifacts import write_bytes
 from vae.training import TrainConfig, load_checkpoint
 
 
@@ -77,7 +77,7 @@ def test_a_process_killed_in_the_middle_of_a_write_leaves_the_previous_file_whol
     target.write_bytes(b"previous complete content")
     script = textwrap.dedent(f"""
         import sys, time
-        from vae.artifacts import write_atomic
+        from vae.plumbing.artifacts import write_atomic
         def slow(f):
             f.write(b"x" * 1_000_000)
             f.flush()

@@ -77,7 +77,7 @@ def tiny_report(monkeypatch, data_dir):
     or comparisons), so that a test is about what lands in --out, in seconds."""
     import dataclasses
 
-    from vae import artifacts
+    from vae.plumbing import artifacts
     from vae.report import RunSpec, build
 
     base = TrainConfig(arch="mlp", hidden=(32,), epochs=1, batch_size=64, train_limit=256, val_split=0.02,
@@ -219,7 +219,7 @@ def test_staging_and_scratch_of_a_killed_report_are_removed_by_the_next_one(tiny
     those of a report still running (their lock held) are kept."""
     import tempfile
 
-    from vae import artifacts
+    from vae.plumbing import artifacts
 
     scratch_root = tmp_path / "tmp"
     scratch_root.mkdir()
@@ -247,7 +247,7 @@ def lock_holder(subprocess_env):
     started = []
 
     def hold(folder: Path) -> subprocess.Popen:
-        script = ("import sys, time; from pathlib import Path; from vae.outdir import owned\n"
+        script = ("import sys, time; from pathlib import Path; from vae.plumbing.outdir import owned\n"
                   "with owned(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(120)\n")
         process = subprocess.Popen([sys.executable, "-c", script, str(folder)], env=subprocess_env,
                                    stdout=subprocess.PIPE, text=True)
@@ -403,7 +403,7 @@ def committed_assets(repo_root, tmp_path_factory) -> Path:
 @guarantee("assets")
 def test_the_committed_assets_are_one_consistent_report(committed_assets):
     """The committed `docs/assets`: manifest, runs and tables agree (the check the site build runs passes)."""
-    from vae.consistency import problems
+    from vae.plumbing.consistency import problems
 
     assert problems(committed_assets) == []
 
@@ -463,7 +463,7 @@ UNPUBLISHABLE = {
 def test_malformed_records_and_unpublishable_assets_stop_the_build_in_one_line_naming_the_file(
         case, committed_assets, tmp_path, repo_root, subprocess_env):
     """A malformed manifest or run record, an empty or non-PNG figure, an empty table or one with raw HTML (`<script>`,
-    `<iframe>`): the build hook and `python -m vae.consistency` name the file in one line, never a traceback."""
+    `<iframe>`): the build hook and `python -m vae.plumbing.consistency` name the file in one line, never a traceback."""
     import importlib.util
 
     from mkdocs.exceptions import PluginError
@@ -478,7 +478,7 @@ def test_malformed_records_and_unpublishable_assets_stop_the_build_in_one_line_n
     with pytest.raises(PluginError) as caught:
         site_hooks.on_pre_build({"docs_dir": str(docs)})
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
-    result = subprocess.run([sys.executable, "-m", "vae.consistency", str(docs / "assets")], env=subprocess_env,
+    result = subprocess.run([sys.executable, "-m", "vae.plumbing.consistency", str(docs / "assets")], env=subprocess_env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert_one_line(result.stderr, fragment)

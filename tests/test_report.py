@@ -13,7 +13,7 @@ from vae import figures
 from vae.models import MLPVAE
 from vae.report import (PROFILES, Profile, ReportError, Role, build_report, describe, format_number,
                         markdown_table, run_specs, select, snapshot_epochs)
-from vae.artifacts import ArtifactError
+from vae.plumbing.artifacts import ArtifactError
 from vae.report import classifier, data_page, plan, run, transaction
 from vae.report.tables import Column
 from vae.report.transaction import REPORT_ENTRIES
@@ -467,7 +467,7 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
 
 @pytest.mark.slow
 def test_a_run_writes_only_its_folder_and_the_listed_explorer_and_one_record_of_each_kind(shared_report):
-    from vae.consistency import problems
+    from vae.plumbing.consistency import problems
 
     out, manifest = shared_report.out, shared_report.manifest
     assert problems(out) == []

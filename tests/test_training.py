@@ -9,9 +9,9 @@ import torch
 
 from support.configs import tiny_config, without_timings
 from vae import cli
-from vae.checkpoints import load_checkpoint, load_model
+from vae.plumbing.checkpoints import load_checkpoint, load_model
 from vae.data import load_splits
-from vae.errors import ConfigError
+from vae.plumbing.errors import ConfigError
 from vae.training import HISTORY_FIELDS, TrainConfig, stop_record, stopped, train
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -5,7 +5,7 @@ expected failures (missing data, a broken checkpoint, a full disk, a busy output
 little memory) end in one line and exit 1; Ctrl-C, SIGTERM and SIGHUP in one line and exit 130,
 143 or 129; an error the code did not expect (a bug) in one line asking for a bug report, with
 the traceback saved to a log file, and exit 70.
-`train` and `report` hold the lock of their --out folder while they run (outdir.py).
+`train` and `report` hold the lock of their --out folder while they run (plumbing/outdir.py).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import console
-from .artifacts import ArtifactError
+from .plumbing import console
+from .plumbing.artifacts import ArtifactError
 from .data import DATASETS, DataError, prepare, read_dataset, split
 from .losses import RECON_LOSSES
 from .models import ARCHITECTURES
-from .outdir import owned, prepare_train_folder
+from .plumbing.outdir import owned, prepare_train_folder
 from .config import TrainConfig
-from .errors import ConfigError, TrainingError
+from .plumbing.errors import ConfigError, TrainingError
 from .training import train
 
 DEFAULTS = TrainConfig()
@@ -253,7 +253,7 @@ def run_report(args: argparse.Namespace) -> None:
 
 def run_bench(args: argparse.Namespace) -> None:
     from .bench import BenchConfig, main as bench_main
-    from .device import select_device
+    from .plumbing.device import select_device
 
     device = select_device(args.device)
     prepare(DATASETS["mnist"], args.data_dir)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .data import DATASETS
-from .device import PRECISIONS, select_device
-from .errors import ConfigError
+from .plumbing.device import PRECISIONS, select_device
+from .plumbing.errors import ConfigError
 from .losses import RECON_LOSSES
 from .models import ARCHITECTURES
 
@@ -43,7 +43,7 @@ class TrainConfig:
     min_lr: float = 1e-5               # the cosine schedule's last learning rate
     activation: str = "relu"           # of the MLP's hidden layers; tanh builds Burda et al.'s MLP
     init_output_bias: bool = False     # start the decoder's output bias at the data's mean logit
-    precision: str = "auto"            # the speed policy's choice (device.py), or fp32, or bf16
+    precision: str = "auto"            # the speed policy's choice (plumbing/device.py), or fp32, or bf16
     cuda_graph: bool = False           # capture the training step in CUDA graphs (CUDA only; opt-in until measured)
     stop_window: int = 0               # stop when the best validation -ELBO improved by less than
     stop_min_gain: float = 0.3         # stop_min_gain nats over the last stop_window epochs (0: off)

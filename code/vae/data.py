@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from .artifacts import locked_scratch, remove_stale, write_atomic
+from .plumbing.artifacts import locked_scratch, remove_stale, write_atomic
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import torch
 
-from .device import preferred_eval_batch
+from .plumbing.device import preferred_eval_batch
 from .losses import kl_per_dimension, log_normal, negative_elbo, reconstruction_per_example
 from .models import PIXELS, VAE, reparameterize
 

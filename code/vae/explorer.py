@@ -32,13 +32,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import artifacts, evaluation, figures
-from .artifacts import ArtifactError
+from . import evaluation, figures
+from .plumbing import artifacts
+from .plumbing.artifacts import ArtifactError
 from .data import DataError, Splits, load_splits
 from .models import VAE
-from .checkpoints import load_model
-from .errors import TrainingError
-from .outdir import owned
+from .plumbing.checkpoints import load_model
+from .plumbing.errors import TrainingError
+from .plumbing.outdir import owned
 from .training import EpochCallback
 
 POINTS = 500                   # test points drawn and clickable

@@ -32,7 +32,7 @@ from matplotlib.text import Text  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 import torch  # noqa: E402
 
-from .artifacts import save_figure  # noqa: E402
+from .plumbing.artifacts import save_figure  # noqa: E402
 
 STYLE = {
     "figure.facecolor": "white",

@@ -3,10 +3,10 @@ read top to bottom.
 
 Each split is one tensor resident on the training device and batches are taken by index, so
 no per-item transform runs inside the loop. `train_step` is the one training step: the eager
-loop, the CUDA-graph capture (`cuda_graph.py`) and the benchmark all run it. After every epoch
+loop, the CUDA-graph capture (`plumbing/cuda_graph.py`) and the benchmark all run it. After every epoch
 the loop validates, appends a row to history.csv, keeps best.pt (best validation ELBO) and
 writes last.pt, which holds everything needed to resume: weights, optimizer, RNG states and
-history. Device, memory layout, optimizer kernel and evaluation batch come from `device.py`.
+history. Device, memory layout, optimizer kernel and evaluation batch come from `plumbing/device.py`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import artifacts
-from .checkpoints import check_resumable, load_checkpoint
+from .plumbing import artifacts
+from .plumbing.checkpoints import check_resumable, load_checkpoint
 from .config import TrainConfig
-from .cuda_graph import Accumulator, GraphedSteps, epoch_plan
+from .plumbing.cuda_graph import Accumulator, GraphedSteps, epoch_plan
 from .data import Splits, load_splits
-from .device import SpeedPolicy, configure_cuda, device_name, environment, select_device
-from .errors import ConfigError, TrainingError
+from .plumbing.device import SpeedPolicy, configure_cuda, device_name, environment, select_device
+from .plumbing.errors import ConfigError, TrainingError
 from .evaluation import evaluate
 from .losses import ELBOTerms, negative_elbo, negative_iwae
 from .models import VAE, build_model, count_parameters, init_output_bias, reparameterize

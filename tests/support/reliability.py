@@ -115,7 +115,7 @@ def scratch_locked(folder: Path, env: dict[str, str]) -> Iterator[None]:
     """A real process holds `folder`'s scratch lock (artifacts.lock_folder), as a running report or
     `data` command holds its staging folder, until the block ends."""
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from vae.artifacts import lock_folder\n"
+                               "from vae.plumbing.artifacts import lock_folder\n"
                                "lock_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(120)",
                                str(folder)], env=env, stdout=subprocess.PIPE, text=True)
     try:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from .. import artifacts
+from ..plumbing import artifacts
 from .cpu import BenchConfig, run_bench
 from .cuda import run_cuda_bench
 from .markdown import cuda_to_markdown, page_numbers, to_markdown

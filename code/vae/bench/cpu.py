@@ -10,7 +10,7 @@ from typing import Any, Callable
 import torch
 
 from ..data import load_splits
-from ..device import BF16_MAX_ELBO_COST_NATS, SpeedPolicy, cpu_bf16_native, device_name, environment, preferred_eval_batch
+from ..plumbing.device import BF16_MAX_ELBO_COST_NATS, SpeedPolicy, cpu_bf16_native, device_name, environment, preferred_eval_batch
 from .pipelines import BATCH, EPOCH_IMAGES, MODELS, project_eval, project_train_step, seed_eval, seed_train_step
 from .roofline import measure_limit
 from .examples import compare_with_examples

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import torch
 
 from ..data import load_splits
-from ..device import SpeedPolicy
+from ..plumbing.device import SpeedPolicy
 from .cpu import BenchConfig, hardware
 from .pipelines import BATCH, EPOCH_IMAGES, MODELS, project_train_step
 from .timing import interleave, matmul_flops, ratio, step_flops, summary, time_report

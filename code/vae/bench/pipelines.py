@@ -12,8 +12,8 @@ from typing import Callable
 
 import torch
 
-from ..cuda_graph import Accumulator, GraphedSteps
-from ..device import SpeedPolicy
+from ..plumbing.cuda_graph import Accumulator, GraphedSteps
+from ..plumbing.device import SpeedPolicy
 from ..evaluation import evaluate
 from ..losses import negative_elbo
 from ..models import build_model

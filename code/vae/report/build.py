@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .. import artifacts, figures
+from .. import figures
+from ..plumbing import artifacts
 from ..data import Dataset, Splits, read_dataset, split
-from ..device import environment, select_device
+from ..plumbing.device import environment, select_device
 from . import classifier, data_page, transaction
 from .comparisons import write_comparisons
 from .plan import Profile, RunSpec, run_specs

@@ -23,7 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import artifacts, figures
+from .. import figures
+from ..plumbing import artifacts
 from ..evaluation import ACTIVE_KL_NATS
 from ..training import stopped
 from .comparisons import Comparison, mean_sd, summary_row, sweep_rows

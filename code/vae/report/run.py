@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import artifacts, evaluation, explorer, figures
+from .. import evaluation, explorer, figures
+from ..plumbing import artifacts
 from ..data import Splits
 from ..models import VAE
 from ..training import EpochCallback, TrainResult, train

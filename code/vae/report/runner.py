@@ -22,9 +22,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..artifacts import ArtifactError
+from ..plumbing.artifacts import ArtifactError
 from ..data import DataError
-from ..errors import ConfigError, TrainingError
+from ..plumbing.errors import ConfigError, TrainingError
 from .plan import Profile, RunSpec
 from .progress import ReportProgress
 from .run import RunInputs, RunOutcome, produce_run

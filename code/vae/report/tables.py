@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import artifacts
+from ..plumbing import artifacts
 
 MINUS = "\u2212"
 SIGN = re.compile(r"(?<![\w.])-(?=[\w(])")    # a minus sign, not a hyphen inside a word or number

@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from ..artifacts import ArtifactError, lock_folder, locked_scratch, remove_stale
-from ..errors import ConfigError
+from ..plumbing.artifacts import ArtifactError, lock_folder, locked_scratch, remove_stale
+from ..plumbing.errors import ConfigError
 
 # The top-level names of `--out` that a report writes under; nothing outside them is ever touched.
 REPORT_ENTRIES = ("runs", "tables", "figures", "manifest.json", "classifier.json", "findings.json",

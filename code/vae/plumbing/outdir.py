@@ -21,7 +21,7 @@ from typing import Iterator
 
 from .artifacts import ArtifactError, read_json, save_checkpoint
 from .checkpoints import check_resumable, load_checkpoint
-from .config import TrainConfig
+from ..config import TrainConfig
 from .errors import ConfigError, TrainingError
 
 # Every file `training.train` writes into its folder; --overwrite deletes exactly these.

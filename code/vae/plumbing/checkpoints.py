@@ -12,9 +12,9 @@ from typing import Any
 import torch
 
 from .artifacts import CHECKPOINT_FORMAT_VERSION
-from .config import TrainConfig
+from ..config import TrainConfig
 from .errors import ConfigError, TrainingError
-from .models import VAE, build_model
+from ..models import VAE, build_model
 
 
 # What each field of a checkpoint must be, so a hand-edited file is refused in one line.

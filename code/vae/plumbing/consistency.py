@@ -10,7 +10,7 @@ It also refuses what cannot be published: a malformed manifest (one line naming 
 a traceback), a listed figure that is empty or not a PNG, and a listed Markdown table that is
 empty, not a table, or holds raw HTML (a generated table holds numbers and words only).
 
-    python -m vae.consistency docs/assets     # the same check from the shell
+    python -m vae.plumbing.consistency docs/assets     # the same check from the shell
 """
 
 from __future__ import annotations

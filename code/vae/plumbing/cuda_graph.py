@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from .losses import ELBOTerms
+from ..losses import ELBOTerms
 
 # step(x, beta) -> ELBOTerms: one optimizer step on the batch x with KL weight beta.
 Step = Callable[[torch.Tensor, torch.Tensor], ELBOTerms]

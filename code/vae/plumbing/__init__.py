@@ -1,0 +1,12 @@
+"""The plumbing under the chapters: nothing here is a step of the report, everything here keeps
+the steps honest.
+
+- `artifacts`: every file written atomically (write_atomic), folder locks, stale scratch.
+- `checkpoints`: checkpoints read back and checked against their config.
+- `outdir`: the output folders a command owns, and what it may replace there.
+- `console`: signals, the log file and the one-line error a user sees.
+- `errors`: `ConfigError` and `TrainingError`, the errors meant for users.
+- `consistency`: the site's check that every asset comes from one report.
+- `device`: the speed policy (device, layout, optimizer kernel, precision, evaluation batch).
+- `cuda_graph`: the training step captured as a CUDA graph.
+"""
