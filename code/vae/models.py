@@ -22,6 +22,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
 # --8<-- [end:reparameterize]
 
 
+# --8<-- [start:vae]
 # Under bf16 autocast (the speed policy's `bf16`) the latent heads and the decoder's first and
 # output layers still compute in fp32: they carry few of the FLOPs but decide mu, logvar and the
 # logits, which bf16 (8 bits of mantissa) rounds coarsely. Without autocast this changes nothing.
@@ -30,7 +31,6 @@ def fp32_only(x: torch.Tensor) -> torch.autocast:
     return torch.autocast(x.device.type, enabled=False)
 
 
-# --8<-- [start:vae]
 class VAE(nn.Module):
     """encoder(x) -> features; heads -> (mu, logvar); decoder(z) -> logits of shape (N, 1, 28, 28)."""
     arch = "custom"     # the --arch name of a subclass; the speed policy chooses by it
