@@ -120,6 +120,29 @@ def test_the_recorded_text_size_is_the_smallest_font_of_the_figure(tmp_path):
     plt.close(fig)
 
 
+def test_the_rate_distortion_figure_labels_a_shared_point_once_and_overlaps_no_labels(tmp_path, monkeypatch):
+    drawn = {}
+
+    def keep(fig, path):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        drawn["labels"] = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.axes[0].texts
+                           if t.get_text().strip()[:1] in ("β", "z")]
+        return Path(path)
+    monkeypatch.setattr(figures, "_save", keep)
+    centre = {"kl": 23.3, "recon": 83.3, "kl_sd": 0.15, "recon_sd": 0.22}
+    figures.plot_rate_distortion({
+        "β": [{"label": "β = 0.5", "kl": 30.3, "recon": 78.2}, {"label": "β = 1", **centre},
+              {"label": "β = 4", "kl": 9.4, "recon": 113.1}],
+        "z": [{"label": "z = 2", "kl": 5.8, "recon": 150.0}, {"label": "z = 16", **centre},
+              {"label": "z = 32", "kl": 26.5, "recon": 79.9}]}, tmp_path / "rd.png")
+    texts = [text for text, _ in drawn["labels"]]
+    assert sorted(texts) == sorted(["β = 0.5", "β = 1, z = 16", "β = 4", "z = 2", "z = 32"])
+    boxes = [box for _, box in drawn["labels"]]
+    assert not [(texts[i], texts[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+                if boxes[i].overlaps(boxes[j])]
+
+
 def test_image_grid_tiles_images_row_by_row():
     images = torch.zeros(3, 1, 2, 2)
     images[1] = 1.0
