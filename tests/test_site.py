@@ -275,6 +275,25 @@ def test_conditional_wording_on_its_own_lines_stays_in_its_paragraph(tmp_path):
     assert "<p>A is\nworse\nthan B.</p>" in html
 
 
+def test_an_indented_line_that_opens_with_a_condition_stays_in_its_admonition(tmp_path):
+    """`{% if %}` at the start of an indented line with words after it would lose the indentation
+    (lstrip_blocks) and the words their box: the build refuses it; `{%+ if %}` keeps them inside."""
+    files = {"assets/a.json": '{"elbo": 150.0}'}
+    line = '{% if asset("a.json").elbo > 1 %}Worse{% endif %} than B.'
+    results = {}
+    for tag in ("{%", "{%+"):
+        folder = tmp_path / str(len(results))
+        page = f'# Page\n\n!!! note "Result"\n\n    A first line.\n    {line.replace("{%", tag, 1)}\n\nAfter.\n'
+        results[tag] = _build(_mini_site(folder, page, MINI_PLUGINS, files), folder / "site"), folder
+    refused, _ = results["{%"]
+    assert refused.returncode != 0 and "index.md, line 6" in refused.stderr and "{%+" in refused.stderr
+    kept, folder = results["{%+"]
+    assert kept.returncode == 0, kept.stderr[-3000:]
+    html = (folder / "site" / "index.html").read_text(encoding="utf-8")
+    box = html[html.index('class="admonition note"'):]
+    assert "Worse than B." in box[:box.index("</div>")]
+
+
 def test_run_downloads_link_only_the_files_that_exist(tmp_path):
     run = tmp_path / "runs" / "mnist-conv-z2"
     run.mkdir(parents=True)
