@@ -250,6 +250,19 @@ def test_the_comparison_word_follows_the_numbers():
             site_macros.choose_word(147.5, bad, *words)
 
 
+def test_a_change_within_the_margin_is_not_called_one_and_ties_are_all_named():
+    words = ("falls", "rises", "stays the same")
+    assert site_macros.judge(-1.0, 0.24, *words) == "falls"
+    assert site_macros.judge(0.5, 0.24, *words) == "rises"
+    assert site_macros.judge(0.2, 0.24, *words) == site_macros.judge(-0.24, 0.24, *words) == "stays the same"
+    with pytest.raises(site_macros.PageValueError):
+        site_macros.judge(float("nan"), 0.24, *words)
+    assert site_macros.most_common(["2", "8", "2", "0", "8"]) == {"top": ["2", "8"], "count": 2, "of": 5}
+    assert site_macros.most_common(["Bag", "Bag", "Shirt"]) == {"top": ["Bag"], "count": 2, "of": 3}
+    with pytest.raises(site_macros.PageValueError):
+        site_macros.most_common([])
+
+
 def test_a_comparison_on_a_page_is_filled_from_the_assets(tmp_path):
     files = {"assets/a.json": '{"elbo": 144.3, "params": 900}', "assets/b.json": '{"elbo": 147.5, "params": 300}'}
     page = ('# Page\n\n{% set a, b = asset("a.json"), asset("b.json") %}'
