@@ -190,6 +190,9 @@ def write_assets(c: Comparison) -> Path:
     (root / "manifest.json").write_text(json.dumps({"profile": "quick", "profile_settings": dataclasses.asdict(PROFILE)}))
     (root / "tables" / "anomaly.json").write_text(json.dumps({"rows": [{"roc_auc": 0.9, "mean_in_score": 150.0,
                                                                          "mean_out_score": 700.0}]}))
+    for dataset in ("mnist", "fashion-mnist"):
+        history = c.one("reference", dataset).history
+        (root / "tables" / f"reference_epochs_{dataset}.json").write_text(json.dumps({"rows": history}))
     for experiment, table in (("beta", "beta"), ("latent_dim", "latent_dim")):
         (root / "tables" / f"{table}.json").write_text(json.dumps({"rows": sweep_rows(c, experiment)}))
     for outcome in c.outcomes.values():
