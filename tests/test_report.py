@@ -37,7 +37,7 @@ STANDARD_RUNS = {"mnist-conv-z2", "fashion-mnist-conv-z2", "mnist-mlp400-z2", "m
                  "mnist-mlp400-z16-s45", "mnist-mlp400-z16-s46", "mnist-mlp400-z16-e100", "mnist-bin-mlp400-z50",
                  *LIKELIHOOD_RUNS}
 TINY = Profile(name="tiny", epochs=1, train_limit=256, val_split=0.02, iwae_k=2, iwae_mlp_images=10, tsne_points=50,
-               anomaly_images=100, samples=8, classifier_epochs=1, device="cpu")
+               anomaly_images=100, samples=8, classifier_epochs=1, device="cpu", workers=1)
 
 
 def is_png(path: Path) -> bool:
@@ -360,7 +360,10 @@ def test_a_failing_run_leaves_the_folder_unchanged_and_keeps_the_others_outside_
 
 
 @pytest.mark.slow
-def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, data_dir):
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-at-a-time", "two-worker-processes"])
+def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, data_dir, workers):
+    """Also with worker processes, where the interruption reaches a callback in the thread that reads their
+    progress: the main thread raises it, the runs in progress are stopped."""
     out = tmp_path / "assets"
     before = previous_assets(out)
 
@@ -369,7 +372,8 @@ def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, dat
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        build_report(TINY, data_dir, out, log=interrupt_after_two_runs, specs=tiny_specs(data_dir, 2, 3, 4))
+        build_report(TINY, data_dir, out, log=interrupt_after_two_runs, specs=tiny_specs(data_dir, 2, 3, 4),
+                     workers=workers)
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]           # no staging folder left anywhere
 
