@@ -18,7 +18,7 @@ from ..plumbing.device import environment, select_device
 from . import classifier, data_page, transaction
 from .comparisons import write_comparisons
 from .plan import Profile, RunSpec, run_specs
-from .progress import ReportProgress
+from .progress import ReportProgress, epoch_cost
 from .run import RunInputs, RunOutcome, explores
 from .runner import RunJob, make_runs, threads_per_worker, worker_count
 
@@ -86,6 +86,8 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
         jobs = [RunJob(index, spec, profile, staging / "runs" / spec.name,
                        data.run_inputs(spec, judges, Path(scratch) / spec.name, staging), threads)
                 for index, spec in enumerate(specs)]
+        if workers > 1:   # the longest first, so that no long run starts last while the other workers idle
+            jobs.sort(key=lambda job: epoch_cost(job.spec) * job.spec.config.epochs, reverse=True)
         make_runs(jobs, workers, on_done, progress)
     outcomes = {spec.name: outcomes[spec.name] for spec in specs if spec.name in outcomes}   # plan order
     comparison_started = time.perf_counter()
