@@ -31,13 +31,18 @@ Words and blocks:
   conditions that need more than a word are plain Jinja (`{% if a < b %} ... {% else %} ... {% endif %}`,
   inline or with each tag on its own line: such a line leaves nothing behind);
 - `ratio(a, b)` is a / b and `difference(a, b)` is a − b (then a number filter);
+  `most_common(values)` the most frequent values (every one of a tie), their count and the total;
+  `judge(delta, margin, "falls", "rises", "stays the same")` the word for a change against a margin
+  such as twice the seed spread (`findings.margin_sds * sd`): within it, it is not called a change;
 - `layers("conv", latent=2)`, `layers("mlp", latent=2, hidden=[512, 256])`: a table of every
   layer of the model the package builds; `run_downloads()`: a table of every run's files;
   a block inside a content tab or an admonition takes `| indent(4)`;
 - `repo_url`: the repository's address from the build environment, or a neutral phrase.
 
 A value never opens a source line followed by "." or ")": "10." there would start a numbered
-list, so the build refuses it and names the line. Literal braces in a page go in
+list, so the build refuses it and names the line. An indented line that opens with a block tag
+and goes on with text is refused too: `lstrip_blocks` would strip its indentation with the tag and
+the text would leave its admonition or tab; such a line opens with `{%+ if ... %}`. Literal braces in a page go in
 `{% raw %}...{% endraw %}`; code and tables included with `--8<--` are never templated, because
 pymdownx.snippets runs in Markdown, after Jinja. Notebook pages are not templated either.
 """
@@ -71,6 +76,10 @@ DOWNLOADS = (("config.json", "configuration"), ("history.csv", "history"), ("met
 NO_REPO_URL = "<URL of this repository>"
 NOTEBOOK_SUFFIXES = (".py", ".ipynb")
 LIST_OPENER = re.compile(r"^[ \t]*\{\{(?:(?!\}\}).)*\}\}[.)](?:[ \t]|$)", re.MULTILINE)
+# An indented line that opens with a block tag and has words after it: `lstrip_blocks` would take
+# the indentation away with the tag, and the words would fall out of their admonition or tab.
+INDENTED_TAG = re.compile(r"^[ \t]+\{%(?![+-])")
+BLOCK_TAG = re.compile(r"\{%.*?%\}")
 
 
 class PageValueError(Exception):
@@ -237,6 +246,15 @@ def choose_word(a: Any, b: Any, if_less: str, if_greater: str, if_equal: str) ->
     return if_less if a < b else if_greater if a > b else if_equal
 
 
+def judge(delta: Any, margin: Any, if_lower: str, if_higher: str, if_same: str) -> str:
+    """The word for a change `delta` judged against a margin (e.g. twice the seed spread): the
+    third word when |delta| <= margin, else the first if it is negative, the second if positive."""
+    delta, margin = _number(delta, "judge"), _number(margin, "judge")
+    if not (if_lower and if_higher and if_same):
+        raise ValueError("judge needs three words: if lower, if higher, if within the margin")
+    return if_same if abs(delta) <= margin else if_lower if delta < 0 else if_higher
+
+
 def ratio(a: Any, b: Any) -> float:
     """a / b."""
     a, b = _number(a, "ratio"), _number(b, "ratio")
@@ -248,6 +266,20 @@ def ratio(a: Any, b: Any) -> float:
 def difference(a: Any, b: Any) -> float:
     """a − b."""
     return _number(a, "difference") - _number(b, "difference")
+
+
+def most_common(values: Any) -> dict[str, Any]:
+    """The values that occur most often (all of them on a tie, in order of first appearance),
+    how often each occurs and out of how many: `{"top": [...], "count": n, "of": total}`, so
+    that a page says "mostly" only when one value is more than half, and names every tied value."""
+    values = list(values)
+    if not values:
+        raise PageValueError("most_common: no values to count")
+    counts: dict[Any, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    top = max(counts.values())
+    return {"top": [value for value, count in counts.items() if count == top], "count": top, "of": len(values)}
 
 
 def finalize(value: Any) -> Any:
@@ -366,6 +398,8 @@ def define_env(env) -> None:
     env.macro(choose_word, "compare")
     env.macro(ratio)
     env.macro(difference)
+    env.macro(most_common)
+    env.macro(judge)
     env.macro(lambda arch, latent, hidden=(400,): layer_table(arch, latent, hidden), "layers")
     env.macro(lambda: run_downloads(assets.folder), "run_downloads")
     _report_errors_in_one_line()
@@ -382,6 +416,11 @@ def on_pre_page_macros(env) -> None:
         # mkdocs-jupyter renders the notebook from its file; its Python may hold "{{" (f-strings).
         env.page.meta["render_macros"] = False
         return
+    for number, line in enumerate(env.markdown.split("\n"), 1):
+        if INDENTED_TAG.match(line) and BLOCK_TAG.sub("", line).strip():
+            raise PluginError(f"{source}, line {number}: an indented line opens with a block tag and has text "
+                              f"after it, and Jinja would take its indentation away (out of its admonition or "
+                              f"tab); write '{{%+' to keep it ({line.strip()[:60]})")
     match = LIST_OPENER.search(env.markdown)
     if match:
         line = env.markdown.count("\n", 0, match.start()) + 1

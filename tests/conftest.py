@@ -93,16 +93,18 @@ class SharedReport:
 
 @pytest.fixture(scope="session")
 def shared_report(tmp_path_factory, data_dir) -> SharedReport:
-    """The quick profile's plan (every run, table and figure), with smaller subsets and importance
-    samples than `make report PROFILE=quick`: the tests check the shape of the result, not its values."""
+    """The quick profile's plan (every run, table and figure), with smaller subsets, fewer epochs and
+    importance samples than `make report PROFILE=quick`: the tests check the shape of the result, not its
+    values. The run names stay those of the quick plan (the training-length run keeps its 8 epochs)."""
     import collections
     import dataclasses
 
     from vae import data
     from vae.report import PROFILES, build_report
 
-    profile = dataclasses.replace(PROFILES["quick"], name="quick", train_limit=512, tsne_points=100, iwae_k=8,
-                                  iwae_conv_images=8, iwae_mlp_images=50, anomaly_images=200, device="cpu")
+    profile = dataclasses.replace(PROFILES["quick"], name="quick", epochs=1, sweep_epoch_cap=3, likelihood_epochs=(1, 1),
+                                  train_limit=512, val_split=0.005, tsne_points=100, iwae_k=8, iwae_conv_images=8,
+                                  iwae_mlp_images=50, anomaly_images=200, device="cpu")
     out = tmp_path_factory.mktemp("shared-report") / "assets"
     md5_checks: collections.Counter = collections.Counter()
     real_md5sum = data.md5sum

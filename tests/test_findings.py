@@ -183,25 +183,41 @@ def write_assets(c: Comparison) -> Path:
 
     from vae.report.findings import write_findings
 
+    from vae.report.comparisons import sweep_rows
+
     root = c.tables.parent
     write_findings(c)
-    (root / "manifest.json").write_text(json.dumps({"profile": "quick"}))
-    (root / "tables" / "anomaly.json").write_text(json.dumps({"rows": [{"roc_auc": 0.9}]}))
+    (root / "manifest.json").write_text(json.dumps({"profile": "quick", "profile_settings": dataclasses.asdict(PROFILE)}))
+    (root / "tables" / "anomaly.json").write_text(json.dumps({"rows": [{"roc_auc": 0.9, "mean_in_score": 150.0,
+                                                                         "mean_out_score": 700.0}]}))
+    for dataset in ("mnist", "fashion-mnist"):
+        history = c.one("reference", dataset).history
+        (root / "tables" / f"reference_epochs_{dataset}.json").write_text(json.dumps({"rows": history}))
+    for experiment, table in (("beta", "beta"), ("latent_dim", "latent_dim")):
+        (root / "tables" / f"{table}.json").write_text(json.dumps({"rows": sweep_rows(c, experiment)}))
     for outcome in c.outcomes.values():
         folder = root / "runs" / outcome.spec.name
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "metrics.json").write_text(json.dumps({**outcome.metrics, "epochs": outcome.spec.config.epochs}))
+        (folder / "metrics.json").write_text(json.dumps({**outcome.metrics, "epochs": outcome.spec.config.epochs,
+                                                         "train_examples": 1000}))
+        (folder / "config.json").write_text(json.dumps({"config": dataclasses.asdict(outcome.spec.config)},
+                                                       default=str))
     return root
 
 
-def test_the_conclusions_turn_around_when_the_results_do(tmp_path):
-    page = Path(__file__).resolve().parents[1] / "docs" / "conclusions.md"
+def rendered_both_ways(tmp_path: Path, page_name: str) -> tuple[str, str]:
+    """The page rendered from synthetic runs, and from runs whose every finding is reversed."""
+    page = Path(__file__).resolve().parents[1] / "docs" / page_name
     texts = {}
     for reverse in (False, True):
         folder = tmp_path / ("reversed" if reverse else "forward") / "assets"
         folder.mkdir(parents=True)
         texts[reverse] = " ".join(render_page(page, write_assets(synthetic_outcomes(folder, reverse))).split())
-    forward, backward = texts[False], texts[True]
+    return texts[False], texts[True]
+
+
+def test_the_conclusions_turn_around_when_the_results_do(tmp_path):
+    forward, backward = rendered_both_ways(tmp_path, "conclusions.md")
     assert "β = 1 gives the tightest bound" in forward and "β = 1 gives the tightest bound" not in backward
     assert "This is what the theory predicts" in forward and "a short training can move the optimum" in backward
     assert "it switches off" in forward and "every latent unit stays active" in backward
@@ -214,3 +230,22 @@ def test_the_conclusions_turn_around_when_the_results_do(tmp_path):
     assert "still gains more than one seed standard deviation at its last epoch" in backward
     assert "higher than seed report 000's at every one" in forward
     assert "lower than seed report 000's at every one" in backward
+    assert "nats of KL and costs" in forward and "adds" in backward and "nats of KL and saves" in backward
+    assert "paid for in reconstruction error and a worse bound" in forward
+    assert "paid for in reconstruction error" not in backward
+    assert "(one run at β = 4 against the mean of 3 seeds at β = 1)" in forward
+
+
+def test_the_experiments_page_turns_around_when_the_results_do(tmp_path):
+    forward, backward = rendered_both_ways(tmp_path, "experiments.md")
+    assert "each step up in β trades reconstruction for KL" in forward
+    assert "a larger β does not trade reconstruction for KL at every step" in backward
+    assert "from β = 2 to 4 the KL falls by" in forward and "from β = 2 to 4 the KL rises by" in backward
+    assert "the reconstruction term rises by" in forward and "the reconstruction term falls by" in backward
+    assert "A large β is a way to buy a simpler code" in forward and "A large β is a way" not in backward
+    assert "nats closer to the prior" in forward and "nats farther from the prior" in backward
+    assert "lowers the rate and raises the distortion at every step" in forward
+    assert "does not lower the rate and raise the distortion at every step" in backward
+    assert "the centre model's gains fall under the spread after epoch 3" in forward
+    assert "the centre model still gains more than the spread" in backward
+

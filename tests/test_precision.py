@@ -6,9 +6,10 @@ import json
 import pytest
 import torch
 
+from support.configs import small_splits
 from vae.plumbing.checkpoints import load_checkpoint
 from vae.config import TrainConfig
-from vae.training import train
+from vae.training import train as train_on_all_images
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -17,6 +18,11 @@ def tiny(data_dir, arch: str, precision: str) -> TrainConfig:
     hidden = dict(hidden=(64,)) if arch == "mlp" else {}
     return TrainConfig(arch=arch, **hidden, epochs=1, batch_size=64, train_limit=192, device="cpu",
                        data_dir=str(data_dir), precision=precision)
+
+
+def train(config: TrainConfig, out, **kwargs):
+    """Train on 192 real images, scored on 256 validation and 512 test images (not the whole sets)."""
+    return train_on_all_images(config, out, splits=small_splits(config.data_dir, train=config.train_limit), **kwargs)
 
 
 def weights(folder) -> dict[str, torch.Tensor]:

@@ -153,20 +153,25 @@ def test_each_report_run_gets_a_fresh_worker_process(tmp_path):
 @guarantee("cuda")
 @pytest.mark.parametrize("device,requested,free_gib,expected",
                          [("cuda", 4, 5.0, 2), ("cuda", 4, 80.0, 4), ("cuda", 4, 0.5, 1), ("cuda", 1, 80.0, 1),
-                          ("cpu", 4, 80.0, 1)],
+                          ("cuda", 0, 80.0, 1), ("cpu", 4, 80.0, 4), ("cpu", 0, 80.0, 2)],
                          ids=["cuda-memory-for-2", "cuda-memory-for-all", "cuda-memory-for-none", "cuda-one-asked",
-                              "cpu"])
+                              "cuda-auto", "cpu-asked", "cpu-auto"])
 def test_the_number_of_workers_follows_free_gpu_memory_and_threads_are_shared(device, requested, free_gib,
                                                                               expected, monkeypatch):
-    """`report --workers N` runs at most N at once, as many as the free GPU memory holds (at least one), one on a
-    CPU; the CPU threads are split between the workers."""
+    """`report --workers N` runs at most N at once: on CUDA as many as the free GPU memory holds (at least one; auto
+    is one), on a CPU N (auto: one per core); the CPU threads are split between CUDA workers, and every CPU run
+    trains on one thread, so its numbers do not depend on the number of workers."""
     from vae.report import runner
 
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (int(free_gib * 2**30), 141 * 2**30))
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
     assert runner.worker_count(torch.device(device), requested, runs=10) == expected
+    assert runner.worker_count(torch.device("cpu"), 0, runs=1) == 1       # never more workers than runs
     monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
-    assert runner.threads_per_worker(expected, torch.device(device)) == (None if expected == 1 else 16 // expected)
-    assert runner.threads_per_worker(4, torch.device("cpu")) is None      # a CPU run keeps its threads
+    if device == "cuda":
+        assert runner.threads_per_worker(expected, torch.device(device)) == (None if expected == 1 else 16 // expected)
+    assert runner.threads_per_worker(expected, torch.device("cpu")) == 1
+    assert runner.threads_per_worker(1, torch.device("cpu")) == 1
 
 
 @guarantee("cuda")
@@ -181,7 +186,7 @@ def test_on_cuda_the_defaults_are_the_eager_step_and_one_run_at_a_time_and_flags
 
     assert TrainConfig().cuda_graph is False
     assert cli.config_from_args(cli.build_parser().parse_args(["train"])).cuda_graph is False
-    assert all(profile.workers == 1 and not profile.cuda_graph for profile in PROFILES.values())
+    assert all(profile.workers in (0, 1) and not profile.cuda_graph for profile in PROFILES.values())   # 0: auto
     assert not any(spec.config.cuda_graph for spec in run_specs(PROFILES["quick"], data_dir))
 
     asked = []

@@ -221,6 +221,36 @@ def test_a_source_that_crashes_is_skipped_for_the_next_one(tmp_path, tiny_datase
     verify(tiny_dataset.spec, tmp_path)
 
 
+@guarantee("data")
+def test_a_download_folder_still_in_use_is_kept_and_the_download_stays_in_its_locked_scratch(
+        tmp_path, tiny_dataset, subprocess_env, monkeypatch):
+    """Provisioning removes a `.download-*` folder that a killed run left, never one a running `make data` holds."""
+    from vae import data
+
+    dead, running = tmp_path / ".download-dead", tmp_path / ".download-running"
+    for folder in (dead, running):
+        (folder / "MNIST" / "raw").mkdir(parents=True)
+    roots = []
+
+    class FakeTorchvisionMNIST:        # torchvision's download, offline: it writes the .gz files into root
+        def __init__(self, root: str, train: bool, download: bool):
+            roots.append(Path(root))
+            source = tiny_dataset.good_source(gz=True)(Path(root))
+            raw = Path(root) / "MNIST" / "raw"
+            raw.mkdir(parents=True, exist_ok=True)
+            for name, path in source.items():
+                shutil.copy(path, raw / path.name)
+
+    monkeypatch.setattr(data, "_torchvision_class", lambda spec: FakeTorchvisionMNIST)
+    with scratch_locked(running, subprocess_env):
+        prepare(tiny_dataset.spec, tmp_path, download=True, sources=[], log=lambda m: None)
+    verify(tiny_dataset.spec, tmp_path)
+    assert not dead.exists()
+    assert running.exists()
+    assert roots and all(root.parent == tmp_path and root.name.startswith(".provision-") for root in roots)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".download-running", "MNIST"]
+
+
 # ---- issue 13: out of memory and malformed checkpoints ------------------------------------------------
 
 @guarantee("memory")

@@ -37,7 +37,7 @@ STANDARD_RUNS = {"mnist-conv-z2", "fashion-mnist-conv-z2", "mnist-mlp400-z2", "m
                  "mnist-mlp400-z16-s45", "mnist-mlp400-z16-s46", "mnist-mlp400-z16-e100", "mnist-bin-mlp400-z50",
                  *LIKELIHOOD_RUNS}
 TINY = Profile(name="tiny", epochs=1, train_limit=256, val_split=0.02, iwae_k=2, iwae_mlp_images=10, tsne_points=50,
-               anomaly_images=100, samples=8, classifier_epochs=1, device="cpu")
+               anomaly_images=100, samples=8, classifier_epochs=1, device="cpu", workers=1)
 
 
 def is_png(path: Path) -> bool:
@@ -118,6 +118,29 @@ def test_the_recorded_text_size_is_the_smallest_font_of_the_figure(tmp_path):
     ax.text(0.5, 0.5, "small", fontsize=7.2)
     assert figures.smallest_text_px(fig) == pytest.approx(10.0)
     plt.close(fig)
+
+
+def test_the_rate_distortion_figure_labels_a_shared_point_once_and_overlaps_no_labels(tmp_path, monkeypatch):
+    drawn = {}
+
+    def keep(fig, path):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        drawn["labels"] = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.axes[0].texts
+                           if t.get_text().strip()[:1] in ("β", "z")]
+        return Path(path)
+    monkeypatch.setattr(figures, "_save", keep)
+    centre = {"kl": 23.3, "recon": 83.3, "kl_sd": 0.15, "recon_sd": 0.22}
+    figures.plot_rate_distortion({
+        "β": [{"label": "β = 0.5", "kl": 30.3, "recon": 78.2}, {"label": "β = 1", **centre},
+              {"label": "β = 4", "kl": 9.4, "recon": 113.1}],
+        "z": [{"label": "z = 2", "kl": 5.8, "recon": 150.0}, {"label": "z = 16", **centre},
+              {"label": "z = 32", "kl": 26.5, "recon": 79.9}]}, tmp_path / "rd.png")
+    texts = [text for text, _ in drawn["labels"]]
+    assert sorted(texts) == sorted(["β = 0.5", "β = 1, z = 16", "β = 4", "z = 2", "z = 32"])
+    boxes = [box for _, box in drawn["labels"]]
+    assert not [(texts[i], texts[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+                if boxes[i].overlaps(boxes[j])]
 
 
 def test_image_grid_tiles_images_row_by_row():
@@ -337,7 +360,10 @@ def test_a_failing_run_leaves_the_folder_unchanged_and_keeps_the_others_outside_
 
 
 @pytest.mark.slow
-def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, data_dir):
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-at-a-time", "two-worker-processes"])
+def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, data_dir, workers):
+    """Also with worker processes, where the interruption reaches a callback in the thread that reads their
+    progress: the main thread raises it, the runs in progress are stopped."""
     out = tmp_path / "assets"
     before = previous_assets(out)
 
@@ -346,7 +372,8 @@ def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, dat
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        build_report(TINY, data_dir, out, log=interrupt_after_two_runs, specs=tiny_specs(data_dir, 2, 3, 4))
+        build_report(TINY, data_dir, out, log=interrupt_after_two_runs, specs=tiny_specs(data_dir, 2, 3, 4),
+                     workers=workers)
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]           # no staging folder left anywhere
 

@@ -250,6 +250,19 @@ def test_the_comparison_word_follows_the_numbers():
             site_macros.choose_word(147.5, bad, *words)
 
 
+def test_a_change_within_the_margin_is_not_called_one_and_ties_are_all_named():
+    words = ("falls", "rises", "stays the same")
+    assert site_macros.judge(-1.0, 0.24, *words) == "falls"
+    assert site_macros.judge(0.5, 0.24, *words) == "rises"
+    assert site_macros.judge(0.2, 0.24, *words) == site_macros.judge(-0.24, 0.24, *words) == "stays the same"
+    with pytest.raises(site_macros.PageValueError):
+        site_macros.judge(float("nan"), 0.24, *words)
+    assert site_macros.most_common(["2", "8", "2", "0", "8"]) == {"top": ["2", "8"], "count": 2, "of": 5}
+    assert site_macros.most_common(["Bag", "Bag", "Shirt"]) == {"top": ["Bag"], "count": 2, "of": 3}
+    with pytest.raises(site_macros.PageValueError):
+        site_macros.most_common([])
+
+
 def test_a_comparison_on_a_page_is_filled_from_the_assets(tmp_path):
     files = {"assets/a.json": '{"elbo": 144.3, "params": 900}', "assets/b.json": '{"elbo": 147.5, "params": 300}'}
     page = ('# Page\n\n{% set a, b = asset("a.json"), asset("b.json") %}'
@@ -273,6 +286,25 @@ def test_conditional_wording_on_its_own_lines_stays_in_its_paragraph(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert "<p>A is\nworse\nthan B.</p>" in html
+
+
+def test_an_indented_line_that_opens_with_a_condition_stays_in_its_admonition(tmp_path):
+    """`{% if %}` at the start of an indented line with words after it would lose the indentation
+    (lstrip_blocks) and the words their box: the build refuses it; `{%+ if %}` keeps them inside."""
+    files = {"assets/a.json": '{"elbo": 150.0}'}
+    line = '{% if asset("a.json").elbo > 1 %}Worse{% endif %} than B.'
+    results = {}
+    for tag in ("{%", "{%+"):
+        folder = tmp_path / str(len(results))
+        page = f'# Page\n\n!!! note "Result"\n\n    A first line.\n    {line.replace("{%", tag, 1)}\n\nAfter.\n'
+        results[tag] = _build(_mini_site(folder, page, MINI_PLUGINS, files), folder / "site"), folder
+    refused, _ = results["{%"]
+    assert refused.returncode != 0 and "index.md, line 6" in refused.stderr and "{%+" in refused.stderr
+    kept, folder = results["{%+"]
+    assert kept.returncode == 0, kept.stderr[-3000:]
+    html = (folder / "site" / "index.html").read_text(encoding="utf-8")
+    box = html[html.index('class="admonition note"'):]
+    assert "Worse than B." in box[:box.index("</div>")]
 
 
 def test_run_downloads_link_only_the_files_that_exist(tmp_path):

@@ -196,9 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "full: adds 50/100-epoch runs and larger sweeps, GPU recommended (default: %(default)s)")
     add_data_arguments(report)
     add_out_argument(report, "docs/assets")
-    report.add_argument("--workers", type=_integer, default=1,
-                        help="on CUDA, train up to this many runs at once, as many as the free GPU memory holds "
-                             "(default: %(default)s; a CPU always trains one at a time)")
+    report.add_argument("--workers", type=_integer, default=None,
+                        help="train up to this many runs at once, each in its own process (default: on a CPU one "
+                             "per core, each on one thread; on CUDA one, or as many as asked that the free GPU "
+                             "memory holds)")
     add_cuda_graph_argument(report)
 
     bench = commands.add_parser("bench", help="time the training step and evaluation on this machine",
@@ -241,9 +242,10 @@ def run_train(args: argparse.Namespace) -> None:
 def run_report(args: argparse.Namespace) -> None:
     from .report import PROFILES, ReportError, build_report   # matplotlib and sklearn only when needed
 
-    if not isinstance(args.workers, int) or args.workers < 1:
+    if args.workers is not None and (not isinstance(args.workers, int) or args.workers < 1):
         raise ConfigError("workers", f"must be a positive integer (got {args.workers!r})")
-    profile = dataclasses.replace(PROFILES[args.profile], workers=args.workers, cuda_graph=args.cuda_graph)
+    profile = dataclasses.replace(PROFILES[args.profile], cuda_graph=args.cuda_graph,
+                                  workers=PROFILES[args.profile].workers if args.workers is None else args.workers)
     with owned(args.out):     # the report fetches what is missing and checks each file once
         try:
             build_report(profile, args.data_dir, args.out, log=console.log)

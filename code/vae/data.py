@@ -188,10 +188,9 @@ def _torchvision_class(spec: DatasetSpec):
     return {"MNIST": torchvision.datasets.MNIST, "FashionMNIST": torchvision.datasets.FashionMNIST}[spec.folder]
 
 
-def _torchvision_download(spec: DatasetSpec, data_dir: Path, timeout_s: float = 20.0) -> dict[str, Path]:
-    """Let torchvision download the .gz files into a scratch folder; return what it got."""
+def _torchvision_download(spec: DatasetSpec, scratch: Path, timeout_s: float = 20.0) -> dict[str, Path]:
+    """Let torchvision download the .gz files into `scratch` (the step's locked folder); return what it got."""
     cls = _torchvision_class(spec)
-    scratch = Path(tempfile.mkdtemp(prefix=".download-", dir=data_dir))
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout_s)
     try:
@@ -219,6 +218,7 @@ def prepare(spec: DatasetSpec, data_dir: str | Path, download: bool = True,
     data_dir = Path(data_dir)
     raw = spec.raw_dir(data_dir)
     remove_stale(data_dir, ".provision-")      # left by a provisioning that was killed
+    remove_stale(data_dir, ".download-")       # left by earlier versions, which downloaded beside it
     _refuse_folders(spec, raw)
     missing = _missing(spec, raw)
     if not missing:
@@ -232,7 +232,7 @@ def prepare(spec: DatasetSpec, data_dir: str | Path, download: bool = True,
                         "choose a writable --data-dir") from None
     steps: list[Callable[[Path], dict[str, Path]]] = []
     if download:
-        steps.append(lambda work: _torchvision_download(spec, data_dir))
+        steps.append(lambda work: _torchvision_download(spec, work))
     steps.extend(spec.offline_sources if sources is None else sources)
     for step in steps:
         with locked_scratch(data_dir, ".provision-") as work:
@@ -241,8 +241,6 @@ def prepare(spec: DatasetSpec, data_dir: str | Path, download: bool = True,
             except (OSError, subprocess.SubprocessError):
                 candidates = {}
             _install(spec, candidates, raw)
-        for scratch in data_dir.glob(".download-*"):
-            shutil.rmtree(scratch, ignore_errors=True)
         missing = _missing(spec, raw)
         if not missing:
             log(f"{spec.name}: verified in {raw}")

@@ -370,6 +370,23 @@ def plot_sweep_spread(values: Sequence[float], means: Sequence[Mapping[str, floa
     return _save_titled(fig, path, title)
 
 
+def _shared_labels(points: Sequence[Mapping[str, float]], tolerance: float = 0.01) -> dict[tuple[float, float], list[str]]:
+    """One label per place: points of several sweeps that sit on the same spot (the sweeps share
+    their centre run) within `tolerance` of each axis's range get one joined label, so that no two
+    labels are drawn on top of each other."""
+    if not points:
+        return {}
+    kl_range = (max(p["kl"] for p in points) - min(p["kl"] for p in points)) or 1.0
+    recon_range = (max(p["recon"] for p in points) - min(p["recon"] for p in points)) or 1.0
+    places: dict[tuple[float, float], list[str]] = {}
+    for p in points:
+        place = next((q for q in places if abs(q[0] - p["kl"]) <= tolerance * kl_range
+                      and abs(q[1] - p["recon"]) <= tolerance * recon_range), (p["kl"], p["recon"]))
+        if p["label"] not in places.setdefault(place, []):
+            places[place].append(p["label"])
+    return places
+
+
 # --8<-- [start:rate-distortion]
 @_styled
 def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
@@ -386,8 +403,7 @@ def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], pa
         ax.errorbar([p["kl"] for p in sweep], [p["recon"] for p in sweep],
                     xerr=[p.get("kl_sd") or 0.0 for p in sweep], yerr=[p.get("recon_sd") or 0.0 for p in sweep],
                     fmt=markers[index % len(markers)] + "-", color=CLASS_COLOURS(index), capsize=3, label=label, ms=6)
-        for p in sweep:
-            ax.annotate(p["label"], (p["kl"], p["recon"]), textcoords="offset points", xytext=(6, 4), fontsize=10)
+    labels = [(", ".join(names), place) for place, names in _shared_labels(points).items()]
     if points:
         kl_low, kl_high = min(p["kl"] for p in points), max(p["kl"] for p in points)
         rec_low, rec_high = min(p["recon"] for p in points), max(p["recon"] for p in points)
@@ -407,8 +423,27 @@ def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], pa
     ax.set_ylabel("distortion: reconstruction (nats)")
     ax.set_title(title)
     ax.legend(loc="upper right")
+    _place_labels(ax, labels)
     return _save(fig, path)
 # --8<-- [end:rate-distortion]
+
+
+def _place_labels(ax, labels: Sequence[tuple[str, tuple[float, float]]]) -> None:
+    """Each label beside its point: above right, else below right, above left or below left,
+    whichever first overlaps no label already placed (with a 3 px gap)."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed = []
+    for text, point in labels:
+        for offset, align in (((6, 4), "left"), ((6, -16), "left"), ((-6, 4), "right"), ((-6, -16), "right")):
+            note = ax.annotate(text, point, textcoords="offset points", xytext=offset, ha=align, fontsize=10)
+            box = note.get_window_extent(renderer).padded(3)   # a gap the eye sees between labels
+            if not any(box.overlaps(other) for other in placed):
+                break
+            note.remove()
+        else:
+            note = ax.annotate(text, point, textcoords="offset points", xytext=(6, 4), fontsize=10)
+            box = note.get_window_extent(renderer)
+        placed.append(box)
 
 
 @_styled

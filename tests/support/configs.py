@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from vae.config import TrainConfig
+from vae.data import Splits, load_splits
 
 
 def tiny_config(data_dir: str | Path, **changes) -> TrainConfig:
@@ -12,6 +14,19 @@ def tiny_config(data_dir: str | Path, **changes) -> TrainConfig:
     values = dict(arch="mlp", hidden=(64,), epochs=2, batch_size=64, train_limit=256, device="cpu",
                   data_dir=str(data_dir))
     return TrainConfig(**{**values, **changes})
+
+
+@functools.lru_cache(maxsize=None)
+def small_splits(data_dir: str | Path, dataset: str = "mnist", train: int = 256, val: int = 256, test: int = 512,
+                 ) -> Splits:
+    """The real splits of `dataset` (val_split 0.1, seed 42) cut to their first `train`, `val` and `test`
+    examples, for `train(..., splits=...)` where a check needs no whole validation or test set: scoring
+    6,000 validation images every epoch and 10,000 test images at the end is most of a tiny run's time.
+    Shared between tests: `train` never changes the splits it is given."""
+    full = load_splits(dataset, data_dir, val_split=0.1, seed=42, train_limit=train)
+    return Splits(train_x=full.train_x.clone(), train_y=full.train_y.clone(),
+                  val_x=full.val_x[:val].clone(), val_y=full.val_y[:val].clone(),
+                  test_x=full.test_x[:test].clone(), test_y=full.test_y[:test].clone(), classes=full.classes)
 
 
 # The fields of metrics.json that are times: they differ between two runs of the same configuration.

@@ -18,7 +18,7 @@ from ..plumbing.device import environment, select_device
 from . import classifier, data_page, transaction
 from .comparisons import write_comparisons
 from .plan import Profile, RunSpec, run_specs
-from .progress import ReportProgress
+from .progress import ReportProgress, epoch_cost
 from .run import RunInputs, RunOutcome, explores
 from .runner import RunJob, make_runs, threads_per_worker, worker_count
 
@@ -32,8 +32,8 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
                  workers: int | None = None) -> dict[str, Any]:
     """Make `specs` (default: every run of `profile`) and land all assets in `out_dir`, or change nothing.
 
-    `workers`: runs at once (default: up to the profile's on CUDA, as free GPU memory allows; 1 on a
-    CPU). Returns the manifest."""
+    `workers`: runs at once (default: the profile's; on a CPU one per core unless it says otherwise,
+    on CUDA up to its number as free GPU memory allows). Returns the manifest."""
     started = time.perf_counter()
     out_dir, data_dir = Path(out_dir), Path(data_dir)
     specs = list(run_specs(profile, data_dir) if specs is None else specs)
@@ -86,7 +86,9 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
         jobs = [RunJob(index, spec, profile, staging / "runs" / spec.name,
                        data.run_inputs(spec, judges, Path(scratch) / spec.name, staging), threads)
                 for index, spec in enumerate(specs)]
-        make_runs(jobs, workers, on_done, progress if workers <= 1 else None)
+        if workers > 1:   # the longest first, so that no long run starts last while the other workers idle
+            jobs.sort(key=lambda job: epoch_cost(job.spec) * job.spec.config.epochs, reverse=True)
+        make_runs(jobs, workers, on_done, progress)
     outcomes = {spec.name: outcomes[spec.name] for spec in specs if spec.name in outcomes}   # plan order
     comparison_started = time.perf_counter()
     written = write_comparisons(profile, outcomes, staging, specs, failures)

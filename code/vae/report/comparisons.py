@@ -205,8 +205,8 @@ def rate_distortion_figure(c: Comparison) -> list[Path]:
         return [{"label": label(r["value"]), "kl": r["test_kl"], "recon": r["test_recon"],
                  "kl_sd": r["test_kl_sd"], "recon_sd": r["test_recon_sd"]} for r in sweep_rows(c, experiment)]
     z = c.profile.sweep_latent_dim
-    sweeps = {f"β sweep (latent {z})": points("beta", lambda v: f"β={v:g}"),
-              "latent-size sweep (β = 1)": points("latent_dim", lambda v: f"z={v}")}
+    sweeps = {f"β sweep (latent {z})": points("beta", lambda v: f"β = {v:g}"),
+              "latent-size sweep (β = 1)": points("latent_dim", lambda v: f"z = {v}")}
     model = "MLP 784-" + "-".join(map(str, c.profile.sweep_hidden))
     return [figures.plot_rate_distortion(sweeps, c.figures / "rate_distortion.png",
                                          f"MNIST, {model}: test set, mean over seeds")]

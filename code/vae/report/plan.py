@@ -56,9 +56,10 @@ class Profile:
     samples: int = 32                          # prior samples per grid
     seed: int = 42
     device: str = "auto"
-    # On CUDA: runs trained at once (at most; as many as free GPU memory holds) and the captured
-    # training step. Off until a GPU run measures them: `report --workers N --cuda-graph`.
-    workers: int = 1
+    # Runs trained at once; 0: auto, one per core on a CPU (each on one thread), one on CUDA until a
+    # GPU run measures the gain (`report --workers N`: at most N, as many as free GPU memory holds).
+    # The captured training step, also opt-in on CUDA: `report --cuda-graph`.
+    workers: int = 0
     cuda_graph: bool = False
 
 
@@ -66,7 +67,8 @@ PROFILES: dict[str, Profile] = {
     # Minutes on a 2-core CPU: every file of the asset contract, from tiny subsets.
     "quick": Profile(name="quick", epochs=2, train_limit=1000, val_split=0.02, sweep_epoch_cap=6, stop_window=2,
                      seeds=3, length_epochs=(2, 4, 8), likelihood_epochs=(2, 1), iwae_k=50, iwae_conv_images=20,
-                     iwae_mlp_images=200, tsne_points=300, anomaly_images=500, classifier_epochs=1),
+                     iwae_mlp_images=200, tsne_points=300, anomaly_images=500, classifier_epochs=1,
+                     workers=1),   # runs of seconds: a worker process's start (importing torch) would cost more
     # What `make report` runs: the full datasets; the sweeps until the stopping rule or 10 epochs,
     # five seeds at their centre; the reference ConvVAEs 10 epochs; the likelihood runs short.
     "standard": Profile(name="standard", sweep_epoch_cap=10),

@@ -1,24 +1,32 @@
-"""Making the runs of a report: one after another, or several at once on one GPU.
+"""Making the runs of a report: several at once, each in a process of its own.
 
 Each run writes only its own folder (and its checkpoints into a scratch folder outside the
-assets), so runs are independent. On CUDA, `report --workers N`
-lets up to N processes train at once (small models leave most of a GPU idle), as many as the
-GPU's free memory holds, each with its share of the CPU threads and each making one run only
-(a fresh process per run: a finished run's GPU memory goes back with its process). The default
-is one run at a time until a GPU run measures the gain; on a CPU the runs always go one after
-another, since the cores are already shared by one run's threads. Results are collected in the
-plan's order whatever order they finish in, so the manifest is the same as a sequential report's.
+assets), so runs are independent. On a CPU the report trains one run per core at once, each on
+one thread: one run's two threads sped a step up only 1.7-1.8x over one thread (`python -m vae
+bench`, levers "1 thread"), so two one-thread runs side by side do more work per second than two
+runs one after the other; and a run's numbers never depend on how many cores or workers there
+were (one thread always; the conv model's numbers differ between one and two threads in the
+last digits). On CUDA, `report --workers N` lets up to N processes train at once, as many as the
+GPU's free memory holds, each with its share of the CPU threads; the default there is one run at
+a time until a GPU run measures the gain. Every worker process makes one run only (a finished
+run's memory goes back with its process), and reports each epoch to the parent, which shows the
+report's progress. Results are collected in the plan's order whatever order they finish in, so
+the manifest is the same as a sequential report's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
+import os
+import queue
 import shutil
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -40,16 +48,25 @@ class RunJob:
     profile: Profile
     run_dir: Path
     inputs: RunInputs
-    threads: int | None = None       # CPU threads of a worker process; None: the process's own
+    threads: int | None = None       # CPU threads of the run; None: the process's own
+    events: Any = None               # a worker process's queue to the parent: ("log" | "epoch", index, value)
 
 
 def run_one(job: RunJob, progress: ReportProgress | None = None) -> RunOutcome | str:
     """The run's outcome, or one line saying why it failed (its folder removed); its checkpoints
-    are removed either way. `progress` hears of each epoch (in this process only)."""
-    if job.threads is not None:          # a worker process: its share of the CPU threads
+    are removed either way. Each epoch goes to `progress` (in this process) or to `job.events`
+    (from a worker process to the parent)."""
+    threads_before = torch.get_num_threads()
+    if job.threads is not None:
         torch.set_num_threads(job.threads)
     job.run_dir.mkdir(parents=True)
-    on_epoch, log = progress.for_run(job.index, job.spec) if progress is not None else (None, lambda message: None)
+    if progress is not None:
+        on_epoch, log = progress.for_run(job.index, job.spec)
+    elif job.events is not None:
+        on_epoch = lambda epoch, model, splits: job.events.put(("epoch", job.index, epoch))  # noqa: E731
+        log = lambda message: job.events.put(("log", job.index, message))                   # noqa: E731
+    else:
+        on_epoch, log = None, lambda message: None
     try:
         return produce_run(job.spec, job.profile, job.run_dir, job.inputs, on_epoch, log)
     except RUN_FAILURES as err:
@@ -57,6 +74,7 @@ def run_one(job: RunJob, progress: ReportProgress | None = None) -> RunOutcome |
         return f"{type(err).__name__}: {err}"
     finally:
         shutil.rmtree(job.inputs.checkpoint_dir, ignore_errors=True)
+        torch.set_num_threads(threads_before)
 
 
 # GPU memory one report run may need at most: the largest run's splits resident on the device
@@ -66,17 +84,22 @@ GPU_BYTES_PER_RUN = 2 * 2**30
 
 
 def worker_count(device: torch.device, requested: int, runs: int) -> int:
-    """Runs at once: 1 off CUDA; on CUDA at most `requested`, as many as the free GPU memory holds."""
-    if device.type != "cuda" or requested <= 1:
+    """Runs at once. On a CPU: `requested`, or one per core when it is 0 (auto). On CUDA: at most
+    `requested` (auto: 1), as many as the free GPU memory holds."""
+    if device.type != "cuda":
+        return max(1, min(requested or os.cpu_count() or 1, runs))
+    if requested <= 1:
         return 1
     free_bytes, _ = torch.cuda.mem_get_info(device)
     return max(1, min(requested, runs, free_bytes // GPU_BYTES_PER_RUN))
 
 
 def threads_per_worker(workers: int, device: torch.device) -> int | None:
-    """On CUDA, each worker's share of the CPU threads; None: the process keeps its own (one process,
-    or a CPU run, whose numbers and record must not depend on how many workers there were)."""
-    if workers <= 1 or device.type != "cuda":
+    """CPU threads of each run: one on a CPU, whatever the number of workers (see the module's
+    docstring); on CUDA each worker's share of the threads, or None (one process keeps its own)."""
+    if device.type != "cuda":
+        return 1
+    if workers <= 1:
         return None
     return max(1, torch.get_num_threads() // workers)
 
@@ -85,30 +108,78 @@ def make_runs(jobs: Sequence[RunJob], workers: int, on_done: Callable[[RunJob, R
               progress: ReportProgress | None = None,
               work: Callable[[RunJob], RunOutcome | str] | None = None) -> list[RunOutcome | str]:
     """Each job's outcome or failure line (`work(job)`, by default `run_one`), in the order of
-    `jobs`; `on_done` hears of each as it ends, and `progress` of each epoch when the runs are made
-    in this process."""
+    `jobs`; `on_done` hears of each as it ends, and `progress` of each epoch."""
     if workers <= 1:
         results = []
         for job in jobs:
             results.append(work(job) if work is not None else run_one(job, progress))
             on_done(job, results[-1])
         return results
-    work = work or run_one
     # One run per process, `workers` at a time: a finished run's tensors (and the process's cached
     # GPU memory) go back when its process ends. (ProcessPoolExecutor's max_tasks_per_child=1 does
     # the same in principle, but on Python 3.11 it can mark the pool broken when a worker retires.)
-    with ThreadPoolExecutor(workers) as threads:
-        futures = {threads.submit(_in_own_process, work, job): index for index, job in enumerate(jobs)}
+    # The workers' epochs and the runs' ends reach `progress` and `on_done` through one queue, read
+    # by one thread, in the order they happened: a run's last epoch is counted before its end.
+    with multiprocessing.Manager() as manager:   # its queue can be handed to spawned processes
+        events = manager.Queue()
+        jobs = [dataclasses.replace(job, events=events) if work is None else job for job in jobs]
         results: dict[int, RunOutcome | str] = {}
-        try:
-            for future in as_completed(futures):
-                index = futures[future]
-                results[index] = future.result()
-                on_done(jobs[index], results[index])
-        except BaseException:
-            threads.shutdown(wait=False, cancel_futures=True)
-            raise
+        failed: list[BaseException] = []     # what a callback raised in the reader (a signal's KeyboardInterrupt)
+        reader = threading.Thread(target=_read_events, args=(events, jobs, results, on_done, progress, failed),
+                                  daemon=True)
+        reader.start()
+        with ThreadPoolExecutor(workers) as threads:
+            futures = {threads.submit(_in_own_process, work or run_one, job): index for index, job in enumerate(jobs)}
+            pending = set(futures)
+            try:
+                while pending:
+                    finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                    if failed:
+                        raise failed[0]
+                    for future in finished:
+                        results[futures[future]] = future.result()
+                        events.put(("done", futures[future], None))
+                _stop_reading(events, reader)
+                if failed:
+                    raise failed[0]
+            except BaseException:     # a signal, or a failure of the report itself: stop every run now
+                threads.shutdown(wait=False, cancel_futures=True)
+                _stop_reading(events, reader)
+                for child in multiprocessing.active_children():    # the runs in progress and the queue's manager
+                    child.terminate()
+                raise
     return [results[index] for index in range(len(jobs))]
+
+
+def _stop_reading(events: "queue.Queue", reader: threading.Thread) -> None:
+    events.put(("stop", -1, None))
+    reader.join()
+
+
+def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[int, RunOutcome | str],
+                 on_done: Callable[[RunJob, RunOutcome | str], None], progress: ReportProgress | None,
+                 failed: list[BaseException]) -> None:
+    """The parent's side of the workers' queue: epochs and log lines to `progress`, ends to `on_done`.
+    What a callback raises stops the reading and goes to `failed`, for the main thread to raise."""
+    callbacks: dict[int, tuple[Callable, Callable[[str], None]]] = {}
+    while True:
+        kind, index, value = events.get()
+        if kind == "stop":
+            return
+        try:
+            if kind == "done":
+                on_done(jobs[index], results[index])
+            elif progress is not None:
+                if index not in callbacks:
+                    callbacks[index] = progress.for_run(index, jobs[index].spec)
+                on_epoch, log = callbacks[index]
+                if kind == "epoch":
+                    on_epoch(value, None, None)
+                else:
+                    log(value)
+        except BaseException as err:   # noqa: B902 (a KeyboardInterrupt too: the main thread raises it)
+            failed.append(err)
+            return
 
 
 def _in_own_process(work: Callable[[RunJob], RunOutcome | str], job: RunJob) -> RunOutcome | str:
