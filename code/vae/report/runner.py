@@ -2,11 +2,11 @@
 
 Each run writes only its own folder (and its checkpoints into a scratch folder outside the
 assets), so runs are independent. On a CPU the report trains one run per core at once, each on
-one thread: one run's two threads sped a step up only 1.7-1.8x over one thread (`python -m vae
-bench`, levers "1 thread"), so two one-thread runs side by side do more work per second than two
-runs one after the other; and a run's numbers never depend on how many cores or workers there
-were (one thread always; the conv model's numbers differ between one and two threads in the
-last digits). On CUDA, `report --workers N` lets up to N processes train at once, as many as the
+one thread: on a 2-core AMD EPYC, two one-thread training loops side by side did 1.7-1.8x (MLP)
+and 1.2-1.3x (conv, bf16) the images per second of one two-thread loop, two rounds each, timed
+one after the other on a quiet machine. A run's numbers then never depend on how many cores or
+workers there were (one thread always; the conv model's numbers differ between one and two
+threads in the last digits). On CUDA, `report --workers N` lets up to N processes train at once, as many as the
 GPU's free memory holds, each with its share of the CPU threads; the default there is one run at
 a time until a GPU run measures the gain. Every worker process makes one run only (a finished
 run's memory goes back with its process), and reports each epoch to the parent, which shows the
