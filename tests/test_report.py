@@ -4,6 +4,7 @@ isolation, the report as one transaction, parallel runs, and the quick profile e
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -392,9 +393,15 @@ def test_a_complete_report_replaces_every_report_entry_and_nothing_else(tmp_path
 
 @pytest.mark.slow
 def test_two_worker_processes_write_the_same_manifest_as_one(tmp_path, data_dir):
+    """Also: each worker's epochs are shown under its own run, although the workers start the costlier run
+    (latent 3) first, out of plan order."""
     specs = tiny_specs(data_dir, 2, 3)
     one = build_report(TINY, data_dir, tmp_path / "one", log=lambda message: None, specs=specs, workers=1)
-    two = build_report(TINY, data_dir, tmp_path / "two", log=lambda message: None, specs=specs, workers=2)
+    lines: list[str] = []
+    two = build_report(TINY, data_dir, tmp_path / "two", log=lines.append, specs=specs, workers=2)
+    epoch_lines = [re.match(r"\[(\d+)/\d+\] (\S+) epoch", line) for line in lines]
+    shown = [(int(match[1]), match[2]) for match in epoch_lines if match]
+    assert sorted(shown) == [(1, specs[0].name), (2, specs[1].name)]
 
     def without_timings(manifest):
         text = json.dumps(manifest["runs"])

@@ -136,7 +136,7 @@ def make_runs(jobs: Sequence[RunJob], workers: int, on_done: Callable[[RunJob, R
                     finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                     if failed:
                         raise failed[0]
-                    for future in finished:
+                    for future in finished:     # "done" names the job by its place in `jobs`
                         results[futures[future]] = future.result()
                         events.put(("done", futures[future], None))
                 _stop_reading(events, reader)
@@ -162,6 +162,7 @@ def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[in
     """The parent's side of the workers' queue: epochs and log lines to `progress`, ends to `on_done`.
     What a callback raises stops the reading and goes to `failed`, for the main thread to raise."""
     callbacks: dict[int, tuple[Callable, Callable[[str], None]]] = {}
+    by_index = {job.index: job for job in jobs}      # a worker names its run by its place in the plan
     while True:
         kind, index, value = events.get()
         if kind == "stop":
@@ -171,7 +172,7 @@ def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[in
                 on_done(jobs[index], results[index])
             elif progress is not None:
                 if index not in callbacks:
-                    callbacks[index] = progress.for_run(index, jobs[index].spec)
+                    callbacks[index] = progress.for_run(index, by_index[index].spec)
                 on_epoch, log = callbacks[index]
                 if kind == "epoch":
                     on_epoch(value, None, None)
