@@ -159,8 +159,8 @@ def test_each_report_run_gets_a_fresh_worker_process(tmp_path):
 def test_the_number_of_workers_follows_free_gpu_memory_and_threads_are_shared(device, requested, free_gib,
                                                                               expected, monkeypatch):
     """`report --workers N` runs at most N at once: on CUDA as many as the free GPU memory holds (at least one; auto
-    is one), on a CPU N (auto: one per core); the CPU threads are split between CUDA workers, and every CPU run
-    trains on one thread, so its numbers do not depend on the number of workers."""
+    is one), on a CPU N (auto: one per core); the CPU threads are split between CUDA workers, each CPU worker
+    trains on one thread, and one worker keeps the process's threads."""
     from vae.report import runner
 
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (int(free_gib * 2**30), 141 * 2**30))
@@ -170,8 +170,8 @@ def test_the_number_of_workers_follows_free_gpu_memory_and_threads_are_shared(de
     monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
     if device == "cuda":
         assert runner.threads_per_worker(expected, torch.device(device)) == (None if expected == 1 else 16 // expected)
-    assert runner.threads_per_worker(expected, torch.device("cpu")) == 1
-    assert runner.threads_per_worker(1, torch.device("cpu")) == 1
+    assert runner.threads_per_worker(expected, torch.device("cpu")) == (None if expected == 1 else 1)
+    assert runner.threads_per_worker(1, torch.device("cpu")) is None
 
 
 @guarantee("cuda")

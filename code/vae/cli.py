@@ -169,7 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m vae",
                            description="Train and report a Variational Autoencoder on MNIST and Fashion-MNIST.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for add_command in (_add_data_command, _add_train_command, _add_report_command, _add_bench_command):
+        add_command(commands)
+    return parser
 
+
+def _add_data_command(commands) -> None:
     data = commands.add_parser("data", help="fetch and verify the datasets",
                                description="Put the datasets in --data-dir and verify their MD5 checksums.")
     data.add_argument("--dataset", choices=[*DATASETS, "all"], default="all",
@@ -178,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--no-download", action="store_true",
                       help="skip torchvision's download and use the offline sources only")
 
+
+def _add_train_command(commands) -> None:
     train_cmd = commands.add_parser("train", help="train one VAE",
                                     description="Train one VAE and write its config, history, "
                                                 "checkpoints and metrics to --out.")
@@ -188,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--overwrite", action="store_true",
                            help="delete the run already in --out and train a new one in its place")
 
+
+def _add_report_command(commands) -> None:
     report = commands.add_parser("report", help="train every run of the report and write its figures and tables",
                                  description="Retrain every run of a profile and write all figures, tables "
                                              "and manifest.json into --out.")
@@ -202,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "memory holds)")
     add_cuda_graph_argument(report)
 
+
+def _add_bench_command(commands) -> None:
     bench = commands.add_parser("bench", help="time the training step and evaluation on this machine",
                                 description="On the CPU: time the DataLoader baseline (the seed report's pipeline) against the project's in one "
                                             "process and write bench.json and its tables (bench*.md) to --out. On CUDA: time the "
@@ -217,7 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--examples-dir", default=None,
                        help="a copy of github.com/pytorch/examples: also time its vae/main.py (10 epochs) against "
                             "`vae train` with the same MLP, one after the other (CPU; a few minutes)")
-    return parser
 
 
 def run_data(args: argparse.Namespace) -> None:

@@ -4,9 +4,9 @@ Each run writes only its own folder (and its checkpoints into a scratch folder o
 assets), so runs are independent. On a CPU the report trains one run per core at once, each on
 one thread: on a 2-core AMD EPYC, two one-thread training loops side by side did 1.7-1.8x (MLP)
 and 1.2-1.3x (conv, bf16) the images per second of one two-thread loop, two rounds each, timed
-one after the other on a quiet machine. A run's numbers then never depend on how many cores or
-workers there were (one thread always; the conv model's numbers differ between one and two
-threads in the last digits). On CUDA, `report --workers N` lets up to N processes train at once, as many as the
+one after the other on a quiet machine. The MLPs' numbers do not depend on the number of threads;
+the conv model's differ between one and two threads in the last digits (a report made one run at
+a time, `--workers 1`, trains on all the process's threads). On CUDA, `report --workers N` lets up to N processes train at once, as many as the
 GPU's free memory holds, each with its share of the CPU threads; the default there is one run at
 a time until a GPU run measures the gain. Every worker process makes one run only (a finished
 run's memory goes back with its process), and reports each epoch to the parent, which shows the
@@ -95,12 +95,12 @@ def worker_count(device: torch.device, requested: int, runs: int) -> int:
 
 
 def threads_per_worker(workers: int, device: torch.device) -> int | None:
-    """CPU threads of each run: one on a CPU, whatever the number of workers (see the module's
-    docstring); on CUDA each worker's share of the threads, or None (one process keeps its own)."""
-    if device.type != "cuda":
-        return 1
+    """CPU threads of each run: with several workers, one on a CPU and each worker's share on CUDA;
+    None with one worker (the process keeps its own)."""
     if workers <= 1:
         return None
+    if device.type != "cuda":
+        return 1
     return max(1, torch.get_num_threads() // workers)
 
 
@@ -115,6 +115,13 @@ def make_runs(jobs: Sequence[RunJob], workers: int, on_done: Callable[[RunJob, R
             results.append(work(job) if work is not None else run_one(job, progress))
             on_done(job, results[-1])
         return results
+    return _runs_in_processes(jobs, workers, on_done, progress, work)
+
+
+def _runs_in_processes(jobs: Sequence[RunJob], workers: int, on_done: Callable[[RunJob, RunOutcome | str], None],
+                       progress: ReportProgress | None,
+                       work: Callable[[RunJob], RunOutcome | str] | None) -> list[RunOutcome | str]:
+    """`make_runs` with `workers` processes at a time."""
     # One run per process, `workers` at a time: a finished run's tensors (and the process's cached
     # GPU memory) go back when its process ends. (ProcessPoolExecutor's max_tasks_per_child=1 does
     # the same in principle, but on Python 3.11 it can mark the pool broken when a worker retires.)
