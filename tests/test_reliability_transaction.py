@@ -408,10 +408,9 @@ def test_the_committed_assets_are_one_consistent_report(committed_assets):
     assert problems(committed_assets) == []
 
 
-@guarantee("assets")
-@pytest.mark.parametrize("case", list(ASSET_MIXES))
-def test_the_site_build_refuses_assets_that_mix_reports_and_names_the_file(case, committed_assets, tmp_path, repo_root):
-    """Runs, tables and manifest that disagree (another profile, staging left, unlisted or missing files): the build hook stops, naming the file."""
+def _build_hook_refusal(case, committed_assets: Path, tmp_path: Path, repo_root: Path) -> tuple[str, str, Path]:
+    """Copy the committed assets, damage them as `case` = (damage, fragment) says, and run the site's
+    build hook on them: the fragment expected, the hook's error message, and the docs folder."""
     import importlib.util
 
     from mkdocs.exceptions import PluginError
@@ -419,15 +418,22 @@ def test_the_site_build_refuses_assets_that_mix_reports_and_names_the_file(case,
     spec = importlib.util.spec_from_file_location("site_hooks_under_test", repo_root / "code" / "site_hooks.py")
     site_hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(site_hooks)
-
     docs = tmp_path / "docs"
     shutil.copytree(committed_assets, docs / "assets")
-    damage_, fragment = ASSET_MIXES[case]
-    damage_(docs / "assets")
+    damage, fragment = case
+    damage(docs / "assets")
     with pytest.raises(PluginError) as caught:
         site_hooks.on_pre_build({"docs_dir": str(docs)})
-    assert fragment in str(caught.value)
-    assert "python -m vae report" in str(caught.value)
+    return fragment, str(caught.value), docs
+
+
+@guarantee("assets")
+@pytest.mark.parametrize("case", list(ASSET_MIXES))
+def test_the_site_build_refuses_assets_that_mix_reports_and_names_the_file(case, committed_assets, tmp_path, repo_root):
+    """Runs, tables and manifest that disagree (another profile, staging left, unlisted or missing files): the build hook stops, naming the file."""
+    fragment, message, _ = _build_hook_refusal(ASSET_MIXES[case], committed_assets, tmp_path, repo_root)
+    assert fragment in message
+    assert "python -m vae report" in message
 
 
 def _write(path: Path, content: bytes) -> None:
@@ -464,20 +470,8 @@ def test_malformed_records_and_unpublishable_assets_stop_the_build_in_one_line_n
         case, committed_assets, tmp_path, repo_root, subprocess_env):
     """A malformed manifest or run record, an empty or non-PNG figure, an empty table or one with raw HTML (`<script>`,
     `<iframe>`): the build hook and `python -m vae.plumbing.consistency` name the file in one line, never a traceback."""
-    import importlib.util
-
-    from mkdocs.exceptions import PluginError
-
-    spec = importlib.util.spec_from_file_location("site_hooks_under_test", repo_root / "code" / "site_hooks.py")
-    site_hooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(site_hooks)
-    docs = tmp_path / "docs"
-    shutil.copytree(committed_assets, docs / "assets")
-    damage_, fragment = UNPUBLISHABLE[case]
-    damage_(docs / "assets")
-    with pytest.raises(PluginError) as caught:
-        site_hooks.on_pre_build({"docs_dir": str(docs)})
-    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+    fragment, message, docs = _build_hook_refusal(UNPUBLISHABLE[case], committed_assets, tmp_path, repo_root)
+    assert fragment in message and "\n" not in message
     result = subprocess.run([sys.executable, "-m", "vae.plumbing.consistency", str(docs / "assets")], env=subprocess_env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1

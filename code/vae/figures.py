@@ -181,16 +181,22 @@ def plot_prior_samples(samples: torch.Tensor, path: str | Path, title: str = "",
 
 
 # --8<-- [start:latent]
+def scatter_by_class(ax, points: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], size: float,
+                     alpha: float) -> None:
+    """One point per image at its 2-D position, in its class's colour (the same in every figure)."""
+    points, labels = points.cpu().numpy(), labels.cpu().numpy()
+    for index, name in enumerate(class_names):
+        chosen = labels == index
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=size, alpha=alpha, color=CLASS_COLOURS(index),
+                   label=name, rasterized=True)
+
+
 @_styled
 def plot_latent_space(points: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], path: str | Path,
                       xlabel: str = "$z_1$", ylabel: str = "$z_2$", title: str = "") -> Path:
     """Each image as a point at its (projected) posterior mean, coloured by class, with a legend."""
-    points, labels = points.cpu().numpy(), labels.cpu().numpy()
     fig, ax = _figure(1, 1, (7.5, 5.2))
-    for index, name in enumerate(class_names):
-        chosen = labels == index
-        ax.scatter(points[chosen, 0], points[chosen, 1], s=3, alpha=0.6, color=CLASS_COLOURS(index),
-                   label=name, rasterized=True)
+    scatter_by_class(ax, points, labels, class_names, size=3, alpha=0.6)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -470,11 +476,7 @@ def plot_latent_panels(panels: Mapping[str, tuple[torch.Tensor, torch.Tensor]], 
     each (points, labels), coloured by class with one shared legend."""
     fig, axes = _figure(1, len(panels), (FULL_WIDTH_IN, 3.6), squeeze=False)
     for ax, (label, (points, labels)) in zip(axes[0], panels.items()):
-        points, labels = points.cpu().numpy(), labels.cpu().numpy()
-        for index, name in enumerate(class_names):
-            chosen = labels == index
-            ax.scatter(points[chosen, 0], points[chosen, 1], s=2, alpha=0.5, color=CLASS_COLOURS(index),
-                       label=name, rasterized=True)
+        scatter_by_class(ax, points, labels, class_names, size=2, alpha=0.5)
         ax.set_title(label)
         ax.set_xlabel(xlabel)
         ax.set_xticks([])

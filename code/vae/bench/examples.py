@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from ..plumbing import artifacts
+from .timing import time_program
 
 EXAMPLES_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -40,13 +39,13 @@ def compare_with_examples(examples_dir: str | Path, data_dir: str | Path, epochs
         for name in EXAMPLES_MNIST_FILES:
             os.symlink(Path(data_dir, "MNIST", "raw", name).resolve(), raw / name)
         no_accelerator = "--no-accel" if "--no-accel" in script.read_text() else "--no-cuda"
-        theirs = _timed([sys.executable, str(script.resolve()), "--epochs", str(epochs), no_accelerator],
+        theirs = time_program([sys.executable, str(script.resolve()), "--epochs", str(epochs), no_accelerator],
                         run_dir, timeout_s)
         if theirs.get("reason") is None:
             found = TEST_LOSS.findall(theirs.pop("stdout"))
             theirs["test_elbo"] = float(found[-1]) if found else None
         ours_out = root / "ours"
-        ours = _timed([sys.executable, "-m", "vae", "train", "--arch", "mlp", "--hidden", "400", "--latent-dim", "20",
+        ours = time_program([sys.executable, "-m", "vae", "train", "--arch", "mlp", "--hidden", "400", "--latent-dim", "20",
                        "--batch-size", "128", "--epochs", str(epochs), "--device", "cpu",
                        "--data-dir", str(Path(data_dir).resolve()), "--out", str(ours_out)], run_dir, timeout_s,
                       env={"PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
@@ -65,20 +64,3 @@ def compare_with_examples(examples_dir: str | Path, data_dir: str | Path, epochs
         result["speedup"] = None
         result["reason"] = theirs.get("reason") or ours.get("reason")
     return result
-
-
-def _timed(command: list[str], cwd: Path, timeout_s: float, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one program to its end: its wall time and output, or null and why."""
-    started = time.perf_counter()
-    try:
-        run = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
-                             env={**os.environ, **(env or {})})
-    except subprocess.TimeoutExpired:
-        return {"wall_s": None, "reason": f"{Path(command[1]).name} did not finish within {timeout_s:.0f} s"}
-    except OSError as err:
-        return {"wall_s": None, "reason": f"could not start {command[0]}: {err.strerror}"}
-    wall_s = time.perf_counter() - started
-    if run.returncode != 0:
-        last = (run.stderr.strip().splitlines() or ["no message"])[-1]
-        return {"wall_s": None, "reason": f"{' '.join(command[1:3])} exited with code {run.returncode}: {last}"}
-    return {"wall_s": wall_s, "reason": None, "stdout": run.stdout}

@@ -7,11 +7,13 @@ so headline numbers use each variant's fastest round (its median round is kept t
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -100,17 +102,25 @@ def time_report(data_dir: str, timeout_s: float, profile: str = "quick") -> dict
     if help_run.returncode != 0:
         return {"wall_s": None, "reason": "`python -m vae report` is not available yet"}
     with tempfile.TemporaryDirectory(prefix="bench-report-") as out:
-        started = time.perf_counter()
-        try:
-            run = subprocess.run([sys.executable, "-m", "vae", "report", "--profile", profile,
-                                  "--data-dir", str(data_dir), "--out", out],
-                                 capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            return {"wall_s": None, "reason": f"did not finish within {timeout_s:.0f} s"}
-        except OSError as err:
-            return {"wall_s": None, "reason": f"could not start {sys.executable}: {err.strerror}"}
-        wall = time.perf_counter() - started
+        timed = time_program([sys.executable, "-m", "vae", "report", "--profile", profile,
+                              "--data-dir", str(data_dir), "--out", out], Path.cwd(), timeout_s)
+    return {"wall_s": timed["wall_s"], "reason": timed["reason"]}
+
+
+def time_program(command: list[str], cwd: Path, timeout_s: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one program to its end: its wall time and output, or null and why (the one way the bench
+    times a whole program: the quick report, pytorch/examples' vae/main.py, `vae train`)."""
+    name = f"python -m {command[2]}" if command[1:2] == ["-m"] else Path(command[1]).name
+    started = time.perf_counter()
+    try:
+        run = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
+                             env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        return {"wall_s": None, "reason": f"{name} did not finish within {timeout_s:.0f} s"}
+    except OSError as err:
+        return {"wall_s": None, "reason": f"could not start {command[0]}: {err.strerror}"}
+    wall_s = time.perf_counter() - started
     if run.returncode != 0:
         last = (run.stderr.strip().splitlines() or ["no message"])[-1]
-        return {"wall_s": None, "reason": f"exited with code {run.returncode}: {last}"}
-    return {"wall_s": wall, "reason": None}
+        return {"wall_s": None, "reason": f"{name} exited with code {run.returncode}: {last}"}
+    return {"wall_s": wall_s, "reason": None, "stdout": run.stdout}
