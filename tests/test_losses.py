@@ -151,3 +151,30 @@ def test_stacked_terms_are_detached_in_loss_elbo_recon_kl_order():
     t = ELBOTerms(*(torch.tensor(float(i), requires_grad=True) for i in range(4)))
     stacked = t.stacked()
     assert stacked.tolist() == [0.0, 1.0, 2.0, 3.0] and not stacked.requires_grad
+
+
+def test_free_bits_floor_each_units_kl_in_the_loss_and_leave_the_elbo_alone():
+    """Kingma et al. (2016): a unit whose batch-mean KL is under the floor costs the floor and gets
+    no gradient from the KL term; above the floor the loss is the ELBO's. ELBO and KL stay true."""
+    from vae.losses import kl_per_dimension, negative_elbo
+    torch.manual_seed(0)
+    x, logits = torch.rand(16, 1, 28, 28), torch.randn(16, 1, 28, 28)
+    mu = torch.cat([torch.randn(16, 1) * 0.01, torch.randn(16, 1) * 3.0], 1).requires_grad_()
+    logvar = torch.zeros(16, 2)
+    plain = negative_elbo(logits, x, mu, logvar)
+    floored = negative_elbo(logits, x, mu, logvar, free_bits=0.5)
+    per_unit = kl_per_dimension(mu, logvar).mean(0)
+    assert per_unit[0] < 0.5 < per_unit[1]
+    assert floored.loss.item() == pytest.approx(plain.recon.item() + 0.5 + per_unit[1].item(), rel=1e-6)
+    assert floored.elbo.item() == plain.elbo.item() and floored.kl.item() == plain.kl.item()
+    floored.loss.backward()
+    assert mu.grad[:, 0].abs().max() == 0 and mu.grad[:, 1].abs().max() > 0
+
+
+def test_free_bits_need_the_elbo_objective():
+    from vae.config import TrainConfig
+    from vae.plumbing.errors import ConfigError
+    with pytest.raises(ConfigError, match="--free-bits"):
+        TrainConfig(objective="iwae", k=5, free_bits=0.1).validate()
+    with pytest.raises(ConfigError, match="--free-bits"):
+        TrainConfig(free_bits=-1.0).validate()

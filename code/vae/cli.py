@@ -95,6 +95,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dimension of the latent z (default: %(default)s)")
     parser.add_argument("--beta", type=_number, default=DEFAULTS.beta,
                         help="weight of the KL term; 1 gives the ELBO (default: %(default)s)")
+    parser.add_argument("--free-bits", type=_number, default=DEFAULTS.free_bits,
+                        help="nats of KL per latent unit that the loss does not penalise (free bits, Kingma "
+                             "et al. 2016); 0 trains on the plain ELBO (default: %(default)s)")
     parser.add_argument("--lr", type=_number, default=DEFAULTS.lr,
                         help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--weight-decay", type=_number, default=DEFAULTS.weight_decay,

@@ -24,6 +24,7 @@ class TrainConfig:
     hidden: tuple[int, ...] = (400,)   # MLP hidden sizes; ignored by the conv model
     latent_dim: int = 2
     beta: float = 1.0
+    free_bits: float = 0.0             # each latent unit's KL counts at least this many nats (Kingma et al. 2016)
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
@@ -83,7 +84,7 @@ class TrainConfig:
             positive_int("train_limit")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ConfigError("hidden", f"must be positive layer sizes such as 400 or 512,256 (got {self.hidden!r})")
-        for name in ("beta", "lr", "weight_decay", "val_split", "min_lr", "stop_min_gain"):
+        for name in ("beta", "free_bits", "lr", "weight_decay", "val_split", "min_lr", "stop_min_gain"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError(name, f"must be a number (got {value!r})")
@@ -91,6 +92,10 @@ class TrainConfig:
                 raise ConfigError(name, f"must be a finite number (got {value!r})")
         if self.beta < 0:
             raise ConfigError("beta", f"must be >= 0 (got {self.beta})")
+        if self.free_bits < 0:
+            raise ConfigError("free_bits", f"must be >= 0 nats per latent unit (got {self.free_bits})")
+        if self.free_bits and self.objective != "elbo":
+            raise ConfigError("free_bits", "applies to the ELBO objective only; use --objective elbo or drop it")
         if self.lr <= 0:
             raise ConfigError("lr", f"must be > 0 (got {self.lr})")
         if self.lr_schedule == "cosine" and not 0 < self.min_lr <= self.lr:

@@ -73,11 +73,14 @@ def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 # --8<-- [start:elbo]
 def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                  beta: float | torch.Tensor = 1.0, recon_loss: str = "bce") -> ELBOTerms:
+                  beta: float | torch.Tensor = 1.0, recon_loss: str = "bce", free_bits: float = 0.0) -> ELBOTerms:
     """Sum over pixels and latent dimensions, mean over the examples of the batch."""
     recon = reconstruction_per_example(logits, x, recon_loss).mean()
     kl = kl_per_dimension(mu, logvar).sum(1).mean()
-    return ELBOTerms(loss=recon + beta * kl, elbo=recon + kl, recon=recon, kl=kl)
+    # Free bits (Kingma et al. 2016): in the loss, each unit's batch-mean KL counts at least
+    # free_bits nats, so a unit under the floor is not pushed further towards the prior.
+    kl_loss = kl_per_dimension(mu, logvar).mean(0).clamp(min=free_bits).sum() if free_bits else kl
+    return ELBOTerms(loss=recon + beta * kl_loss, elbo=recon + kl, recon=recon, kl=kl)
 # --8<-- [end:elbo]
 
 

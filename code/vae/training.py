@@ -94,25 +94,25 @@ def _restore_rng(state: dict[str, Any], shuffle: torch.Generator, device: torch.
 
 # --8<-- [start:step]
 def objective_terms(model: VAE, x: torch.Tensor, beta: float | torch.Tensor, recon_loss: str = "bce",
-                    objective: str = "elbo", k: int = 1) -> ELBOTerms:
+                    objective: str = "elbo", k: int = 1, free_bits: float = 0.0) -> ELBOTerms:
     """The loss to minimise (-ELBO, or -L_k with k importance samples) and the ELBO's terms."""
     if objective == "iwae":
         mu, logvar = model.encode(x)
         z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape))   # (k, N, D)
         return negative_iwae(model.decode(z.flatten(0, 1)), x, z, mu, logvar, beta, recon_loss)
     logits, mu, logvar = model(x)
-    return negative_elbo(logits, x, mu, logvar, beta, recon_loss)
+    return negative_elbo(logits, x, mu, logvar, beta, recon_loss, free_bits)
 
 
 def train_step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float | torch.Tensor,
                recon_loss: str = "bce", objective: str = "elbo", k: int = 1, binarize: bool = False,
-               bf16: bool = False) -> ELBOTerms:
+               bf16: bool = False, free_bits: float = 0.0) -> ELBOTerms:
     """One optimizer step on the batch x: binarize (a fresh draw each time), forward, loss, backward, step."""
     if binarize:
         x = torch.bernoulli(x)
     # bf16 autocast (CPU or CUDA) as the policy says; no weight cache, which a CUDA graph capture does not allow.
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
-        terms = objective_terms(model, x, beta, recon_loss, objective, k)
+        terms = objective_terms(model, x, beta, recon_loss, objective, k, free_bits)
     optimizer.zero_grad(set_to_none=True)
     terms.loss.backward()
     optimizer.step()
@@ -225,7 +225,7 @@ class Run:
     def step(self, x: torch.Tensor, beta: float | torch.Tensor) -> ELBOTerms:
         c = self.config
         return train_step(self.model, self.optimizer, x, beta, c.recon_loss, c.objective, c.k, c.binarize,
-                          self.policy.bf16)
+                          self.policy.bf16, c.free_bits)
 
 
 def restore_run(run: Run, saved: dict[str, Any]) -> None:
