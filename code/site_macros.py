@@ -26,14 +26,10 @@ separators), `| setting` (as given: 0.5, 1e-05) and `| fmt(".1f")` (any format s
 Strings are HTML-escaped when printed (`<` `>` `&`), so no markup in a JSON file reaches a page.
 
 Words and blocks:
-- `compare(a, b, "lower", "higher", "the same")`: the first word if a < b, the second if a > b,
-  the third if equal, so a sentence that compares two results stays true after a retraining;
-  conditions that need more than a word are plain Jinja (`{% if a < b %} ... {% else %} ... {% endif %}`,
-  inline or with each tag on its own line: such a line leaves nothing behind);
-- `ratio(a, b)` is a / b and `difference(a, b)` is a − b (then a number filter);
-  `most_common(values)` the most frequent values (every one of a tie), their count and the total;
-  `judge(delta, margin, "falls", "rises", "stays the same")` the word for a change against a margin
-  such as twice the seed spread (`findings.margin_sds * sd`): within it, it is not called a change;
+- `say("beta_best")`: the sentence of a finding for the verdict the report's code reached
+  (findings.json), from the sentence catalogue `code/vae/report/sentences/en.yml`, its numbers
+  written by the one formatter; `say("beta_best", "summary")` a second form of it. A page never
+  compares numbers to choose its words: the code judged each finding once, and the page places it;
 - `layers("conv", latent=2)`, `layers("mlp", latent=2, hidden=[512, 256])`: a table of every
   layer of the model the package builds; `run_downloads()`: a table of every run's files;
   a block inside a content tab or an admonition takes `| indent(4)`;
@@ -238,50 +234,6 @@ def fmt(value: Any, spec: str) -> str:
     return format_spec(_number(value, f"fmt({spec!r})"), spec)
 
 
-def choose_word(a: Any, b: Any, if_less: str, if_greater: str, if_equal: str) -> str:
-    """The first word if a < b, the second if a > b, the third if they are equal."""
-    a, b = _number(a, "compare"), _number(b, "compare")
-    if not (if_less and if_greater and if_equal):
-        raise ValueError("compare needs three words: if less, if greater, if equal")
-    return if_less if a < b else if_greater if a > b else if_equal
-
-
-def judge(delta: Any, margin: Any, if_lower: str, if_higher: str, if_same: str) -> str:
-    """The word for a change `delta` judged against a margin (e.g. twice the seed spread): the
-    third word when |delta| <= margin, else the first if it is negative, the second if positive."""
-    delta, margin = _number(delta, "judge"), _number(margin, "judge")
-    if not (if_lower and if_higher and if_same):
-        raise ValueError("judge needs three words: if lower, if higher, if within the margin")
-    return if_same if abs(delta) <= margin else if_lower if delta < 0 else if_higher
-
-
-def ratio(a: Any, b: Any) -> float:
-    """a / b."""
-    a, b = _number(a, "ratio"), _number(b, "ratio")
-    if b == 0:
-        raise PageValueError(f"ratio: division of {a} by zero")
-    return a / b
-
-
-def difference(a: Any, b: Any) -> float:
-    """a − b."""
-    return _number(a, "difference") - _number(b, "difference")
-
-
-def most_common(values: Any) -> dict[str, Any]:
-    """The values that occur most often (all of them on a tie, in order of first appearance),
-    how often each occurs and out of how many: `{"top": [...], "count": n, "of": total}`, so
-    that a page says "mostly" only when one value is more than half, and names every tied value."""
-    values = list(values)
-    if not values:
-        raise PageValueError("most_common: no values to count")
-    counts: dict[Any, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    top = max(counts.values())
-    return {"top": [value for value, count in counts.items() if count == top], "count": top, "of": len(values)}
-
-
 def finalize(value: Any) -> Any:
     """What `{{ ... }}` writes: numbers by the report's formatter, strings HTML-escaped.
 
@@ -302,6 +254,19 @@ def finalize(value: Any) -> Any:
     if isinstance(value, float):
         return format_number(_number(value, "value"), "setting")
     return html.escape(str(value), quote=False)
+
+
+def say(assets: "Assets", name: str, form: str | None = None) -> str:
+    """The sentence of finding `name` (or its `form`) for its verdict in findings.json."""
+    from vae.report.wording import WordingError, sentence
+    found = assets("findings.json")._read()   # the whole record: the wording reads plain data
+    record = found.get("findings", {}).get(name)
+    if record is None:
+        raise PageValueError(f"docs/assets/findings.json: no finding {name!r}; {REGENERATE}")
+    try:
+        return sentence(name, record, form=form)
+    except WordingError as err:
+        raise PageValueError(f"finding {name!r}: {err}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,11 +360,7 @@ def define_env(env) -> None:
     for quantity in ("nats", "auc", "per_pixel", "seconds", "count", "rate", "ratio", "percent", "setting"):
         env.filter(_quantity_filter(quantity))
     env.filter(fmt)
-    env.macro(choose_word, "compare")
-    env.macro(ratio)
-    env.macro(difference)
-    env.macro(most_common)
-    env.macro(judge)
+    env.macro(lambda name, form=None: say(assets, name, form), "say")
     env.macro(lambda arch, latent, hidden=(400,): layer_table(arch, latent, hidden), "layers")
     env.macro(lambda: run_downloads(assets.folder), "run_downloads")
     _report_errors_in_one_line()

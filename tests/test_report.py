@@ -13,9 +13,11 @@ import torch
 from vae import figures
 from vae.models import MLPVAE
 from vae.report import (PROFILES, Profile, ReportError, Role, build_report, describe, format_number,
-                        markdown_table, run_specs, select, snapshot_epochs)
+                        markdown_table, run_specs, snapshot_epochs)
 from vae.plumbing.artifacts import ArtifactError
 from vae.report import classifier, data_page, plan, run, transaction
+from vae.report.experiments import anomaly, training_length
+from vae.report.experiments import beta as beta_experiment
 from vae.report.tables import Column
 from vae.report.transaction import REPORT_ENTRIES
 
@@ -31,14 +33,19 @@ FIGURES = ["beta_sweep.png", "beta_samples.png", "latent_sweep.png", "latent_sam
            "datasets.png", "datasets_curves.png", "anomaly_hist.png", "likelihood_epochs.png",
            "examples_mnist.png", "examples_fashion-mnist.png", "rate_distortion.png", "length_curve.png",
            "length_reconstructions.png", "length_latent.png"]
-LIKELIHOOD_RUNS = {"mnist-bin-mlp200x200-z50-tanh", "mnist-bin-mlp200x200-z50-tanh-iwae5"}
+LIKELIHOOD_RUNS = {"mnist-bin-mlp200x200-z50-tanh-obias-e5", "mnist-bin-mlp200x200-z50-tanh-iwae5-obias-e5"}
 STANDARD_RUNS = {"mnist-conv-z2", "fashion-mnist-conv-z2", "mnist-mlp400-z2", "mnist-mlp512x256-z2",
                  "mnist-mlp400-z8", "mnist-mlp400-z16", "mnist-mlp400-z32", "mnist-mlp400-z16-b0.5",
                  "mnist-mlp400-z16-b2", "mnist-mlp400-z16-b4", "mnist-mlp400-z16-s43", "mnist-mlp400-z16-s44",
                  "mnist-mlp400-z16-s45", "mnist-mlp400-z16-s46", "mnist-mlp400-z16-e100", "mnist-bin-mlp400-z50",
-                 *LIKELIHOOD_RUNS}
+                 "mnist-mlp400-z32-fb0.1", "mnist-mlp400-z32-fb0.25", "mnist-mlp400-z32-fb0.5", *LIKELIHOOD_RUNS}
 TINY = Profile(name="tiny", epochs=1, train_limit=256, val_split=0.02, iwae_k=2, iwae_mlp_images=10, tsne_points=50,
                anomaly_images=100, samples=8, classifier_epochs=1, device="cpu", workers=1)
+
+
+def select(specs, experiment: str, value=None) -> list:
+    """The planned runs that play the role (a run is found by its role, never by a typed name)."""
+    return [spec for spec in specs if spec.plays(experiment, value)]
 
 
 def is_png(path: Path) -> bool:
@@ -86,18 +93,18 @@ HISTORY = [{"epoch": e, **{f"{split}_{k}": 100.0 / e + i for i, k in enumerate((
     lambda p: figures.plot_sweep_spread([0.5, 1, 2], [{"elbo": 3, "recon": 2, "kl": 1}] * 3,
                                         [{"elbo": None, "recon": None, "kl": None}, {"elbo": 0.1, "recon": 0.1, "kl": 0.1},
                                          {}], "β", p, log_x=True),
-    lambda p: figures.plot_rate_distortion({"β": [{"label": "β=1", "kl": 5.0, "recon": 100.0, "kl_sd": 0.2,
+    lambda p: beta_experiment.plot_rate_distortion({"β": [{"label": "β=1", "kl": 5.0, "recon": 100.0, "kl_sd": 0.2,
                                                    "recon_sd": 0.3}, {"label": "β=2", "kl": 3.0, "recon": 104.0}]}, p),
     lambda p: figures.plot_failures(torch.rand(3, 1, 28, 28), torch.rand(3, 1, 28, 28), ["a\n1", "b\n2", "c\n3"], p),
     lambda p: figures.plot_latent_panels({"epoch 1": (torch.randn(50, 2), torch.randint(0, 3, (50,)))},
                                          ["0", "1", "2"], p),
-    lambda p: figures.plot_length_curve([{"epoch": e, "val_elbo": 100 + 10 / e} for e in range(1, 8)], (100.0, 0.2),
+    lambda p: training_length.plot_length_curve([{"epoch": e, "val_elbo": 100 + 10 / e} for e in range(1, 8)], (100.0, 0.2),
                                         4, [2, 5], p),
     lambda p: figures.plot_image_panels({f"β = {b}": torch.rand(32, 1, 28, 28) for b in (0.5, 1, 2, 4)}, p),
     lambda p: figures.plot_image_panels({}, p),
     lambda p: figures.plot_class_examples({str(c): torch.rand(10, 1, 28, 28) for c in range(10)}, p),
     lambda p: figures.plot_curve_comparison({"a": HISTORY, "b": HISTORY}, p),
-    lambda p: figures.plot_anomaly_histogram(torch.randn(100), torch.randn(100) + 2, "in", "out", 0.9, p),
+    lambda p: anomaly.plot_anomaly_histogram(torch.randn(100), torch.randn(100) + 2, "in", "out", 0.9, p),
 ], ids=["curves", "reconstructions", "samples", "latent", "manifold", "interpolations", "kl", "sweep",
         "rate-distortion", "failures", "latent-panels", "length-curve", "panels", "panels-empty", "class-examples",
         "curve-comparison", "anomaly"])
@@ -130,9 +137,9 @@ def test_the_rate_distortion_figure_labels_a_shared_point_once_and_overlaps_no_l
         drawn["labels"] = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.axes[0].texts
                            if t.get_text().strip()[:1] in ("β", "z")]
         return Path(path)
-    monkeypatch.setattr(figures, "_save", keep)
+    monkeypatch.setattr(figures, "save_png", keep)
     centre = {"kl": 23.3, "recon": 83.3, "kl_sd": 0.15, "recon_sd": 0.22}
-    figures.plot_rate_distortion({
+    beta_experiment.plot_rate_distortion({
         "β": [{"label": "β = 0.5", "kl": 30.3, "recon": 78.2}, {"label": "β = 1", **centre},
               {"label": "β = 4", "kl": 9.4, "recon": 113.1}],
         "z": [{"label": "z = 2", "kl": 5.8, "recon": 150.0}, {"label": "z = 16", **centre},
@@ -174,7 +181,8 @@ def test_full_profile_adds_the_long_runs_and_wider_sweeps():
 def test_every_run_of_a_profile_trains_with_its_settings():
     quick = PROFILES["quick"]
     for spec in run_specs(quick, "somewhere"):
-        sweep = spec.plays("latent_dim") or spec.plays("beta") or spec.plays("architecture", "mlp512x256")
+        sweep = any(spec.plays(e) for e in ("latent_dim", "beta", "seeds", "free_bits")) \
+            or spec.plays("architecture", "mlp512x256")
         if sweep:      # until the stopping rule, at most the cap
             assert (spec.config.epochs, spec.config.stop_window) == (quick.sweep_epoch_cap, quick.stop_window)
         elif spec.plays("training_length"):
@@ -191,11 +199,11 @@ def test_every_run_of_a_profile_trains_with_its_settings():
 def test_every_profile_measures_the_spread_at_the_sweeps_centre(profile):
     p = PROFILES[profile]
     specs = run_specs(p)
-    centre = [s for s in specs if s.plays("beta", 1.0)]
+    centre = select(specs, "seeds")
     assert [s.seed for s in centre] == [p.seed + i for i in range(p.seeds)] and p.seeds >= 3
-    assert all(s.plays("latent_dim", p.sweep_latent_dim) for s in centre)
+    assert centre[0].plays("beta", 1.0) and centre[0].plays("latent_dim", p.sweep_latent_dim)
     assert len(select(specs, "reference")) == 2 and len(select(specs, "training_length")) == 1
-    assert {s.config.seed for s in specs if not s.plays("beta", 1.0)} == {p.seed}
+    assert {s.config.seed for s in specs if not s.plays("seeds")} == {p.seed}
 
 
 @pytest.mark.parametrize("profile", ["quick", "standard", "full"])

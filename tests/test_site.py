@@ -236,31 +236,22 @@ def test_every_line_of_an_indented_block_is_indented(tmp_path):
     assert inside == {'layers("conv", latent=2) | indent(4)': True, 'layers("conv", latent=2)': False}
 
 
-def test_the_comparison_word_follows_the_numbers():
-    words = ("lower", "higher", "the same")
-    assert site_macros.choose_word(144.3, 147.5, *words) == "lower"
-    assert site_macros.choose_word(150.0, 147.5, *words) == "higher"
-    assert site_macros.choose_word(2.0, 2.0, *words) == "the same"
-    with pytest.raises(ValueError, match="three words"):
-        site_macros.choose_word(1.0, 2.0, "lower", "higher", "")
-    for bad in (float("nan"), float("inf"), -float("inf"), "147.5", None, True):
-        with pytest.raises(site_macros.PageValueError):
-            site_macros.choose_word(bad, 147.5, *words)
-        with pytest.raises(site_macros.PageValueError):
-            site_macros.choose_word(147.5, bad, *words)
-
-
-def test_a_change_within_the_margin_is_not_called_one_and_ties_are_all_named():
-    words = ("falls", "rises", "stays the same")
-    assert site_macros.judge(-1.0, 0.24, *words) == "falls"
-    assert site_macros.judge(0.5, 0.24, *words) == "rises"
-    assert site_macros.judge(0.2, 0.24, *words) == site_macros.judge(-0.24, 0.24, *words) == "stays the same"
-    with pytest.raises(site_macros.PageValueError):
-        site_macros.judge(float("nan"), 0.24, *words)
-    assert site_macros.most_common(["2", "8", "2", "0", "8"]) == {"top": ["2", "8"], "count": 2, "of": 5}
-    assert site_macros.most_common(["Bag", "Bag", "Shirt"]) == {"top": ["Bag"], "count": 2, "of": 3}
-    with pytest.raises(site_macros.PageValueError):
-        site_macros.most_common([])
+def test_a_finding_is_placed_by_name_with_the_sentence_of_its_verdict(tmp_path):
+    """`say` writes the catalogue's sentence for the verdict in findings.json, and stops the build
+    with the finding's name when it is missing, or when its sentence names a missing number."""
+    import json
+    finding = {"verdict": "same", "numbers": {"this_report": 147.5, "seed_000": 147.87, "difference": -0.37,
+                                             "margin": 0.5, "precision": "fp32"}}
+    (tmp_path / "findings.json").write_text(json.dumps({"findings": {"seed_000_test": finding}}))
+    assets = site_macros.Assets(tmp_path)
+    text = site_macros.say(assets, "seed_000_test")
+    assert text.startswith("Its test −ELBO is 147.50 nats against the seed report's 147.87: the same within")
+    with pytest.raises(site_macros.PageValueError, match="no finding 'beta_best'"):
+        site_macros.say(assets, "beta_best")
+    del finding["numbers"]["margin"]
+    (tmp_path / "findings.json").write_text(json.dumps({"findings": {"seed_000_test": finding}}))
+    with pytest.raises(site_macros.PageValueError, match="margin"):
+        site_macros.say(site_macros.Assets(tmp_path), "seed_000_test")
 
 
 def test_a_comparison_on_a_page_is_filled_from_the_assets(tmp_path):

@@ -75,7 +75,7 @@ def look(classes: int) -> dict[str, object]:
 # --8<-- [end:look]
 
 
-def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **kwargs):
+def new_figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **kwargs):
     return plt.subplots(rows, cols, figsize=size, **kwargs)
 
 
@@ -85,7 +85,7 @@ ELBO_TERMS = (("elbo", "\u2212ELBO (nats)"), ("recon", "reconstruction (nats)"),
 
 def _elbo_term_panels(height: float):
     """A full-width figure with one panel per ELBO term, side by side: yields (axes, key, label)."""
-    fig, axes = _figure(1, len(ELBO_TERMS), (FULL_WIDTH_IN, height))
+    fig, axes = new_figure(1, len(ELBO_TERMS), (FULL_WIDTH_IN, height))
     return fig, [(ax, key, label) for ax, (key, label) in zip(axes, ELBO_TERMS)]
 
 
@@ -95,15 +95,15 @@ def smallest_text_px(fig) -> float:
     return round(min(sizes) * DPI / 72, 1) if sizes else 0.0
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_png(fig, path: str | Path) -> Path:
     return save_figure(fig, path, dpi=DPI, metadata={TEXT_PX_KEY: str(smallest_text_px(fig))})
 
 
-def _save_titled(fig, path: str | Path, title: str) -> Path:
+def save_titled(fig, path: str | Path, title: str) -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def text_px(path: str | Path) -> float:
@@ -114,7 +114,7 @@ def text_px(path: str | Path) -> float:
         return float(image.text[TEXT_PX_KEY])
 
 
-def _styled(function):
+def styled(function):
     """Draw inside the shared style, so every figure looks the same whatever the caller set."""
     def wrapper(*args, **kwargs):
         with plt.rc_context(STYLE):
@@ -144,7 +144,7 @@ def _show_grid(ax, images: torch.Tensor, columns: int, title: str | None = None)
         ax.set_title(title)
 
 
-@_styled
+@styled
 def plot_training_curves(history: Sequence[Mapping[str, float]], path: str | Path, title: str = "") -> Path:
     """Train and validation -ELBO, reconstruction and KL per epoch, one panel each."""
     epochs = [row["epoch"] for row in history]
@@ -156,27 +156,27 @@ def plot_training_curves(history: Sequence[Mapping[str, float]], path: str | Pat
         ax.set_ylabel(label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
-    return _save_titled(fig, path, title)
+    return save_titled(fig, path, title)
 
 
 # --8<-- [start:images]
-@_styled
+@styled
 def plot_reconstructions(originals: torch.Tensor, reconstructed: torch.Tensor, path: str | Path,
                          title: str = "") -> Path:
     """Originals in the top row, their reconstructions directly below."""
     n = len(originals)
-    fig, ax = _figure(1, 1, (min(FULL_WIDTH_IN, max(4.0, 0.75 * n)), 2.2))
+    fig, ax = new_figure(1, 1, (min(FULL_WIDTH_IN, max(4.0, 0.75 * n)), 2.2))
     _show_grid(ax, torch.cat([originals.cpu(), reconstructed.cpu()]), columns=n, title=title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-@_styled
+@styled
 def plot_prior_samples(samples: torch.Tensor, path: str | Path, title: str = "", columns: int = 8) -> Path:
     """A grid of images decoded from z ~ N(0, I)."""
     rows = -(-len(samples) // columns)
-    fig, ax = _figure(1, 1, (DIGIT_IN * 1.2 * columns, DIGIT_IN * 1.2 * rows + 0.5))
+    fig, ax = new_figure(1, 1, (DIGIT_IN * 1.2 * columns, DIGIT_IN * 1.2 * rows + 0.5))
     _show_grid(ax, samples, columns, title)
-    return _save(fig, path)
+    return save_png(fig, path)
 # --8<-- [end:images]
 
 
@@ -191,25 +191,25 @@ def scatter_by_class(ax, points: torch.Tensor, labels: torch.Tensor, class_names
                    label=name, rasterized=True)
 
 
-@_styled
+@styled
 def plot_latent_space(points: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], path: str | Path,
                       xlabel: str = "$z_1$", ylabel: str = "$z_2$", title: str = "") -> Path:
     """Each image as a point at its (projected) posterior mean, coloured by class, with a legend."""
-    fig, ax = _figure(1, 1, (7.5, 5.2))
+    fig, ax = new_figure(1, 1, (7.5, 5.2))
     scatter_by_class(ax, points, labels, class_names, size=3, alpha=0.6)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=4)
-    return _save(fig, path)
+    return save_png(fig, path)
 # --8<-- [end:latent]
 
 
-@_styled
+@styled
 def plot_latent_manifold(images: torch.Tensor, grid_values: torch.Tensor, path: str | Path, title: str = "") -> Path:
     """Decoded images on the n x n grid of `evaluation.latent_grid`; the ticks are the z values."""
     n = int(round(len(images) ** 0.5))
-    fig, ax = _figure(1, 1, (7.5, 7.5))
+    fig, ax = new_figure(1, 1, (7.5, 7.5))
     grid = display_grey(image_grid(images, n, padding=0))
     ticks = (np.arange(n) + 0.5) * images.shape[-1]
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -221,17 +221,17 @@ def plot_latent_manifold(images: torch.Tensor, grid_values: torch.Tensor, path: 
     ax.set_ylabel("$z_2$")
     ax.grid(False)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-@_styled
+@styled
 def plot_interpolations(rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
                         classes: Sequence[tuple[str, str]], path: str | Path, title: str = "") -> Path:
     """One row per pair: the original start image, the decoded points on the straight line between
     the two codes, the original end image; each row named by the true classes of its originals."""
     pairs, steps = rows.shape[:2]
     blank = torch.zeros(1, *rows.shape[2:])      # a white gap between the originals and the decoded line
-    fig, axes = _figure(pairs, 1, (FULL_WIDTH_IN, DIGIT_IN * 1.25 * pairs + 1.0), squeeze=False)
+    fig, axes = new_figure(pairs, 1, (FULL_WIDTH_IN, DIGIT_IN * 1.25 * pairs + 1.0), squeeze=False)
     for row, (ax, images, (start, end)) in enumerate(zip(axes[:, 0], rows, classes)):
         line = torch.cat([starts[row:row + 1], blank, images.cpu(), blank, ends[row:row + 1]])
         ax.imshow(display_grey(image_grid(line, len(line), fill=0.0)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -244,10 +244,10 @@ def plot_interpolations(rows: torch.Tensor, starts: torch.Tensor, ends: torch.Te
     axes[0, 0].set_title("original  ·  decoded straight line between the two codes  ·  original")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-@_styled
+@styled
 def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[int], path: str | Path, title: str = "",
                           threshold_nats: float | None = None) -> Path:
     """Mean KL of each latent dimension, sorted high to low; the `active` dimensions in colour,
@@ -256,7 +256,7 @@ def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[int], path: str | P
 
     order = torch.argsort(kl, descending=True).tolist()
     width = min(FULL_WIDTH_IN, max(5.0, 0.3 * len(kl) + 2.5))
-    fig, ax = _figure(1, 1, (width, 3.6))
+    fig, ax = new_figure(1, 1, (width, 3.6))
     chosen = set(active)
     colours = [TRAIN_COLOUR if d in chosen else "#bbbbbb" for d in order]
     ax.bar(range(len(order)), [kl[d].item() for d in order], color=colours)
@@ -273,22 +273,22 @@ def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[int], path: str | P
     ax.legend(handles=handles)
     ax.set_title(f"{title}: {len(chosen)} of {len(kl)} units active" if title else
                  f"{len(chosen)} of {len(kl)} units active")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-@_styled
+@styled
 def plot_image_panels(panels: Mapping[str, torch.Tensor], path: str | Path, columns: int = 8,
                       title: str = "", per_row: int = 2) -> Path:
     """Several image grids, `per_row` titled panels per row (e.g. samples for each β), so that
     each image stays about `DIGIT_IN` wide in a full-width figure."""
     if not panels:   # every run of the comparison failed: say so rather than fail the report
-        fig, ax = _figure(1, 1, (4, 1))
+        fig, ax = new_figure(1, 1, (4, 1))
         ax.set_axis_off()
         ax.text(0.5, 0.5, "no completed run to show", ha="center", va="center")
-        return _save(fig, path)
+        return save_png(fig, path)
     rows = math.ceil(max(len(images) for images in panels.values()) / columns)
     grid_rows, grid_cols = math.ceil(len(panels) / per_row), min(per_row, len(panels))
-    fig, axes = _figure(grid_rows, grid_cols, (DIGIT_IN * columns * grid_cols + 0.4 * grid_cols,
+    fig, axes = new_figure(grid_rows, grid_cols, (DIGIT_IN * columns * grid_cols + 0.4 * grid_cols,
                                                (DIGIT_IN * rows + 0.5) * grid_rows + 0.5), squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
@@ -296,14 +296,14 @@ def plot_image_panels(panels: Mapping[str, torch.Tensor], path: str | Path, colu
         _show_grid(ax, images, columns, label)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-@_styled
+@styled
 def plot_class_examples(images: Mapping[str, torch.Tensor], path: str | Path, title: str = "") -> Path:
     """A grid of example images, one row per class named on the left."""
     per_class = max(len(x) for x in images.values())
-    fig, axes = _figure(len(images), 1, (DIGIT_IN * per_class + 1.6, DIGIT_IN * 1.1 * len(images) + 0.6),
+    fig, axes = new_figure(len(images), 1, (DIGIT_IN * per_class + 1.6, DIGIT_IN * 1.1 * len(images) + 0.6),
                         squeeze=False)
     for ax, (name, row) in zip(axes[:, 0], images.items()):
         ax.imshow(display_grey(image_grid(row, per_class)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -315,15 +315,15 @@ def plot_class_examples(images: Mapping[str, torch.Tensor], path: str | Path, ti
         ax.set_ylabel(name, rotation=0, ha="right", va="center")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-@_styled
+@styled
 def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
                           key: str = "val_elbo", ylabel: str = "validation \u2212ELBO (nats)", title: str = "",
                           log_x: bool = False) -> Path:
     """One metric per epoch for several runs on shared axes."""
-    fig, ax = _figure(1, 1, (7.5, 4.5))
+    fig, ax = new_figure(1, 1, (7.5, 4.5))
     for index, (label, history) in enumerate(histories.items()):
         ax.plot([row["epoch"] for row in history], [row[key] for row in history], "o-", ms=3,
                 color=CLASS_COLOURS(index), label=label)
@@ -339,26 +339,10 @@ def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]]
     ax.set_title(title)
     if histories:
         ax.legend()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-@_styled
-def plot_anomaly_histogram(in_scores: torch.Tensor, out_scores: torch.Tensor, in_label: str, out_label: str,
-                           auc: float, path: str | Path, xlabel: str = "\u2212ELBO (nats)") -> Path:
-    """Overlaid score histograms of the training distribution and the outliers, with the ROC AUC."""
-    fig, ax = _figure(1, 1, (7.5, 4.5))
-    both = torch.cat([in_scores, out_scores]).numpy()
-    bins = np.linspace(np.percentile(both, 0.5), np.percentile(both, 99.5), 60)
-    ax.hist(in_scores.numpy(), bins=bins, alpha=0.6, density=True, color=TRAIN_COLOUR, label=in_label)
-    ax.hist(out_scores.numpy(), bins=bins, alpha=0.6, density=True, color=VAL_COLOUR, label=out_label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("density")
-    ax.set_title(f"ROC AUC {auc:.3f}")
-    ax.legend()
-    return _save(fig, path)
-
-
-@_styled
+@styled
 def plot_sweep_spread(values: Sequence[float], means: Sequence[Mapping[str, float]], spreads: Sequence[Mapping[str, float]],
                       parameter: str, path: str | Path, title: str = "", log_x: bool = False) -> Path:
     """Test −ELBO, reconstruction and KL as one setting grows, each point the mean over its seeds
@@ -373,92 +357,16 @@ def plot_sweep_spread(values: Sequence[float], means: Sequence[Mapping[str, floa
             ax.set_xscale("log", base=2)
         ax.set_xticks(list(values), [f"{v:g}" for v in values])
         ax.minorticks_off()
-    return _save_titled(fig, path, title)
+    return save_titled(fig, path, title)
 
 
-def _shared_labels(points: Sequence[Mapping[str, float]], tolerance: float = 0.01) -> dict[tuple[float, float], list[str]]:
-    """One label per place: points of several sweeps that sit on the same spot (the sweeps share
-    their centre run) within `tolerance` of each axis's range get one joined label, so that no two
-    labels are drawn on top of each other."""
-    if not points:
-        return {}
-    kl_range = (max(p["kl"] for p in points) - min(p["kl"] for p in points)) or 1.0
-    recon_range = (max(p["recon"] for p in points) - min(p["recon"] for p in points)) or 1.0
-    places: dict[tuple[float, float], list[str]] = {}
-    for p in points:
-        place = next((q for q in places if abs(q[0] - p["kl"]) <= tolerance * kl_range
-                      and abs(q[1] - p["recon"]) <= tolerance * recon_range), (p["kl"], p["recon"]))
-        if p["label"] not in places.setdefault(place, []):
-            places[place].append(p["label"])
-    return places
-
-
-# --8<-- [start:rate-distortion]
-@_styled
-def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
-                         title: str = "") -> Path:
-    """Rate (KL, x) against distortion (reconstruction, y) of every run of each sweep, one marker
-    per sweep, the points of a sweep joined in order and labelled with their value; dashed lines
-    of equal −ELBO = reconstruction + KL (slope −1): a point on a lower line has a better bound
-    (Alemi et al. 2018). Each point is a mean over seeds, with ± one standard deviation where
-    several seeds were trained."""
-    fig, ax = _figure(1, 1, (FULL_WIDTH_IN, 5.2))
-    markers = "osD^v"
-    points = [p for sweep in sweeps.values() for p in sweep]
-    for index, (label, sweep) in enumerate(sweeps.items()):
-        ax.errorbar([p["kl"] for p in sweep], [p["recon"] for p in sweep],
-                    xerr=[p.get("kl_sd") or 0.0 for p in sweep], yerr=[p.get("recon_sd") or 0.0 for p in sweep],
-                    fmt=markers[index % len(markers)] + "-", color=CLASS_COLOURS(index), capsize=3, label=label, ms=6)
-    labels = [(", ".join(names), place) for place, names in _shared_labels(points).items()]
-    if points:
-        kl_low, kl_high = min(p["kl"] for p in points), max(p["kl"] for p in points)
-        rec_low, rec_high = min(p["recon"] for p in points), max(p["recon"] for p in points)
-        pad_kl, pad_rec = 0.12 * (kl_high - kl_low or 1), 0.12 * (rec_high - rec_low or 1)
-        ax.set_xlim(kl_low - pad_kl, kl_high + pad_kl)
-        ax.set_ylim(rec_low - pad_rec, rec_high + pad_rec)
-        elbos = [p["kl"] + p["recon"] for p in points]
-        step = max(1.0, float(np.ceil((max(elbos) - min(elbos)) / 5)))
-        xs = np.array(ax.get_xlim())
-        for level in np.arange(np.floor(min(elbos)), max(elbos) + step, step):
-            ax.plot(xs, level - xs, "--", color="#999999", lw=0.8, zorder=0)
-            y_at = level - xs[1]
-            if ax.get_ylim()[0] <= y_at <= ax.get_ylim()[1]:
-                ax.text(xs[1], y_at, f" {level:.0f}", color="#666666", va="center", fontsize=10)
-        ax.set_xlim(*xs)
-    ax.set_xlabel("rate: KL (nats)")
-    ax.set_ylabel("distortion: reconstruction (nats)")
-    ax.set_title(title)
-    ax.legend(loc="upper right")
-    _place_labels(ax, labels)
-    return _save(fig, path)
-# --8<-- [end:rate-distortion]
-
-
-def _place_labels(ax, labels: Sequence[tuple[str, tuple[float, float]]]) -> None:
-    """Each label beside its point: above right, else below right, above left or below left,
-    whichever first overlaps no label already placed (with a 3 px gap)."""
-    renderer = ax.figure.canvas.get_renderer()
-    placed = []
-    for text, point in labels:
-        for offset, align in (((6, 4), "left"), ((6, -16), "left"), ((-6, 4), "right"), ((-6, -16), "right")):
-            note = ax.annotate(text, point, textcoords="offset points", xytext=offset, ha=align, fontsize=10)
-            box = note.get_window_extent(renderer).padded(3)   # a gap the eye sees between labels
-            if not any(box.overlaps(other) for other in placed):
-                break
-            note.remove()
-        else:
-            note = ax.annotate(text, point, textcoords="offset points", xytext=(6, 4), fontsize=10)
-            box = note.get_window_extent(renderer)
-        placed.append(box)
-
-
-@_styled
+@styled
 def plot_failures(originals: torch.Tensor, reconstructed: torch.Tensor, labels: Sequence[str], path: str | Path,
                   title: str = "") -> Path:
     """The worst-reconstructed test images (top row) above their reconstructions, each column
     labelled with its class and −ELBO."""
     n = len(originals)
-    fig, axes = _figure(2, n, (min(FULL_WIDTH_IN, 0.85 * n + 0.4), 3.2), squeeze=False)
+    fig, axes = new_figure(2, n, (min(FULL_WIDTH_IN, 0.85 * n + 0.4), 3.2), squeeze=False)
     for column in range(n):
         for row, images in enumerate((originals, reconstructed)):
             ax = axes[row, column]
@@ -466,15 +374,15 @@ def plot_failures(originals: torch.Tensor, reconstructed: torch.Tensor, labels: 
                       vmin=0, vmax=1, interpolation="nearest")
             ax.set_axis_off()
         axes[0, column].set_title(labels[column], fontsize=10)
-    return _save_titled(fig, path, title)
+    return save_titled(fig, path, title)
 
 
-@_styled
+@styled
 def plot_latent_panels(panels: Mapping[str, tuple[torch.Tensor, torch.Tensor]], class_names: Sequence[str],
                        path: str | Path, xlabel: str = "PC 1", ylabel: str = "PC 2", title: str = "") -> Path:
     """Several latent scatters side by side (e.g. the same model after 10, 50 and 100 epochs),
     each (points, labels), coloured by class with one shared legend."""
-    fig, axes = _figure(1, len(panels), (FULL_WIDTH_IN, 3.6), squeeze=False)
+    fig, axes = new_figure(1, len(panels), (FULL_WIDTH_IN, 3.6), squeeze=False)
     for ax, (label, (points, labels)) in zip(axes[0], panels.items()):
         scatter_by_class(ax, points, labels, class_names, size=2, alpha=0.5)
         ax.set_title(label)
@@ -487,32 +395,4 @@ def plot_latent_panels(panels: Mapping[str, tuple[torch.Tensor, torch.Tensor]], 
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.16, 1, 1))
-    return _save(fig, path)
-
-
-@_styled
-def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float, float] | None,
-                      diminishing_epoch: int | None, snapshot_epochs: Sequence[int], path: str | Path,
-                      title: str = "") -> Path:
-    """Validation −ELBO per epoch of one long run; `band`: (centre, half-width) of the seed spread
-    drawn around the curve's best value; a solid line at the epoch after which the gains still to
-    come are smaller than the spread, dotted lines at the snapshot epochs."""
-    fig, ax = _figure(1, 1, (7.5, 4.5))
-    epochs = [row["epoch"] for row in history]
-    values = [row["val_elbo"] for row in history]
-    ax.plot(epochs, values, "-", color=VAL_COLOUR, label="validation −ELBO")
-    if band is not None:
-        ax.axhspan(band[0] - band[1], band[0] + band[1], color="#cccccc", alpha=0.6,
-                   label="best value ± seed s.d.")
-    if diminishing_epoch is not None:
-        ax.axvline(diminishing_epoch, color="#2ca02c", lw=1.5, label="gains < seed s.d. after this epoch")
-    for index, epoch in enumerate(snapshot_epochs):
-        ax.axvline(epoch, color="#777777", ls=":", lw=1, label="snapshot epochs" if index == 0 else None)
-    tail = values[min(len(values) - 1, 2):]
-    ax.set_ylim(min(values) - 1, max(tail) + 1)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation −ELBO (nats)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(title)
-    ax.legend()
-    return _save(fig, path)
+    return save_png(fig, path)

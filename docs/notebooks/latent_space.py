@@ -216,11 +216,11 @@ display(Markdown("\n".join(summary)))
 # The VAE never sees a label. To measure how much class information its two numbers per image
 # still carry, a $k$-nearest-neighbour vote predicts the class of each test image from the codes
 # of the others (cross-validated on the test set). The function is the report's own
-# (`vae.report.findings.latent_classes`), so this cell and the Latent space page give the same
+# (`vae.report.experiments.latent_reading.latent_classes`), so this cell and the Latent space page give the same
 # numbers; the cell checks that they do. Chance is the share of the largest class.
 
 # %%
-from vae.report.findings import latent_classes  # noqa: E402
+from vae.report.experiments.latent_reading import latent_classes  # noqa: E402
 
 for name, r in runs.items():
     reading = latent_classes(r["mu"], r["labels"], r["classes"], seed=manifest["profile_settings"]["seed"])

@@ -16,8 +16,8 @@ from ..plumbing import artifacts
 from ..data import Dataset, Splits, read_dataset, split
 from ..plumbing.device import environment, select_device
 from . import classifier, data_page, transaction
-from .comparisons import write_comparisons
-from .plan import Profile, RunSpec, run_specs
+from .experiments import run_specs, write_all
+from .plan import Profile, RunSpec
 from .progress import ReportProgress, epoch_cost
 from .run import RunInputs, RunOutcome, explores
 from .runner import RunJob, make_runs, threads_per_worker, worker_count
@@ -91,7 +91,7 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
         make_runs(jobs, workers, on_done, progress)
     outcomes = {spec.name: outcomes[spec.name] for spec in specs if spec.name in outcomes}   # plan order
     comparison_started = time.perf_counter()
-    written = write_comparisons(profile, outcomes, staging, specs, failures)
+    written = write_all(profile, outcomes, staging, specs, failures, workers)
     shared += [str(p.relative_to(staging)) for p in written]
     log(f"comparisons: {len(written)} files, {time.perf_counter() - comparison_started:.0f} s")
     return _manifest(profile, env, outcomes, failures, shared, staging), failures

@@ -1,11 +1,12 @@
-"""The experiment plan: profiles, the runs each profile makes, what each run is called, and the
-place each run holds in the plan (its roles).
+"""The plan's vocabulary: profiles, a run and its roles, a sweep, and what a run is called.
 
 A profile is one `Profile` (how long to train, how many seeds and importance samples, which
-subsets); `run_specs` turns it into the list of runs. Each `RunSpec` carries its `roles`: the
-experiment it belongs to and the value it stands for there (β = 2 of the β sweep, Fashion-MNIST
-of the reference runs); its seed is its configuration's. Comparisons, pages and the notebook find
-runs by role (`select`), never by a name typed again. Nothing here trains or writes anything.
+subsets). Each experiment (`report/experiments/`) declares its own runs from it; a `RunSpec`
+carries its `roles`: the experiment it belongs to and the value it stands for there (β = 2 of
+the β sweep, Fashion-MNIST of the reference runs). A run's name is derived from its configuration
+(`run_name`): the fields that differ from the profile's base configuration, so two experiments
+that ask for the same configuration share one run, and two different configurations never share a
+name (`merge` refuses it). Nothing here trains or writes anything.
 """
 
 from __future__ import annotations
@@ -13,15 +14,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Sequence
 
 from ..config import TrainConfig
 
 DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
-# Burda, Grosse & Salakhutdinov (2015), "Importance Weighted Autoencoders", table 1: the
-# 784-200-200-50 tanh MLP (one stochastic layer) of the likelihood experiment.
-BURDA_HIDDEN = (200, 200)
-BURDA_LATENT_DIM = 50
 
 
 # --8<-- [start:profiles]
@@ -41,6 +38,8 @@ class Profile:
     val_split: float = 0.1
     betas: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     latent_dims: tuple[int, ...] = (2, 8, 16, 32)
+    free_bits: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)   # nats per latent unit (Kingma et al. 2016)
+    free_bits_latent_dim: int = 32             # where units collapse at β = 1 (the latent-size sweep's largest)
     sweep_latent_dim: int = 16                 # latent dimension of the β sweep
     binarized_latent_dim: int = 50
     likelihood_epochs: tuple[int, int] = (5, 5)   # Burda's MLP trained as (VAE, IWAE)
@@ -91,20 +90,6 @@ class Role:
         return self.experiment if self.value is None else f"{self.experiment} = {self.value}"
 
 
-# The experiments of the plan and what a role's value means in each.
-EXPERIMENTS = {
-    "reference": "the seed report's ConvVAE, latent 2, 10 epochs; value: the dataset",
-    "architecture": "latent 2 on MNIST; value: conv, or the MLP's hidden sizes such as 400",
-    "latent_dim": "the latent-size sweep of the sweep MLP, β = 1; value: the latent dimension",
-    "beta": "the β sweep of the sweep MLP at latent 16; value: β",
-    "training_length": "the sweep MLP's centre trained without the stopping rule; value: epochs",
-    "conv_length": "the reference ConvVAE on MNIST trained longer (full profile); value: epochs",
-    "binarized": "dynamically binarized MNIST; value: the model (mlp400, burda)",
-    "likelihood": "Burda et al.'s MLP trained on a bound; value: elbo or iwae",
-    "anomaly": "the model that scores outliers; value: the outlier dataset",
-}
-
-
 @dataclass(frozen=True)
 class RunSpec:
     """One training run of the report, its roles in the plan, and what is measured on it besides
@@ -128,18 +113,8 @@ class RunSpec:
 
 
 class PlanError(ValueError):
-    """A comparison asked the plan for a role that no planned run plays, or for a run without a result."""
-
-
-def select(specs: Iterable[RunSpec], experiment: str, value: Any = None) -> list[RunSpec]:
-    """The planned runs that play `experiment` (with `value`, if given), in plan order; an error
-    naming the role if none does."""
-    if experiment not in EXPERIMENTS:
-        raise PlanError(f"unknown experiment {experiment!r}; the plan has {', '.join(EXPERIMENTS)}")
-    chosen = [spec for spec in specs if spec.plays(experiment, value)]
-    if not chosen:
-        raise PlanError(f"no planned run plays {Role(experiment, value)}; add it to run_specs")
-    return chosen
+    """A comparison asked the plan for a role that no planned run plays, or for a run without a
+    result, or two different runs would share a name."""
 
 
 def role_value(spec: RunSpec, experiment: str) -> Any:
@@ -147,24 +122,96 @@ def role_value(spec: RunSpec, experiment: str) -> Any:
     return next(r.value for r in spec.roles if r.experiment == experiment)
 
 
-def run_name(dataset: str, arch: str, hidden: tuple[int, ...], latent_dim: int, beta: float = 1.0,
-             epochs: int | None = None, binarize: bool = False, activation: str = "relu",
-             objective: str = "elbo", k: int = 1, seed: int | None = None) -> str:
-    """`<dataset>[-bin]-<arch>-z<latent>`, then `-tanh`, `-iwae<k>`, `-b<β>` (β != 1), `-e<epochs>`,
-    `-s<seed>` (a seed other than the profile's)."""
-    arch_name = "conv" if arch == "conv" else "mlp" + "x".join(str(h) for h in hidden)
-    name = f"{dataset}{'-bin' if binarize else ''}-{arch_name}-z{latent_dim}"
-    if activation != "relu":
-        name += f"-{activation}"
-    if objective != "elbo":
-        name += f"-{objective}{k}"
-    if beta != 1.0:
-        name += f"-b{beta:g}"
-    if epochs is not None:
-        name += f"-e{epochs}"
-    if seed is not None:
-        name += f"-s{seed}"
-    return name
+def base_config(profile: Profile, data_dir: str | Path = "data", **changes: Any) -> TrainConfig:
+    """The profile's base configuration (the seed report's ConvVAE on MNIST, the profile's epochs,
+    subsets and seed), with `changes`."""
+    base = TrainConfig(epochs=profile.epochs, train_limit=profile.train_limit, val_split=profile.val_split,
+                       seed=profile.seed, device=profile.device, data_dir=str(data_dir),
+                       cuda_graph=profile.cuda_graph)
+    return dataclasses.replace(base, **changes)
+
+
+def until_rule(profile: Profile, config: TrainConfig) -> TrainConfig:
+    """`config` trained until the stopping rule, at most the profile's cap (the sweeps)."""
+    return dataclasses.replace(config, epochs=profile.sweep_epoch_cap, stop_window=profile.stop_window,
+                               stop_min_gain=profile.stop_min_gain)
+
+
+# How long, where and at what precision a run trains, not what it is: left out of names (`merge`
+# refuses two runs that differ only there). Epochs are named only for a
+# run without the stopping rule that trains longer or shorter than the profile's runs.
+PROCEDURE_FIELDS = frozenset({"epochs", "stop_window", "stop_min_gain", "device", "data_dir", "train_limit", "precision",
+                              "val_split", "eval_batch_size", "cuda_graph"})
+NAME_PREFIX_FIELDS = frozenset({"dataset", "binarize", "arch", "hidden", "latent_dim"})
+SHORT_NAMES = {"beta": "b", "epochs": "e", "seed": "s", "free_bits": "fb", "kl_warmup_epochs": "warmup", "init_output_bias": "obias",
+               "weight_decay": "wd", "batch_size": "bs", "lr": "lr", "min_lr": "minlr", "precision": "",
+               "lr_schedule": "", "activation": "", "recon_loss": ""}
+
+
+def run_name(config: TrainConfig, base: TrainConfig) -> str:
+    """`<dataset>[-bin]-<conv|mlp400x...>-z<latent>`, then every other field that differs from
+    `base`: `-tanh`, `-iwae5`, `-b2` (β), `-fb0.25` (free bits), `-e100`, `-s43` (seed)..."""
+    arch = "conv" if config.arch == "conv" else "mlp" + "x".join(str(h) for h in config.hidden)
+    name = f"{config.dataset}{'-bin' if config.binarize else ''}-{arch}-z{config.latent_dim}"
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    # the activation first (it names the model), epochs and then the seed last
+    for field in sorted(fields, key=lambda f: (f != "activation", f == "epochs", f == "seed")):
+        value, default = getattr(config, field), getattr(base, field)
+        if field in NAME_PREFIX_FIELDS or value == default or field == "k":
+            continue
+        if field in PROCEDURE_FIELDS and not (field == "epochs" and config.stop_window == 0):
+            continue
+        if field == "objective":
+            name += f"-{value}{config.k}"
+        elif isinstance(value, bool):
+            name += f"-{SHORT_NAMES.get(field, field)}" if value else f"-no{SHORT_NAMES.get(field, field)}"
+        else:
+            name += f"-{SHORT_NAMES.get(field, field + '_')}{value:g}" if isinstance(value, float) \
+                else f"-{SHORT_NAMES.get(field, field + '_')}{value}"
+    return name.replace("_-", "-")
+
+
+def merge(specs: Sequence[RunSpec]) -> list[RunSpec]:
+    """The runs in the order first asked for; a run asked for by several experiments appears once,
+    with all their roles and measurements. Two different configurations under one name are refused."""
+    merged: dict[str, RunSpec] = {}
+    for spec in specs:
+        seen = merged.get(spec.name)
+        if seen is None:
+            merged[spec.name] = spec
+            continue
+        if seen.config != spec.config:
+            differ = [f.name for f in dataclasses.fields(TrainConfig)
+                      if getattr(seen.config, f.name) != getattr(spec.config, f.name)]
+            raise PlanError(f"two planned runs are both called {spec.name} but differ in {', '.join(differ)}; "
+                            f"name the field in run_name")
+        merged[spec.name] = dataclasses.replace(
+            seen, roles=tuple(dict.fromkeys((*seen.roles, *spec.roles))),
+            likelihood=seen.likelihood or spec.likelihood, save_model=seen.save_model or spec.save_model,
+            anomaly_against=seen.anomaly_against or spec.anomaly_against,
+            bound_by_epoch=seen.bound_by_epoch or spec.bound_by_epoch,
+            snapshot_epochs=tuple(sorted({*seen.snapshot_epochs, *spec.snapshot_epochs})),
+            failures=seen.failures or spec.failures)
+    return list(merged.values())
+
+
+def spec(config: TrainConfig, base: TrainConfig, *roles: Role, **measure: Any) -> RunSpec:
+    """A run of `config`, named from what differs from `base`, playing `roles`."""
+    return RunSpec(run_name(config, base), config, roles, **measure)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A sweep as data: one field of a base configuration, the values it takes, and the experiment
+    whose role each run plays (with its value)."""
+    experiment: str
+    field: str
+    values: tuple[Any, ...]
+    centre: TrainConfig
+
+    def specs(self, base: TrainConfig, **measure: Any) -> list[RunSpec]:
+        return [spec(dataclasses.replace(self.centre, **{self.field: value}), base, Role(self.experiment, value),
+                     **measure) for value in self.values]
 
 
 def describe(config: TrainConfig) -> str:
@@ -174,6 +221,8 @@ def describe(config: TrainConfig) -> str:
              f"latent {config.latent_dim}"]
     if config.beta != 1.0:
         words.append(f"β = {config.beta:g}")
+    if config.free_bits:
+        words.append(f"free bits {config.free_bits:g}")
     if config.objective == "iwae":
         words.append(f"IWAE k = {config.k}")
     if config.binarize:
@@ -181,76 +230,3 @@ def describe(config: TrainConfig) -> str:
     if config.dataset != "mnist":
         words.insert(0, DATASET_TITLES[config.dataset])
     return ", ".join(words)
-
-
-# --8<-- [start:runs]
-def run_specs(profile: Profile, data_dir: str | Path = "data") -> list[RunSpec]:
-    """The runs of a profile, reference first; a run that serves two experiments appears once,
-    with both roles."""
-    def config(**changes: Any) -> TrainConfig:
-        base = TrainConfig(epochs=profile.epochs, train_limit=profile.train_limit, val_split=profile.val_split,
-                           seed=profile.seed, device=profile.device, data_dir=str(data_dir),
-                           cuda_graph=profile.cuda_graph)
-        return dataclasses.replace(base, **changes)
-
-    def spec(*roles: Role, dataset: str = "mnist", arch: str = "mlp", hidden: tuple[int, ...] = (400,),
-             latent_dim: int = 2, beta: float = 1.0, binarize: bool = False, epochs: int | None = None,
-             seed: int | None = None, stop: bool = False, **flags: Any) -> RunSpec:
-        name = run_name(dataset, arch, hidden, latent_dim, beta, epochs, binarize,
-                        seed=None if seed in (None, profile.seed) else seed)
-        changes: dict[str, Any] = dict(dataset=dataset, arch=arch, hidden=hidden, latent_dim=latent_dim, beta=beta,
-                                       binarize=binarize, seed=profile.seed if seed is None else seed)
-        if epochs is not None:
-            changes["epochs"] = epochs
-        if stop:   # the sweeps: until the stopping rule, at most the cap
-            changes.update(epochs=profile.sweep_epoch_cap, stop_window=profile.stop_window,
-                           stop_min_gain=profile.stop_min_gain)
-        return RunSpec(name, config(**changes), roles=roles, **flags)
-
-    sweep = dict(hidden=profile.sweep_hidden, stop=True)
-    centre_z, centre_roles = profile.sweep_latent_dim, (Role("latent_dim", profile.sweep_latent_dim),
-                                                        Role("beta", 1.0))
-    mlp_label = "mlp" + "x".join(map(str, profile.sweep_hidden))
-    specs = [
-        spec(Role("reference", "mnist"), Role("architecture", "conv"), Role("anomaly", "fashion-mnist"),
-             arch="conv", likelihood=False, save_model=True, anomaly_against="fashion-mnist", failures=True),
-        spec(Role("reference", "fashion-mnist"), dataset="fashion-mnist", arch="conv", save_model=True,
-             failures=True),
-        *[spec(Role("latent_dim", z), *([Role("architecture", mlp_label)] if z == 2 else []),
-               *(centre_roles[1:] if z == centre_z else ()), latent_dim=z, **sweep)
-          for z in profile.latent_dims],
-        spec(Role("architecture", "mlp512x256"), hidden=(512, 256), stop=True),
-        *[spec(Role("beta", b), latent_dim=centre_z, beta=b, **sweep) for b in profile.betas if b != 1.0],
-        # The yardstick: the sweeps' shared centre again with other seeds (the first seed is above).
-        *[spec(*centre_roles, latent_dim=centre_z, seed=profile.seed + i, **sweep) for i in range(1, profile.seeds)],
-        spec(Role("training_length", max(profile.length_epochs)), hidden=profile.sweep_hidden, latent_dim=centre_z,
-             epochs=max(profile.length_epochs), snapshot_epochs=profile.length_epochs),
-        spec(Role("binarized", "mlp400"), latent_dim=profile.binarized_latent_dim, binarize=True, likelihood=True),
-        *[spec(Role("conv_length", e), arch="conv", epochs=e) for e in profile.long_epochs],
-        *likelihood_specs(profile, config),
-    ]
-    if centre_z not in profile.latent_dims:   # the β = 1 point of the β sweep
-        specs.append(spec(*centre_roles[1:], latent_dim=centre_z, **sweep))
-    return specs
-# --8<-- [end:runs]
-
-
-# --8<-- [start:likelihood-runs]
-def likelihood_specs(profile: Profile, config) -> list[RunSpec]:
-    """Burda et al.'s 784-200-200-50 tanh MLP on dynamically binarized MNIST, once trained on the
-    ELBO (a VAE) and once on the IWAE bound with the profile's k (50 in `full`, 5 elsewhere: the
-    IWAE step costs about k decoder passes, and Burda et al. report both k); long in `full`, short elsewhere."""
-    vae_epochs, iwae_epochs = profile.likelihood_epochs
-    common = dict(dataset="mnist", arch="mlp", hidden=BURDA_HIDDEN, latent_dim=BURDA_LATENT_DIM, binarize=True,
-                  activation="tanh", init_output_bias=True, lr_schedule=profile.likelihood_lr_schedule,
-                  kl_warmup_epochs=min(profile.likelihood_kl_warmup_epochs, min(profile.likelihood_epochs) - 1))
-    names = dict(dataset="mnist", arch="mlp", hidden=BURDA_HIDDEN, latent_dim=BURDA_LATENT_DIM, binarize=True,
-                 activation="tanh")
-    return [RunSpec(run_name(**names), config(**common, epochs=vae_epochs),
-                    roles=(Role("likelihood", "elbo"), Role("binarized", "burda-elbo")),
-                    likelihood=True, bound_by_epoch=True),
-            RunSpec(run_name(**names, objective="iwae", k=profile.likelihood_train_k),
-                    config(**common, epochs=iwae_epochs, objective="iwae", k=profile.likelihood_train_k),
-                    roles=(Role("likelihood", "iwae"), Role("binarized", "burda-iwae")),
-                    likelihood=True, bound_by_epoch=True)]
-# --8<-- [end:likelihood-runs]

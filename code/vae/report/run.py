@@ -120,6 +120,7 @@ class RunOutcome:
     test_bound: list[dict[str, float]] = field(default_factory=list)
     anomaly_scores: tuple[torch.Tensor, torch.Tensor] | None = None   # (in distribution, outliers)
     snapshots: dict[int, dict[str, Any]] = field(default_factory=dict)   # spec.snapshot_epochs
+    run_dir: Path | None = None        # the run's own folder, where its files are
 
 
 @dataclass
@@ -149,7 +150,7 @@ def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, inputs: RunInput
     return RunOutcome(spec=spec, metrics=result.metrics, history=result.history, files=files,
                       final_samples=snapshots.final_samples, report_time_s=time.perf_counter() - started,
                       test_bound=snapshots.test_bound, anomaly_scores=measured.anomaly_scores,
-                      snapshots=snapshots.at_epochs)
+                      snapshots=snapshots.at_epochs, run_dir=run_dir)
 
 
 def explores(spec: RunSpec) -> bool:
@@ -185,7 +186,7 @@ class RunMeasurements:
         if spec.failures:
             added["failures"] = draw_failures(spec, result, run_dir,
                                               self.anomaly_scores[0] if self.anomaly_scores else None,
-                                              profile.seed, profile.anomaly_images)
+                                              profile.seed, profile.anomaly_images, self.inputs.judge)
         if spec.save_model:
             save_model_files(result, mu, logvar, run_dir)
         if self.inputs.explorer_dir is not None:
@@ -251,10 +252,11 @@ FAILURES_SHOWN = 10
 
 
 def draw_failures(spec: RunSpec, result: TrainResult, run_dir: Path, scores: torch.Tensor | None,
-                  seed: int, images: int | None = None) -> dict[str, Any]:
+                  seed: int, images: int | None = None, judge: nn.Module | None = None) -> dict[str, Any]:
     """failures.png: the test images this model reconstructs worst (highest -ELBO), above their
     reconstructions, among the first `images` test images (None: all); returns each one's test
-    index, class and -ELBO, and the median over the images searched."""
+    index, class and -ELBO, the class the report's classifier reads in its reconstruction (with a
+    classifier), and the median over the images searched."""
     x, y = result.splits.test_x[:images], result.splits.test_y[:images]
     if scores is None or len(scores) != len(x):
         scores = evaluation.negative_elbo_per_example(result.model, x, result.config.recon_loss, seed=seed)
@@ -262,10 +264,21 @@ def draw_failures(spec: RunSpec, result: TrainResult, run_dir: Path, scores: tor
     originals = x[worst.to(x.device)]
     names = result.splits.classes
     rows = [{"test_index": int(i), "class": names[int(y[i])], "negative_elbo": float(scores[i])} for i in worst]
-    figures.plot_failures(originals.cpu(), evaluation.reconstructions(result.model, originals),
-                          [f"{r['class']}\n{r['negative_elbo']:.0f}" for r in rows], run_dir / "failures.png",
+    reconstructed = evaluation.reconstructions(result.model, originals)
+    if judge is not None:   # a failure that decodes as another class is a confusion, not a blur
+        for row, predicted in zip(rows, classifier.predict(judge, reconstructed).tolist()):
+            row["reconstructed_as"] = names[int(predicted)]
+    figures.plot_failures(originals.cpu(), reconstructed,
+                          [failure_label(r) for r in rows], run_dir / "failures.png",
                           f"{describe(spec.config)}: the {len(rows)} test images with the highest −ELBO (nats)")
     return {"images": rows, "median_negative_elbo": float(scores.median()), "test_images": len(scores)}
+
+
+def failure_label(row: dict[str, Any]) -> str:
+    """A failure's class, the class read in its reconstruction where it differs, and its −ELBO."""
+    read_as = row.get("reconstructed_as", row["class"])
+    return "\n".join([row["class"], *([f"→ {read_as}"] if read_as != row["class"] else []),
+                      f"{row['negative_elbo']:.0f}"])
 
 
 RECONSTRUCTION_CLASS_IMAGES = 1000

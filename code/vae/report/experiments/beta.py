@@ -1,0 +1,154 @@
+"""The weight of the KL term: the sweep MLP at latent 16 trained on reconstruction + β·KL for
+β = 0.5, 1, 2 and 4, until the stopping rule (β = 1 is the centre, with several seeds). Its figure
+puts both sweeps on one rate–distortion plane."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ... import figures
+from ..comparisons import Comparison, sweep_outputs, sweep_rows
+from ...config import TrainConfig
+from ..plan import Profile, RunSpec, Sweep
+from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
+from .yardstick import centre
+
+ROLES = ("beta",)
+LARGEST = {"kl": "test_kl", "recon": "test_recon", "elbo": "test_elbo", "units": "active_units"}
+FINDINGS = {"beta_best": ("one_clear", "other_clear", "within_spread", "unmeasured"),
+            "beta_trade": ("trades", "mixed", "unmeasured"),
+            **{f"beta_largest_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in LARGEST}}
+
+
+# --8<-- [start:plan]
+def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
+    return Sweep("beta", "beta", profile.betas, centre(profile, base)).specs(base)
+# --8<-- [end:plan]
+
+
+def write(c: Comparison) -> list[Path]:
+    def points(experiment: str, label: Callable[[Any], str]) -> list[dict[str, Any]]:
+        return [{"label": label(r["value"]), "kl": r["test_kl"], "recon": r["test_recon"],
+                 "kl_sd": r["test_kl_sd"], "recon_sd": r["test_recon_sd"]} for r in sweep_rows(c, experiment)]
+    z = c.profile.sweep_latent_dim
+    sweeps = {f"β sweep (latent {z})": points("beta", lambda v: f"β = {v:g}"),
+              "latent-size sweep (β = 1)": points("latent_dim", lambda v: f"z = {v}")}
+    model = "MLP 784-" + "-".join(map(str, c.profile.sweep_hidden))
+    return [*sweep_outputs(c, "beta", "beta", "β"),
+            plot_rate_distortion(sweeps, c.figures / "rate_distortion.png", f"MNIST, {model}: test set, mean over seeds")]
+
+
+def judge(c: Comparison, spread: Spread) -> list[Finding]:
+    rows = sweep_rows(c, "beta")
+    by_value = {r["value"]: r for r in rows}
+    one, top = by_value.get(1.0), rows[-1] if rows else None
+    if len(rows) < 2 or one is None or top is one or spread.of("test_elbo") is None:
+        return [unmeasured(name, "the β sweep", verdicts) for name, verdicts in FINDINGS.items()]
+    evidence = [run for r in rows for run in r["runs"]]
+    ranked = sorted(rows, key=lambda r: r["test_elbo"])
+    best, second = ranked[0], ranked[1]
+    call = spread.differ(second["test_elbo"] - best["test_elbo"], "test_elbo")
+    verdict = "within_spread" if call["verdict"] != "higher" else "one_clear" if best["value"] == 1.0 else "other_clear"
+    found = [Finding("beta_best", "the β whose model has the lowest test −ELBO (the tightest bound)",
+                     FINDINGS["beta_best"], verdict, {
+                         "best_beta": best["value"], "best_elbo": best["test_elbo"], "runner_up_beta": second["value"],
+                         "runner_up_elbo": second["test_elbo"], "margin_to_runner_up": second["test_elbo"] - best["test_elbo"],
+                         "margin": call["margin"], "clearance": call["clearance"]},
+                     spread.record("test_elbo"), call, evidence)]
+    steps = [{"from": low["value"], "to": high["value"], "kl_saved": low["test_kl"] - high["test_kl"],
+              "recon_lost": high["test_recon"] - low["test_recon"]} for low, high in zip(rows, rows[1:])]
+    trades = all(s["kl_saved"] > 0 and s["recon_lost"] > 0 for s in steps)
+    found.append(Finding("beta_trade", "each step up in β saves KL and loses reconstruction",
+                         FINDINGS["beta_trade"], "trades" if trades else "mixed",
+                         {"steps": steps, "smallest_beta": rows[0]["value"], "largest_beta": top["value"]},
+                         evidence=evidence))
+    for term, key in LARGEST.items():
+        call = spread.differ(top[key] - one[key], key)
+        found.append(Finding(f"beta_largest_{term}", f"the largest β against β = 1: {key}",
+                             FINDINGS[f"beta_largest_{term}"], call["verdict"], {
+                                 "beta": top["value"], "at_1": one[key], "at_largest": top[key],
+                                 "difference": top[key] - one[key], "margin": call["margin"],
+                                 "latent_dim": c.profile.sweep_latent_dim, "seeds_at_1": one["seeds"],
+                                 "seeds_at_largest": top["seeds"]},
+                             spread.record(key), call, evidence))
+    return found
+
+
+def _shared_labels(points: Sequence[Mapping[str, float]], tolerance: float = 0.01) -> dict[tuple[float, float], list[str]]:
+    """One label per place: points of several sweeps that sit on the same spot (the sweeps share
+    their centre run) within `tolerance` of each axis's range get one joined label, so that no two
+    labels are drawn on top of each other."""
+    if not points:
+        return {}
+    kl_range = (max(p["kl"] for p in points) - min(p["kl"] for p in points)) or 1.0
+    recon_range = (max(p["recon"] for p in points) - min(p["recon"] for p in points)) or 1.0
+    places: dict[tuple[float, float], list[str]] = {}
+    for p in points:
+        place = next((q for q in places if abs(q[0] - p["kl"]) <= tolerance * kl_range
+                      and abs(q[1] - p["recon"]) <= tolerance * recon_range), (p["kl"], p["recon"]))
+        if p["label"] not in places.setdefault(place, []):
+            places[place].append(p["label"])
+    return places
+
+
+# --8<-- [start:rate-distortion]
+@figures.styled
+def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
+                         title: str = "") -> Path:
+    """Rate (KL, x) against distortion (reconstruction, y) of every run of each sweep, one marker
+    per sweep, the points of a sweep joined in order and labelled with their value; dashed lines
+    of equal −ELBO = reconstruction + KL (slope −1): a point on a lower line has a better bound
+    (Alemi et al. 2018). Each point is a mean over seeds, with ± one standard deviation where
+    several seeds were trained."""
+    fig, ax = figures.new_figure(1, 1, (figures.FULL_WIDTH_IN, 5.2))
+    markers = "osD^v"
+    points = [p for sweep in sweeps.values() for p in sweep]
+    for index, (label, sweep) in enumerate(sweeps.items()):
+        ax.errorbar([p["kl"] for p in sweep], [p["recon"] for p in sweep],
+                    xerr=[p.get("kl_sd") or 0.0 for p in sweep], yerr=[p.get("recon_sd") or 0.0 for p in sweep],
+                    fmt=markers[index % len(markers)] + "-", color=figures.CLASS_COLOURS(index), capsize=3,
+                    label=label, ms=6)
+    labels = [(", ".join(names), place) for place, names in _shared_labels(points).items()]
+    if points:
+        kl_low, kl_high = min(p["kl"] for p in points), max(p["kl"] for p in points)
+        rec_low, rec_high = min(p["recon"] for p in points), max(p["recon"] for p in points)
+        pad_kl, pad_rec = 0.12 * (kl_high - kl_low or 1), 0.12 * (rec_high - rec_low or 1)
+        ax.set_xlim(kl_low - pad_kl, kl_high + pad_kl)
+        ax.set_ylim(rec_low - pad_rec, rec_high + pad_rec)
+        elbos = [p["kl"] + p["recon"] for p in points]
+        step = max(1.0, float(np.ceil((max(elbos) - min(elbos)) / 5)))
+        xs = np.array(ax.get_xlim())
+        for level in np.arange(np.floor(min(elbos)), max(elbos) + step, step):
+            ax.plot(xs, level - xs, "--", color="#999999", lw=0.8, zorder=0)
+            y_at = level - xs[1]
+            if ax.get_ylim()[0] <= y_at <= ax.get_ylim()[1]:
+                ax.text(xs[1], y_at, f" {level:.0f}", color="#666666", va="center", fontsize=10)
+        ax.set_xlim(*xs)
+    ax.set_xlabel("rate: KL (nats)")
+    ax.set_ylabel("distortion: reconstruction (nats)")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    _place_labels(ax, labels)
+    return figures.save_png(fig, path)
+# --8<-- [end:rate-distortion]
+
+
+def _place_labels(ax, labels: Sequence[tuple[str, tuple[float, float]]]) -> None:
+    """Each label beside its point: above right, else below right, above left or below left,
+    whichever first overlaps no label already placed (with a 3 px gap)."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed = []
+    for text, point in labels:
+        for offset, align in (((6, 4), "left"), ((6, -16), "left"), ((-6, 4), "right"), ((-6, -16), "right")):
+            note = ax.annotate(text, point, textcoords="offset points", xytext=offset, ha=align, fontsize=10)
+            box = note.get_window_extent(renderer).padded(3)   # a gap the eye sees between labels
+            if not any(box.overlaps(other) for other in placed):
+                break
+            note.remove()
+        else:
+            note = ax.annotate(text, point, textcoords="offset points", xytext=(6, 4), fontsize=10)
+            box = note.get_window_extent(renderer)
+        placed.append(box)

@@ -1,0 +1,50 @@
+"""Free bits (Kingma et al. 2016): each latent unit's KL counts at least λ nats in the loss, so a
+unit below the floor is not pushed all the way to the prior. Seed report 002 names it as the
+remedy to try for collapsed units. The sweep: the floor λ at the setting where units collapse at
+β = 1 (the sweep MLP at the latent-size sweep's largest size), λ = 0 being that sweep's own run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..comparisons import Comparison, sweep_outputs, sweep_rows
+from ...config import TrainConfig
+from ..plan import Profile, RunSpec, Sweep
+from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
+from .yardstick import centre
+
+ROLES = ("free_bits",)
+TERMS = {"units": "active_units", "elbo": "test_elbo", "kl": "test_kl"}
+FINDINGS = {f"free_bits_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in TERMS}
+
+
+# --8<-- [start:plan]
+def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
+    collapsing = dataclasses.replace(centre(profile, base), latent_dim=profile.free_bits_latent_dim)
+    return Sweep("free_bits", "free_bits", profile.free_bits, collapsing).specs(base)
+# --8<-- [end:plan]
+
+
+def write(c: Comparison) -> list[Path]:
+    return sweep_outputs(c, "free_bits", "free_bits", "free bits λ (nats per unit)", log_x=False)
+
+
+def judge(c: Comparison, spread: Spread) -> list[Finding]:
+    """The largest floor against none: active units, the bound and the KL, each against its spread."""
+    rows = sweep_rows(c, "free_bits")
+    by_value = {r["value"]: r for r in rows}
+    none, top = by_value.get(0.0), rows[-1] if rows else None
+    if none is None or top is none:
+        return [unmeasured(name, "the free-bits sweep", verdicts) for name, verdicts in FINDINGS.items()]
+    found = []
+    for term, key in TERMS.items():
+        call = spread.differ(top[key] - none[key], key)
+        found.append(Finding(f"free_bits_{term}", f"free bits λ = {top['value']:g} against none: {key}",
+                             FINDINGS[f"free_bits_{term}"], call["verdict"], {
+                                 "floor": top["value"], "without": none[key], "with_floor": top[key],
+                                 "difference": top[key] - none[key], "margin": call["margin"],
+                                 "latent_dim": c.profile.free_bits_latent_dim,
+                                 "floors": len(rows) - 1, "smallest_floor": rows[1]["value"]},
+                             spread.record(key), call, [run for r in rows for run in r["runs"]]))
+    return found

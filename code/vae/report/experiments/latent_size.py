@@ -1,0 +1,61 @@
+"""How many latent dimensions are enough: the sweep MLP at β = 1 with latent 2, 8, 16 and 32, each
+trained until the stopping rule (the centre, latent 16, with several seeds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..comparisons import Comparison, sweep_outputs, sweep_rows
+from ...config import TrainConfig
+from ..plan import Profile, RunSpec, Sweep
+from ..verdicts import Finding, Spread, differ, unmeasured
+from .yardstick import centre
+
+ROLES = ("latent_dim",)
+FINDINGS = {"latent_size": ("saturates", "still_improving", "unmeasured"),
+            "latent_units": ("all_used", "some_unused", "unmeasured")}
+
+
+# --8<-- [start:plan]
+def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
+    return Sweep("latent_dim", "latent_dim", profile.latent_dims, centre(profile, base)).specs(base)
+# --8<-- [end:plan]
+
+
+def write(c: Comparison) -> list[Path]:
+    return sweep_outputs(c, "latent_dim", "latent", "latent dimension")
+
+
+def judge(c: Comparison, spread: Spread) -> list[Finding]:
+    rows = sweep_rows(c, "latent_dim")
+    size_claim = "the smallest latent size whose test −ELBO is within the margin of the best one"
+    units_claim = "whether the largest latent space of the sweep uses all its units"
+    if len(rows) < 2 or spread.of("test_elbo") is None:
+        return [unmeasured("latent_size", size_claim, FINDINGS["latent_size"]),
+                unmeasured("latent_units", units_claim, FINDINGS["latent_units"])]
+    best = min(rows, key=lambda r: r["test_elbo"])
+    calls = [spread.differ(r["test_elbo"] - best["test_elbo"], "test_elbo") for r in rows]
+    at = next(i for i, call in enumerate(calls) if call["verdict"] == "same")
+    enough, largest = rows[at], rows[-1]
+    # The step past "enough": the gain a reader would buy with the next size, and how close that call was.
+    after = rows[at + 1] if at + 1 < len(rows) else None
+    step = differ(after["test_elbo"] - enough["test_elbo"], spread.of("test_elbo")) if after else None
+    steps = [{"from": a["value"], "to": b["value"], "gain": a["test_elbo"] - b["test_elbo"],
+              **spread.differ(b["test_elbo"] - a["test_elbo"], "test_elbo")} for a, b in zip(rows, rows[1:])]
+    size = Finding("latent_size", size_claim, FINDINGS["latent_size"],
+                   "saturates" if enough is not largest else "still_improving", {
+                       "enough_latent_dim": enough["value"], "enough_elbo": enough["test_elbo"],
+                       "best_latent_dim": best["value"], "best_elbo": best["test_elbo"],
+                       "largest_latent_dim": largest["value"], "largest_seeds": largest["seeds"],
+                       "next_latent_dim": after["value"] if after else None,
+                       "next_gain": -step["difference"] if step else None,
+                       "next_clearance": step["clearance"] if step else None,
+                       "margin": calls[0]["margin"], "steps": steps,
+                       "first_gain": steps[0]["gain"], "first_from": steps[0]["from"], "first_to": steps[0]["to"]},
+                   spread.record("test_elbo"), step, [run for r in rows for run in r["runs"]])
+    units = Finding("latent_units", units_claim, FINDINGS["latent_units"],
+                    "all_used" if largest["active_units"] >= largest["value"] else "some_unused",
+                    {"latent_dim": largest["value"], "active_units": largest["active_units"],
+                     "unused": largest["value"] - largest["active_units"], "seeds": largest["seeds"]},
+                    evidence=largest["runs"])
+    return [size, units]

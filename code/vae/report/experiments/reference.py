@@ -1,0 +1,106 @@
+"""The reference runs: seed report 000's ConvVAE (latent 2, 10 epochs) on MNIST and on
+Fashion-MNIST, trained in fp32, the seed report's precision, so that the side-by-side with its
+numbers compares the same computation. Their models are saved for the notebook and the explorer."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..comparisons import Comparison
+from ...config import TrainConfig
+from ..plan import Profile, Role, RunSpec, spec
+from ..quoted import QUOTED
+from ..tables import Column, write_table
+from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
+
+ROLES = ("reference",)
+DATASETS = ("mnist", "fashion-mnist")
+FINDINGS = {
+    "seed_000_val": ("worse_every_epoch", "better_every_epoch", "mixed", "other_protocol", "unmeasured"),
+    "seed_000_test": (*DIFFERENCE_VERDICTS, "unmeasured"),
+    "best_epoch_mnist": ("last", "earlier", "unmeasured"),
+    "best_epoch_fashion_mnist": ("last", "earlier", "unmeasured"),
+}
+EPOCH_COLUMNS = [
+    Column("epoch", "epoch", "count"), Column("train_elbo", "train -ELBO", "nats"),
+    Column("val_elbo", "val -ELBO", "nats"), Column("train_recon", "train reconstruction", "nats"),
+    Column("val_recon", "val reconstruction", "nats"), Column("train_kl", "train KL", "nats"),
+    Column("val_kl", "val KL", "nats"), Column("val_elbo_per_pixel", "val -ELBO per pixel", "per_pixel")]
+
+
+def config(base: TrainConfig, dataset: str) -> TrainConfig:
+    """The seed report's ConvVAE on `dataset`, in fp32 as the seed report trained it."""
+    return dataclasses.replace(base, dataset=dataset, arch="conv", latent_dim=2, precision="fp32")
+
+
+# --8<-- [start:plan]
+def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
+    return [spec(config(base, dataset), base, Role("reference", dataset), save_model=True, failures=True)
+            for dataset in DATASETS]
+# --8<-- [end:plan]
+
+
+def write(c: Comparison) -> list[Path]:
+    """Each reference run's per-epoch table, as seed report 000 prints it, and the side-by-side."""
+    written: list[Path] = []
+    for dataset in DATASETS:
+        outcome = c.one("reference", dataset)
+        written += write_table(c.tables, f"reference_epochs_{dataset}", list(outcome.history) if outcome else [],
+                               EPOCH_COLUMNS)
+    rows = []
+    reference, seed = c.one("reference", "mnist"), QUOTED["seed_000"]
+    if reference is not None:
+        rows = [{"epoch": row["epoch"], "seed_000": quoted, "this_report": row["val_elbo"],
+                 "difference": row["val_elbo"] - quoted} for row, quoted in zip(reference.history, seed["val_elbo"])]
+        rows.append({"epoch": "test, best epoch", "seed_000": seed["test_elbo"],
+                     "this_report": reference.metrics["test"]["elbo"],
+                     "difference": reference.metrics["test"]["elbo"] - seed["test_elbo"]})
+    return written + write_table(c.tables, "seed_reference", rows, [
+        Column("epoch", "epoch"), Column("seed_000", "seed report 000 (quoted)", "nats"),
+        Column("this_report", "this report", "nats"), Column("difference", "difference", "nats")])
+
+
+def judge(c: Comparison, spread: Spread) -> list[Finding]:
+    return [*seed_000(c, spread), *(best_epoch(c, dataset) for dataset in DATASETS)]
+
+
+def seed_000(c: Comparison, spread: Spread) -> list[Finding]:
+    reference, quoted = c.one("reference", "mnist"), QUOTED["seed_000"]
+    val_claim = "this report's reference run against seed report 000, validation −ELBO epoch by epoch"
+    test_claim = "this report's reference run against seed report 000, test −ELBO"
+    if reference is None:
+        return [unmeasured("seed_000_val", val_claim, FINDINGS["seed_000_val"]),
+                unmeasured("seed_000_test", test_claim, FINDINGS["seed_000_test"])]
+    diffs = [row["val_elbo"] - q for row, q in zip(reference.history, quoted["val_elbo"])]
+    worse = sum(d > 0 for d in diffs)
+    precision = reference.metrics.get("precision", reference.spec.config.precision)
+    # The side-by-side means something only under the seed's protocol: all images, its epochs.
+    same_protocol = reference.spec.config.train_limit is None and len(reference.history) == len(quoted["val_elbo"])
+    val = Finding("seed_000_val", val_claim, FINDINGS["seed_000_val"],
+                  "other_protocol" if not same_protocol else "worse_every_epoch" if worse == len(diffs)
+                  else "better_every_epoch" if worse == 0 else "mixed",
+                  {"epochs": len(diffs), "epochs_worse": worse, "epochs_better": len(diffs) - worse,
+                   "largest_val_difference": max(diffs, key=abs), "final_val_difference": diffs[-1],
+                   "precision": precision, "seed_epochs": len(quoted["val_elbo"])},
+                  {"quoted": quoted["source"]}, evidence=[reference.spec.name])
+    test = reference.metrics["test"]["elbo"]
+    call = spread.differ(test - quoted["test_elbo"], "test_elbo")
+    return [val, Finding("seed_000_test", test_claim, FINDINGS["seed_000_test"], call["verdict"],
+                         {"this_report": test, "seed_000": quoted["test_elbo"], "difference": test - quoted["test_elbo"],
+                          "margin": call["margin"], "clearance": call["clearance"], "precision": precision},
+                         {**spread.record("test_elbo"), "borrowed": True, "quoted": quoted["source"]}, call,
+                         [reference.spec.name])]
+
+
+def best_epoch(c: Comparison, dataset: str) -> Finding:
+    name = f"best_epoch_{dataset.replace('-', '_')}"
+    claim = f"the reference run's best validation epoch on {dataset}: the last one (still improving) or earlier"
+    outcome = c.one("reference", dataset)
+    if outcome is None:
+        return unmeasured(name, claim, FINDINGS[name])
+    last = outcome.history[-1]
+    best, epochs = outcome.metrics["best_epoch"], len(outcome.history)
+    return Finding(name, claim, FINDINGS[name], "last" if best == epochs else "earlier",
+                   {"best_epoch": best, "epochs": epochs, "last_val_elbo": last["val_elbo"],
+                    "last_train_elbo": last["train_elbo"]}, evidence=[outcome.spec.name])

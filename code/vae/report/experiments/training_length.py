@@ -1,0 +1,160 @@
+"""Training length: the sweeps' centre model trained without the stopping rule for the profile's
+longest length (100 epochs in `standard`), with snapshots on the way; in `full`, the reference
+ConvVAE trained longer too. It tells when more training stops paying, whether the stopping rule
+stops in time, and how much the sweeps' cap leaves on the table."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ... import figures
+from ...evaluation import pca_projection
+from ...training import stopped
+from ..comparisons import TEST_TERMS, Comparison, summary_row
+from ...config import TrainConfig
+from ..plan import Profile, Role, RunSpec, describe, spec
+from ..tables import Column, write_table
+from ..verdicts import MARGIN_SDS, Finding, Spread, differ, unmeasured
+from . import reference, yardstick
+from .yardstick import centre
+
+ROLES = ("training_length", "conv_length")
+FINDINGS = {"training_length": ("diminishes", "still_gaining", "unmeasured"),
+            "stopping_rule": ("would_stop", "would_not_stop", "unmeasured"),
+            "overfitting": ("rises", "flat", "unmeasured"),
+            "cap_gain": ("gains_after_cap", "flat_after_cap", "unmeasured")}
+
+
+# --8<-- [start:plan]
+def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
+    longest = max(profile.length_epochs)
+    long_centre = dataclasses.replace(centre(profile, base), epochs=longest, stop_window=0)
+    return [spec(long_centre, base, Role("training_length", longest), snapshot_epochs=profile.length_epochs),
+            *[spec(dataclasses.replace(reference.config(base, "mnist"), epochs=e), base, Role("conv_length", e))
+              for e in profile.long_epochs]]
+# --8<-- [end:plan]
+
+
+def diminishing_epoch(values: Sequence[float], margin: float | None) -> int | None:
+    """The first epoch after which the best validation −ELBO still to come improves on the best so
+    far by no more than `margin` (1-based); None without a margin."""
+    if margin is None or not values:
+        return None
+    best_so_far = np.minimum.accumulate(np.asarray(values, dtype=float))
+    return int(np.argmax(best_so_far - min(values) <= margin)) + 1
+
+
+def write(c: Comparison) -> list[Path]:
+    """The long run at its snapshot epochs (table, reconstructions, latent panels, the curve), and
+    the reference ConvVAE trained longer (full profile)."""
+    written: list[Path] = []
+    rows: list[dict[str, Any]] = []
+    long_run = c.one("training_length")
+    if long_run is not None:
+        title = describe(long_run.spec.config)
+        snaps = dict(sorted(long_run.snapshots.items()))
+        for epoch, snap in snaps.items():
+            rows.append({"epochs": epoch, "test_elbo": snap["test"]["elbo"], "test_recon": snap["test"]["recon"],
+                         "test_kl": snap["test"]["kl"], "val_elbo": long_run.history[epoch - 1]["val_elbo"],
+                         "model": title})
+        if snaps:
+            first = next(iter(snaps.values()))
+            written.append(figures.plot_image_panels(
+                {"test images": first["originals"], **{f"epoch {e}": s["reconstructions"] for e, s in snaps.items()}},
+                c.figures / "length_reconstructions.png", columns=len(first["originals"]), per_row=1,
+                title=f"{title}: reconstructions"))
+            panels = {f"epoch {e}": (pca_projection(s["latent_mu"])[0], s["labels"]) for e, s in snaps.items()}
+            written.append(figures.plot_latent_panels(panels, first["classes"], c.figures / "length_latent.png",
+                                                      title=f"{title}: test set at μ, PCA"))
+        values = [row["val_elbo"] for row in long_run.history]
+        margin = _margin(c)
+        written.append(plot_length_curve(long_run.history, (min(values), margin) if margin else None,
+                                         diminishing_epoch(values, margin), list(snaps),
+                                         c.figures / "length_curve.png", title))
+    for epochs, outcomes in c.by_value("conv_length").items():
+        rows.append({**summary_row(outcomes[0]), "epochs": epochs})
+    return written + write_table(c.tables, "training_length", rows, [
+        Column("model", "model"), Column("epochs", "epochs", "count"), Column("val_elbo", "val -ELBO", "nats"),
+        *TEST_TERMS])
+
+
+def _margin(c: Comparison) -> float | None:
+    sd = yardstick.spread(c).of("val_elbo")
+    return None if sd is None else MARGIN_SDS * sd
+
+
+def judge(c: Comparison, ruler: Spread) -> list[Finding]:
+    long_run = c.one("training_length")
+    sd = ruler.of("val_elbo")
+    if long_run is None or sd is None:
+        return [unmeasured(name, "training length", verdicts) for name, verdicts in FINDINGS.items()]
+    values = [row["val_elbo"] for row in long_run.history]
+    margin = MARGIN_SDS * sd
+    epoch = diminishing_epoch(values, margin)
+    snaps = {e: s["test"] for e, s in sorted(long_run.snapshots.items())}
+    first, last = min(snaps), max(snaps)
+    spread_record, evidence = ruler.record("val_elbo", "test_elbo"), [long_run.spec.name]
+    length = Finding("training_length", "the epoch after which the validation −ELBO still to come gains no more "
+                     "than the margin", FINDINGS["training_length"], "diminishes" if epoch < len(values) else
+                     "still_gaining", {
+                         "epochs": len(values), "diminishing_epoch": epoch, "margin": margin,
+                         "model": describe(long_run.spec.config), "best_epoch": int(np.argmin(values)) + 1,
+                         "first_snapshot": first, "test_at_first": snaps[first]["elbo"],
+                         "last_snapshot": last, "test_at_last": snaps[last]["elbo"],
+                         "snapshot_gain": snaps[first]["elbo"] - snaps[last]["elbo"]},
+                     spread_record, evidence=evidence)
+    rule = dataclasses.replace(long_run.spec.config, stop_window=c.profile.stop_window,
+                               stop_min_gain=c.profile.stop_min_gain)
+    rule_epoch = next((e for e in range(1, len(values) + 1) if stopped(long_run.history[:e], rule)), None)
+    stopping = Finding("stopping_rule", "the epoch at which the sweeps' stopping rule would stop the long run",
+                       FINDINGS["stopping_rule"], "would_stop" if rule_epoch else "would_not_stop", {
+                           "rule_stop_epoch": rule_epoch, "epochs": len(values), "window_epochs": c.profile.stop_window,
+                           "min_gain_nats": c.profile.stop_min_gain,
+                           "val_at_rule": values[rule_epoch - 1] if rule_epoch else None,
+                           "val_best": min(values)}, evidence=evidence)
+    rise = differ(values[-1] - min(values), sd)
+    overfit = Finding("overfitting", "whether the validation −ELBO rises after its best epoch beyond the margin",
+                      FINDINGS["overfitting"], "rises" if rise["verdict"] == "higher" else "flat", {
+                          "best_epoch": int(np.argmin(values)) + 1, "rise": values[-1] - min(values),
+                          "margin": margin, "epochs": len(values)}, spread_record, rise, evidence)
+    cap = c.profile.sweep_epoch_cap
+    if len(values) <= cap:
+        return [length, stopping, overfit, unmeasured("cap_gain", "gain after the cap", FINDINGS["cap_gain"])]
+    after = differ(min(values) - min(values[:cap]), sd)
+    gain = Finding("cap_gain", "how much the long run's best validation −ELBO improves after the sweeps' cap",
+                   FINDINGS["cap_gain"], "gains_after_cap" if after["verdict"] == "lower" else "flat_after_cap", {
+                       "cap": cap, "gain_after_cap": min(values[:cap]) - min(values), "margin": margin,
+                       "epochs": len(values)}, spread_record, after, evidence)
+    return [length, stopping, overfit, gain]
+
+
+@figures.styled
+def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float, float] | None,
+                      diminishing_at: int | None, snapshot_epochs: Sequence[int], path: str | Path,
+                      title: str = "") -> Path:
+    """Validation −ELBO per epoch of one long run; `band`: (best value, margin), shaded from the
+    best value up by the margin; a solid line at the epoch after which the gains still to come are
+    within the margin, dotted lines at the snapshot epochs."""
+    fig, ax = figures.new_figure(1, 1, (7.5, 4.5))
+    epochs = [row["epoch"] for row in history]
+    values = [row["val_elbo"] for row in history]
+    ax.plot(epochs, values, "-", color=figures.VAL_COLOUR, label="validation −ELBO")
+    if band is not None:
+        ax.axhspan(band[0], band[0] + band[1], color="#cccccc", alpha=0.6,
+                   label=f"within the margin ({MARGIN_SDS:g} seed s.d.) of the best")
+    if diminishing_at is not None:
+        ax.axvline(diminishing_at, color="#2ca02c", lw=1.5, label="later gains within the margin")
+    for index, epoch in enumerate(snapshot_epochs):
+        ax.axvline(epoch, color="#777777", ls=":", lw=1, label="snapshot epochs" if index == 0 else None)
+    tail = values[min(len(values) - 1, 2):]
+    ax.set_ylim(min(values) - 1, max(tail) + 1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation −ELBO (nats)")
+    ax.xaxis.set_major_locator(figures.MaxNLocator(integer=True))
+    ax.set_title(title)
+    ax.legend()
+    return figures.save_png(fig, path)

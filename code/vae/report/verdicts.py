@@ -1,0 +1,86 @@
+"""How the report judges its results: one rule for "different", and a finding as data.
+
+A finding is a claim, the closed set of verdicts it may reach, the verdict it reached, the
+numbers behind it, the spread it was judged against and how close the call was. The pages never
+compare numbers: they place a finding by name, and its sentence for the verdict comes from the
+sentence catalogue (`wording`), with the finding's numbers in its placeholders.
+
+The one rule (`differ`): a difference counts only when it exceeds `MARGIN_SDS` spreads. The spread
+is the seed-to-seed sample standard deviation at the sweeps' centre (the yardstick), or, for the
+importance-sampled likelihoods, the standard error of the two estimates. Every call records its
+clearance, |difference| − margin × spread: how far past (positive) or short of (negative) the line
+the difference fell, so a reader sees how close a call was.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+MARGIN_SDS = 2.0   # a difference must exceed twice its spread to be called one
+
+# The words of the one rule, for a difference a − b: "lower", "higher", or "same" within the margin.
+DIFFERENCE_VERDICTS = ("lower", "same", "higher")
+
+
+def differ(delta: float, sd: float | None, margin_sds: float = MARGIN_SDS) -> dict[str, Any]:
+    """The call on a difference `delta` against its spread `sd`: the verdict ("lower", "higher",
+    "same"; "unmeasured" without a spread), the margin in nats, and the clearance."""
+    if sd is None or not math.isfinite(sd):
+        return {"verdict": "unmeasured", "difference": delta, "margin": None, "clearance": None}
+    margin = margin_sds * sd
+    verdict = "same" if abs(delta) <= margin else "higher" if delta > 0 else "lower"
+    return {"verdict": verdict, "difference": delta, "margin": margin, "clearance": abs(delta) - margin}
+
+
+class FindingError(ValueError):
+    """A finding reached a verdict outside its declared set: a bug in the experiment that judged it."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One conclusion of the report, judged once, here in code."""
+    name: str                          # how pages place it: {{ say("beta_best") }}
+    claim: str                         # what is measured, in words
+    verdicts: tuple[str, ...]          # the closed set of verdicts this finding can reach
+    verdict: str
+    numbers: dict[str, Any]            # the values its sentences may name
+    spread: dict[str, Any] = field(default_factory=dict)   # what it was judged against
+    call: dict[str, Any] | None = None   # the deciding difference: difference, margin, clearance
+    evidence: Sequence[str] = ()       # the runs and files it comes from
+
+    def __post_init__(self) -> None:
+        if self.verdict not in self.verdicts:
+            raise FindingError(f"finding {self.name!r}: verdict {self.verdict!r} is not one of "
+                               f"{', '.join(self.verdicts)}")
+
+    def record(self) -> dict[str, Any]:
+        """The finding as findings.json keeps it."""
+        return {"claim": self.claim, "verdicts": list(self.verdicts), "verdict": self.verdict,
+                "numbers": self.numbers, "spread": self.spread, "call": self.call, "evidence": list(self.evidence)}
+
+
+def unmeasured(name: str, claim: str, verdicts: tuple[str, ...]) -> Finding:
+    """A finding whose runs are not in this plan or failed: it says so, and no sentence claims more."""
+    return Finding(name, claim, (*verdicts, "unmeasured") if "unmeasured" not in verdicts else verdicts,
+                   "unmeasured", {})
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The yardstick: each quantity's sample standard deviation over the seeds of the sweeps' centre."""
+    sd: dict[str, float | None]
+    seeds: int
+
+    def of(self, key: str) -> float | None:
+        return self.sd.get(key)
+
+    def differ(self, delta: float, key: str) -> dict[str, Any]:
+        """`differ` against this quantity's spread."""
+        return differ(delta, self.of(key))
+
+    def record(self, *keys: str) -> dict[str, Any]:
+        """What a finding says it was judged against."""
+        return {"kind": f"sample standard deviation over {self.seeds} seeds (n − 1)", "margin_sds": MARGIN_SDS,
+                **{f"{key}_sd": self.of(key) for key in keys}}
