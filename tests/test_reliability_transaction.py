@@ -172,6 +172,49 @@ def test_a_report_that_would_replace_what_it_did_not_write_is_refused_before_tra
     assert snapshot(tmp_path) == before
 
 
+def _archive_a_run(out: Path) -> None:
+    # The previous report's first run, moved to an archive outside --out and linked back into runs/.
+    archive = out.parent / "archive"
+    archive.mkdir()
+    shutil.move(out / "runs" / TINY_RUNS[0], archive / TINY_RUNS[0])
+    (out / "runs" / TINY_RUNS[0]).symlink_to(archive / TINY_RUNS[0], target_is_directory=True)
+
+
+def _figures_elsewhere(out: Path) -> None:
+    # figures/ a link to a folder elsewhere, in which a figure the previous report listed lies.
+    elsewhere = out.parent / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "old.png").write_bytes(b"\x89PNG listed, but outside --out")
+    (out / "figures").symlink_to(elsewhere, target_is_directory=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"].append("figures/old.png")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+THROUGH_LINKS = {"an-archived-run-linked-back-into-runs": (_archive_a_run, f"runs/{TINY_RUNS[0]}"),
+                 "figures-a-link-to-a-folder-elsewhere": (_figures_elsewhere, "figures")}
+
+
+@guarantee("transaction")
+@pytest.mark.parametrize("case", list(THROUGH_LINKS))
+def test_nothing_is_replaced_or_deleted_through_a_symbolic_link(case, tiny_report, tmp_path, capsys, monkeypatch):
+    """A previous report's run or folder that is a symbolic link to files outside --out: one line, exit 2, before
+    training; nothing behind the link (or anywhere) changed."""
+    from vae.report import runner
+
+    out = tmp_path / "assets"
+    code, _, err = tiny_report(out, capsys=capsys)
+    assert code == 0, err
+    arrange, link = THROUGH_LINKS[case]
+    arrange(out)
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(runner, "produce_run", lambda *args: pytest.fail("trained before refusing"))
+    code, _, err = tiny_report(out, names=TINY_RUNS[1:], capsys=capsys)      # the linked run is no longer in the plan
+    assert code == 2
+    assert_one_line(err, "--out", str(out / link), "is a symbolic link", "choose another --out")
+    assert snapshot(tmp_path) == before
+
+
 @guarantee("transaction")
 def test_a_file_added_to_a_previous_reports_run_while_the_report_trains_is_never_deleted(
         tiny_report, tmp_path, capsys, monkeypatch):
