@@ -504,6 +504,10 @@ UNPUBLISHABLE = {
     "iframe-in-a-table": (lambda a: _append(a / "tables" / "architectures.md",
                                             '\n<iframe src="https://example.com/"></iframe>\n'),
                           "tables/architectures.md holds raw HTML (<iframe"),
+    "javascript-link-in-a-table": (lambda a: _append(a / "tables" / "anomaly.md", "| [x](javascript:alert(1)) |\n"),
+                                   "tables/anomaly.md holds a Markdown link or image ([x]("),
+    "remote-image-in-a-table": (lambda a: _append(a / "tables" / "beta.md", "| ![x](https://example.com/t.png) |\n"),
+                                "tables/beta.md holds a Markdown link or image (![x]("),
 }
 
 
@@ -512,7 +516,7 @@ UNPUBLISHABLE = {
 def test_malformed_records_and_unpublishable_assets_stop_the_build_in_one_line_naming_the_file(
         case, committed_assets, tmp_path, repo_root, subprocess_env):
     """A malformed manifest or run record, an empty or non-PNG figure, an empty table or one with raw HTML (`<script>`,
-    `<iframe>`): the build hook and `python -m vae.plumbing.consistency` name the file in one line, never a traceback."""
+    `<iframe>`) or a Markdown link or image: the build hook and `python -m vae.plumbing.consistency` name the file in one line, never a traceback."""
     fragment, message, docs = _build_hook_refusal(UNPUBLISHABLE[case], committed_assets, tmp_path, repo_root)
     assert fragment in message and "\n" not in message
     result = subprocess.run([sys.executable, "-m", "vae.plumbing.consistency", str(docs / "assets")], env=subprocess_env,
@@ -544,3 +548,20 @@ def test_mkdocs_build_strict_stops_on_a_half_replaced_report(case, committed_ass
     assert result.returncode != 0
     assert fragment in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "site" / "index.html").exists()
+
+
+@guarantee("assets")
+@pytest.mark.parametrize("text", ["[x](javascript:alert(1))", "![x](https://example.com/t.png)", "[x][r]\n\n[r]: javascript:alert(1)"],
+                         ids=["javascript-link", "remote-image", "reference-link"])
+def test_a_markdown_link_or_image_in_a_json_string_reaches_no_page(text, repo_root):
+    """A string of a JSON asset holding a Markdown link or image, printed on a page: shown as text, never a link or image."""
+    import importlib.util
+
+    import markdown
+
+    spec = importlib.util.spec_from_file_location("site_macros_under_test", repo_root / "code" / "site_macros.py")
+    site_macros = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site_macros)
+    page = markdown.markdown(f"Measured on {site_macros.finalize(text)}.", extensions=["attr_list", "md_in_html", "tables"])
+    assert "<a " not in page and "<img" not in page, page
+    assert "[x]" in page.replace("&#91;", "[").replace("&#93;", "]")       # the reader still sees the text
