@@ -221,6 +221,9 @@ def check_assets(assets: Path) -> None:
 
 def main(argv: list[str]) -> int:
     folder = Path(argv[0] if argv else "docs/assets")
+    if not folder.is_dir():      # an empty result here would read as "consistent"
+        print(f"{folder}: no such folder; give the assets folder of a report (docs/assets)", file=sys.stderr)
+        return 2
     issues = problems(folder)
     for issue in issues:
         print(f"{folder}: {issue}", file=sys.stderr)
