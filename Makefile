@@ -8,26 +8,40 @@ PROFILE  ?= standard
 DATA_DIR ?= data
 MKDOCS   ?= $(VENV)/bin/mkdocs
 
-.PHONY: install lock data train report site pdf serve test bench clean
+.PHONY: install lock data train report site pdf serve test bench clean axe
 
 install: $(VENV)/.installed
 
+# The Pythons the lock is made and checked for (pyproject.toml's requires-python says the same;
+# tests/test_requirements.py resolves the lock on each). Any other is refused in one line before
+# a venv is made or pip starts, rather than ending in a resolver error halfway through.
+PYTHON_OLDEST := 3.10
+PYTHON_NEWEST := 3.13
+comma := ,
+PYTHON_PROBLEM = $(shell $(PYTHON) -c "import sys; v = sys.version_info[:2]; print('' if ($(subst .,$(comma),$(PYTHON_OLDEST))) <= v <= ($(subst .,$(comma),$(PYTHON_NEWEST))) else '$(PYTHON) is Python %d.%d, but this project supports Python $(PYTHON_OLDEST) to $(PYTHON_NEWEST): run make with PYTHON= one of those, for example PYTHON=python3.12' % v)" 2>/dev/null || echo "$(PYTHON) does not run: run make with PYTHON= a Python $(PYTHON_OLDEST) to $(PYTHON_NEWEST), for example PYTHON=python3.12")
+# Expanded when the recipe runs, so only a target that installs asks: make stops in one line.
+CHECK_PYTHON = $(if $(PYTHON_PROBLEM),$(error $(PYTHON_PROBLEM)))
+
 # Every package at the version and hash of requirements.lock (made from requirements.txt).
 $(VENV)/.installed: requirements.lock pyproject.toml
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-# The lock: every package that requirements.txt needs, pinned with its hashes (pip-tools, in a
-# throwaway environment; the project itself does not need pip-tools). It keeps the pins it has;
-# `make lock LOCK_FLAGS=--upgrade` moves every package to its newest version in range.
+# The lock: every package that requirements.txt needs, pinned with its hashes, for every supported
+# Python at once (uv's universal resolution: where a package's newest version in range needs a newer
+# Python, the lock holds one pin per Python range, with markers that pip understands). uv runs in a
+# throwaway environment. It keeps the pins it has; `make lock LOCK_FLAGS=--upgrade` moves every
+# package to its newest version in range.
 LOCK_VENV := .lock-venv
 lock:
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(LOCK_VENV)
-	$(LOCK_VENV)/bin/pip install --quiet pip-tools
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet $(LOCK_FLAGS) --generate-hashes --strip-extras --allow-unsafe \
-	    --no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
+	$(LOCK_VENV)/bin/pip install --quiet "uv>=0.9,<1"
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/uv pip compile --quiet $(LOCK_FLAGS) --universal \
+	    --python-version $(PYTHON_OLDEST) --generate-hashes --output-file requirements.lock requirements.txt
 	rm -rf $(LOCK_VENV)
 
 data: install
@@ -62,11 +76,14 @@ serve: install
 # axe-core (npm, version pinned in tests/browser/package-lock.json) for the browser test's WCAG check.
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 
-$(AXE): tests/browser/package.json tests/browser/package-lock.json
-	npm ci --prefix tests/browser --no-audit --no-fund
-	touch $@
+# Without npm the WCAG check is skipped, and pytest's summary says so (as it does for the browser
+# tests without Chromium and the PDF check without poppler-utils: README, Quick start).
+axe:
+	@if ! command -v npm >/dev/null 2>&1; then echo "npm not found: the WCAG check will not run (apt-get install npm)"; \
+	elif [ ! -f $(AXE) ] || [ tests/browser/package-lock.json -nt $(AXE) ]; then \
+	    npm ci --prefix tests/browser --no-audit --no-fund && touch $(AXE); fi
 
-test: data $(AXE)
+test: data axe
 	$(PY) -m pytest
 
 # EXAMPLES_DIR=path/to/a/copy/of/pytorch/examples also times its vae/main.py against ours.

@@ -23,7 +23,8 @@ Numbers, all written by the report's one formatter (vae.report.tables, typograph
 `| nats` (2 decimals), `| auc` (3), `| per_pixel` (4), `| seconds` (1), `| count` (thousands
 separators), `| setting` (as given: 0.5, 1e-05) and `| fmt(".1f")` (any format spec: ".0%",
 ",.0f"). A number printed without a filter is written as a count (integers) or a setting.
-Strings are HTML-escaped when printed (`<` `>` `&`), so no markup in a JSON file reaches a page.
+Strings are HTML-escaped when printed (`<` `>` `&`, and `[` `]` against Markdown links and images), so no
+markup in a JSON file reaches a page.
 
 Words and blocks:
 - `say("beta_best")`: the sentence of a finding for the verdict the report's code reached
@@ -244,7 +245,7 @@ def finalize(value: Any) -> Any:
     if isinstance(value, Markup):
         return value
     if isinstance(value, str):
-        return html.escape(value, quote=False)
+        return _text(value)
     if isinstance(value, Null):
         raise PageValueError(f"{value.where}: nothing to print; {REGENERATE}")
     if isinstance(value, bool) or value is None or isinstance(value, (Record, Folder, SimpleNamespace, dict, list)):
@@ -253,7 +254,13 @@ def finalize(value: Any) -> Any:
         return format_number(value, "count")
     if isinstance(value, float):
         return format_number(_number(value, "value"), "setting")
-    return html.escape(str(value), quote=False)
+    return _text(str(value))
+
+
+def _text(value: str) -> str:
+    # HTML-escaped, and its brackets as character references: the page shows them, but Markdown
+    # sees no `[x](javascript:...)` link nor `![x](https://...)` image in a string from an asset.
+    return html.escape(value, quote=False).replace("[", "&#91;").replace("]", "&#93;")
 
 
 def say(assets: "Assets", name: str, form: str | None = None) -> str:

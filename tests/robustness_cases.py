@@ -68,8 +68,10 @@ suite fails if this page and the tests disagree.
 - **The report never deletes what it did not write.** It is built in a staging folder on the
   same filesystem as `--out` and lands all at once or not at all. It replaces only the files
   that the previous report's `manifest.json` lists; if anything else stands where it would
-  write, it stops in one line (exit code 2) before training. Staging left by a killed command
-  is removed by the next one once its lock is free.
+  write, it stops in one line (exit code 2) before training, as it does when anything it would
+  replace lies behind a symbolic link or `--out` holds the project's sources or pages. Staging
+  left by a killed command is removed by the next one once its lock is free; a parallel report
+  stopped by a signal ends in one line, and its workers end with it, even after a `SIGKILL`.
 - **The CUDA path** is checked on the CPU: the device asked for is made current and the step
   captured on its warm-up stream; fp32 means fp32 (no TF32) with deterministic cuDNN; the fixed
   binarization is drawn on the CPU; each report run gets a fresh worker process. Until a GPU run

@@ -7,6 +7,7 @@ turns the tags and the first line of each docstring into the table of docs/inclu
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import subprocess
 import sys
@@ -308,3 +309,86 @@ def test_an_unexpected_error_has_its_own_exit_code_one_line_and_the_traceback_in
     assert_one_line(err, "unexpected error (KeyError", "this is a bug, please report it", str(tmp_path / "vae-error-"))
     log = Path(err.split("the traceback is in ")[1].strip())
     assert "Traceback" in log.read_text() and "buggy" in log.read_text()
+
+
+# ---- issue 30: folders, counts and streams a careless user gives ------------------------------------------
+
+@guarantee("options")
+@pytest.mark.parametrize("where", ["/", ".", "code", "docs"], ids=["root", "repository", "code", "docs"])
+def test_an_out_folder_holding_the_projects_sources_or_pages_is_refused_before_training(where, repo_root, capsys,
+                                                                                         monkeypatch, data_dir):
+    """`report --out` `/`, the repository, `code` or `docs`: one line, exit 2, before anything is trained or written."""
+    from vae import report
+
+    monkeypatch.setattr(report, "build_report", lambda *args, **kwargs: pytest.fail("the report started"))
+    out = Path(where) if where == "/" else repo_root / where
+    before = sorted(p.name for p in out.iterdir())
+    code, _, err = run_cli(["report", "--profile", "quick", "--data-dir", data_dir, "--out", out], capsys)
+    assert code == 2
+    assert_one_line(err, "--out", "holds the project's", "choose a folder of its own")
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+@guarantee("options")
+def test_more_workers_than_cores_is_refused_in_one_line(tmp_path, capsys, data_dir):
+    """`report --workers 99999999999999` (more than the machine's cores): one line naming the most it accepts, exit 2."""
+    code, _, err = run_cli(["report", "--workers", "99999999999999", "--data-dir", data_dir, "--out", tmp_path / "a"],
+                           capsys)
+    assert code == 2
+    assert_one_line(err, "--workers", f"at most {os.cpu_count()}")
+    assert not (tmp_path / "a").exists()
+
+
+@guarantee("options")
+def test_a_usage_error_is_exit_2_even_when_stderr_fails(tmp_path, data_dir, subprocess_env):
+    """`train --epochs -1 2>/dev/full`: exit 2 (a usage error), no bug log, however stderr fails."""
+    logs = tmp_path / "tmp"
+    logs.mkdir()
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "vae", "train", "--epochs", "-1", "--data-dir", str(data_dir),
+                                 "--out", str(tmp_path / "out")], env={**subprocess_env, "TMPDIR": str(logs)},
+                                stdout=subprocess.PIPE, stderr=full, timeout=120)
+    assert result.returncode == 2
+    assert list(logs.iterdir()) == []            # no "bug" log written
+
+
+@guarantee("memory")
+@pytest.mark.parametrize("command", ["report", "bench"])
+def test_out_of_memory_advice_names_the_options_of_the_command_that_ran(command, tmp_path, capsys, monkeypatch, data_dir):
+    """Out of memory in `report` or `bench`: one line whose advice names that command's options, never `train`'s."""
+    from vae import cli
+
+    def out_of_memory(args):
+        raise MemoryError("Cannot allocate memory")
+
+    monkeypatch.setitem(cli.COMMANDS, command, out_of_memory)
+    code, _, err = run_cli([command, "--data-dir", data_dir, "--out", tmp_path / "out"], capsys)
+    assert code == 1
+    assert_one_line(err, "out of memory")
+    assert "--latent-dim" not in err and "--batch-size" not in err
+    assert ("--workers" if command == "report" else "--no-report") in err
+
+
+@guarantee("memory")
+def test_torch_that_cannot_load_under_a_memory_limit_is_one_line(tmp_path, subprocess_env):
+    """`ulimit -v` too small for torch's libraries: one line saying so, exit 1, no import traceback."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1536 * 2**20, 1536 * 2**20))
+
+    result = subprocess.run([sys.executable, "-m", "vae", "train", "--help"], env=subprocess_env, capture_output=True,
+                            text=True, timeout=120, preexec_fn=limit)
+    if result.returncode == 0:
+        pytest.skip("torch loads within 1.5 GB of address space on this machine")
+    assert result.returncode == 1
+    assert_one_line(result.stderr, "cannot load the project's libraries", "ulimit -v")
+
+
+@guarantee("assets")
+def test_the_consistency_check_of_a_folder_that_does_not_exist_fails_in_one_line(tmp_path, subprocess_env):
+    """`python -m vae.plumbing.consistency` on a folder that does not exist: one line, exit 2, never a silent 0."""
+    result = subprocess.run([sys.executable, "-m", "vae.plumbing.consistency", str(tmp_path / "nowhere")],
+                            env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert_one_line(result.stderr, "no such folder")

@@ -6,6 +6,7 @@ turns the tags and the first line of each docstring into the table of docs/inclu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -242,3 +243,68 @@ def test_a_ctrl_c_swallowed_during_a_report_stops_it_after_the_run_in_progress(
     assert_one_line(err, "interrupted")
     assert started == [specs[0].name]
     assert not (out / "runs" / specs[1].name).exists()
+
+
+PARALLEL_REPORT = """
+import dataclasses, sys
+
+from vae import cli
+from vae.report import RunSpec, build
+from vae.training import TrainConfig
+
+if __name__ == "__main__":      # spawned workers import this file again
+    data_dir, out = sys.argv[1:]
+    base = TrainConfig(arch="mlp", hidden=(32,), epochs=1000, batch_size=64, train_limit=256, val_split=0.02,
+                       device="cpu", data_dir=data_dir)
+    specs = [RunSpec(f"mnist-mlp32-z2-s{seed}", dataclasses.replace(base, seed=seed)) for seed in (1, 2)]
+    # Two long tiny runs stand in for the quick plan, with no classifier or comparisons.
+    build.run_specs = lambda profile, data_dir="data": specs
+    build._data_assets = lambda *args, **kwargs: ({}, [])
+    build.write_comparisons = lambda *args, **kwargs: []
+    raise SystemExit(cli.main(["report", "--profile", "quick", "--workers", "2", "--data-dir", data_dir, "--out", out]))
+"""
+
+
+def _group_ends(group: int, seconds: float) -> bool:
+    """Whether every process of the process group has ended within `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@guarantee("interruption")
+@pytest.mark.parametrize("how", ["SIGTERM-to-the-process-group", "SIGKILL-to-the-parent"])
+def test_a_parallel_report_stopped_by_a_signal_ends_cleanly_with_its_workers(how, tmp_path, data_dir, subprocess_env):
+    """A parallel report (2 workers) stopped mid-training by SIGTERM to its whole process group (what `timeout`,
+    systemd and docker send): one line, exit 143; or its parent killed by SIGKILL: the workers end with it."""
+    script = tmp_path / "parallel_report.py"
+    script.write_text(PARALLEL_REPORT, encoding="utf-8")
+    out = tmp_path / "assets"
+    process = subprocess.Popen([sys.executable, str(script), str(data_dir), str(out)], env=subprocess_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    group = process.pid        # its own session: the group holds the report, its manager and its workers
+    try:
+        for line in process.stdout:          # one line per epoch: both runs are training in their workers
+            if "epoch" in line and "2/" in line:
+                break
+        if how.startswith("SIGTERM"):
+            os.killpg(group, signal.SIGTERM)
+            _, err = process.communicate(timeout=60)
+            assert process.returncode == 143
+            assert_one_line(err, "stopped by SIGTERM")
+        else:
+            process.kill()
+            process.wait(timeout=30)
+        assert _group_ends(group, 30), "worker processes outlived the report"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        process.communicate(timeout=30)
+    assert not (out / "manifest.json").exists()

@@ -172,6 +172,49 @@ def test_a_report_that_would_replace_what_it_did_not_write_is_refused_before_tra
     assert snapshot(tmp_path) == before
 
 
+def _archive_a_run(out: Path) -> None:
+    # The previous report's first run, moved to an archive outside --out and linked back into runs/.
+    archive = out.parent / "archive"
+    archive.mkdir()
+    shutil.move(out / "runs" / TINY_RUNS[0], archive / TINY_RUNS[0])
+    (out / "runs" / TINY_RUNS[0]).symlink_to(archive / TINY_RUNS[0], target_is_directory=True)
+
+
+def _figures_elsewhere(out: Path) -> None:
+    # figures/ a link to a folder elsewhere, in which a figure the previous report listed lies.
+    elsewhere = out.parent / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "old.png").write_bytes(b"\x89PNG listed, but outside --out")
+    (out / "figures").symlink_to(elsewhere, target_is_directory=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"].append("figures/old.png")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+THROUGH_LINKS = {"an-archived-run-linked-back-into-runs": (_archive_a_run, f"runs/{TINY_RUNS[0]}"),
+                 "figures-a-link-to-a-folder-elsewhere": (_figures_elsewhere, "figures")}
+
+
+@guarantee("transaction")
+@pytest.mark.parametrize("case", list(THROUGH_LINKS))
+def test_nothing_is_replaced_or_deleted_through_a_symbolic_link(case, tiny_report, tmp_path, capsys, monkeypatch):
+    """A previous report's run or folder that is a symbolic link to files outside --out: one line, exit 2, before
+    training; nothing behind the link (or anywhere) changed."""
+    from vae.report import runner
+
+    out = tmp_path / "assets"
+    code, _, err = tiny_report(out, capsys=capsys)
+    assert code == 0, err
+    arrange, link = THROUGH_LINKS[case]
+    arrange(out)
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(runner, "produce_run", lambda *args: pytest.fail("trained before refusing"))
+    code, _, err = tiny_report(out, names=TINY_RUNS[1:], capsys=capsys)      # the linked run is no longer in the plan
+    assert code == 2
+    assert_one_line(err, "--out", str(out / link), "is a symbolic link", "choose another --out")
+    assert snapshot(tmp_path) == before
+
+
 @guarantee("transaction")
 def test_a_file_added_to_a_previous_reports_run_while_the_report_trains_is_never_deleted(
         tiny_report, tmp_path, capsys, monkeypatch):
@@ -461,6 +504,10 @@ UNPUBLISHABLE = {
     "iframe-in-a-table": (lambda a: _append(a / "tables" / "architectures.md",
                                             '\n<iframe src="https://example.com/"></iframe>\n'),
                           "tables/architectures.md holds raw HTML (<iframe"),
+    "javascript-link-in-a-table": (lambda a: _append(a / "tables" / "anomaly.md", "| [x](javascript:alert(1)) |\n"),
+                                   "tables/anomaly.md holds a Markdown link or image ([x]("),
+    "remote-image-in-a-table": (lambda a: _append(a / "tables" / "beta.md", "| ![x](https://example.com/t.png) |\n"),
+                                "tables/beta.md holds a Markdown link or image (![x]("),
 }
 
 
@@ -469,7 +516,7 @@ UNPUBLISHABLE = {
 def test_malformed_records_and_unpublishable_assets_stop_the_build_in_one_line_naming_the_file(
         case, committed_assets, tmp_path, repo_root, subprocess_env):
     """A malformed manifest or run record, an empty or non-PNG figure, an empty table or one with raw HTML (`<script>`,
-    `<iframe>`): the build hook and `python -m vae.plumbing.consistency` name the file in one line, never a traceback."""
+    `<iframe>`) or a Markdown link or image: the build hook and `python -m vae.plumbing.consistency` name the file in one line, never a traceback."""
     fragment, message, docs = _build_hook_refusal(UNPUBLISHABLE[case], committed_assets, tmp_path, repo_root)
     assert fragment in message and "\n" not in message
     result = subprocess.run([sys.executable, "-m", "vae.plumbing.consistency", str(docs / "assets")], env=subprocess_env,
@@ -501,3 +548,20 @@ def test_mkdocs_build_strict_stops_on_a_half_replaced_report(case, committed_ass
     assert result.returncode != 0
     assert fragment in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "site" / "index.html").exists()
+
+
+@guarantee("assets")
+@pytest.mark.parametrize("text", ["[x](javascript:alert(1))", "![x](https://example.com/t.png)", "[x][r]\n\n[r]: javascript:alert(1)"],
+                         ids=["javascript-link", "remote-image", "reference-link"])
+def test_a_markdown_link_or_image_in_a_json_string_reaches_no_page(text, repo_root):
+    """A string of a JSON asset holding a Markdown link or image, printed on a page: shown as text, never a link or image."""
+    import importlib.util
+
+    import markdown
+
+    spec = importlib.util.spec_from_file_location("site_macros_under_test", repo_root / "code" / "site_macros.py")
+    site_macros = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site_macros)
+    page = markdown.markdown(f"Measured on {site_macros.finalize(text)}.", extensions=["attr_list", "md_in_html", "tables"])
+    assert "<a " not in page and "<img" not in page, page
+    assert "[x]" in page.replace("&#91;", "[").replace("&#93;", "]")       # the reader still sees the text

@@ -257,6 +257,9 @@ def run_report(args: argparse.Namespace) -> None:
 
     if args.workers is not None and (not isinstance(args.workers, int) or args.workers < 1):
         raise ConfigError("workers", f"must be a positive integer (got {args.workers!r})")
+    cores = os.cpu_count() or 1
+    if args.workers is not None and args.workers > cores:   # more processes than cores only compete
+        raise ConfigError("workers", f"must be at most {cores}, the CPU cores of this machine (got {args.workers})")
     profile = dataclasses.replace(PROFILES[args.profile], cuda_graph=args.cuda_graph,
                                   workers=PROFILES[args.profile].workers if args.workers is None else args.workers)
     with owned(args.out):     # the report fetches what is missing and checks each file once
@@ -281,7 +284,10 @@ COMMANDS = {"data": run_data, "train": run_train, "report": run_report, "bench":
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"python -m vae: error: {message}", file=sys.stderr)
+    try:
+        print(f"python -m vae: error: {message}", file=sys.stderr)
+    except (OSError, ValueError):     # stderr full or closed (2>/dev/full): the exit code still says it
+        pass
     raise SystemExit(code)
 
 
@@ -295,6 +301,15 @@ def _is_out_of_memory(err: BaseException) -> bool:
     if isinstance(err, (MemoryError, torch.OutOfMemoryError)):
         return True
     return isinstance(err, RuntimeError) and any(m in str(err).lower() for m in OUT_OF_MEMORY)
+
+
+# What to change when memory runs out, in the options of the command that ran out.
+OUT_OF_MEMORY_ADVICE = {
+    "train": "the model or a batch does not fit on the device; use a smaller --latent-dim, --hidden or --batch-size",
+    "report": "the report's runs do not fit; use fewer --workers or a smaller --profile (quick)",
+    "bench": "the timed models do not fit; use --no-report, or run the bench alone",
+    "data": "the dataset does not fit; free some memory",
+}
 
 
 # Exit code of an error the code did not expect (a bug): EX_SOFTWARE of sysexits.h, never the 1 of a
@@ -342,8 +357,7 @@ def _run(args: argparse.Namespace) -> int:
     except (MemoryError, RuntimeError) as err:
         if not _is_out_of_memory(err):
             raise
-        _fail("out of memory: the model or a batch does not fit on the device; use a smaller "
-              "--latent-dim, --hidden or --batch-size (or a device with more memory)", 1)
+        _fail(f"out of memory: {OUT_OF_MEMORY_ADVICE[args.command]} (or a device with more memory)", 1)
     return 0
 
 

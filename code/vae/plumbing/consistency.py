@@ -8,7 +8,8 @@ content (never by modification times, which a git checkout does not keep).
 
 It also refuses what cannot be published: a malformed manifest (one line naming the key, never
 a traceback), a listed figure that is empty or not a PNG, and a listed Markdown table that is
-empty, not a table, or holds raw HTML (a generated table holds numbers and words only).
+empty, not a table, or holds raw HTML or a Markdown link or image (a generated table holds numbers and
+words only).
 
     python -m vae.plumbing.consistency docs/assets     # the same check from the shell
 """
@@ -28,6 +29,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # An HTML tag or comment: a generated table holds numbers and words only, so any tag in one was
 # put there by hand (or by an attacker) and would reach the page unescaped.
 HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>|<!--")
+# A Markdown link or image (inline `[x](url)`, `![x](url)`, reference `[x][r]` or definition `[x]: url`):
+# a generated table links nowhere, so one in it came from a string that is not the report's own
+# (a `javascript:` link, a remote image); it would be live on the page.
+MARKDOWN_LINK = re.compile(r"!?\[[^\]\n]*\]\s*[(\[:]")
 # A Markdown table: a header row, then the delimiter row (|---|:--:|...).
 TABLE_DELIMITER = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", re.M)
 
@@ -144,6 +149,9 @@ def _content_problems(assets: Path, manifest: dict[str, Any]) -> list[str]:
             elif HTML_TAG.search(text):
                 found.append(f"{name} holds raw HTML ({HTML_TAG.search(text).group(0)[:40]}); generated tables "
                              "hold numbers and words only")
+            elif MARKDOWN_LINK.search(text):
+                found.append(f"{name} holds a Markdown link or image ({MARKDOWN_LINK.search(text).group(0)[:40]}); "
+                             "generated tables hold numbers and words only")
     return found
 
 
@@ -213,6 +221,9 @@ def check_assets(assets: Path) -> None:
 
 def main(argv: list[str]) -> int:
     folder = Path(argv[0] if argv else "docs/assets")
+    if not folder.is_dir():      # an empty result here would read as "consistent"
+        print(f"{folder}: no such folder; give the assets folder of a report (docs/assets)", file=sys.stderr)
+        return 2
     issues = problems(folder)
     for issue in issues:
         print(f"{folder}: {issue}", file=sys.stderr)

@@ -39,6 +39,7 @@ def owned(folder: Path) -> Iterator[Path]:
     A folder created here and still empty at the end (the command failed before writing) is removed.
     """
     folder = Path(folder)
+    refuse_project_folder(folder)
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -62,6 +63,20 @@ def owned(folder: Path) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()   # a command that wrote nothing leaves no empty folder behind
         os.close(fd)   # closing the descriptor releases the lock
+
+
+def refuse_project_folder(folder: Path) -> None:
+    """Refuse (ConfigError, exit 2) an output folder that holds the project's sources or pages: `/`,
+    the repository, `code` or `docs` (a report's runs/, tables/ would land among the pages)."""
+    package = Path(__file__).resolve().parents[1]             # code/vae
+    protected = {package: "sources"}
+    if (package.parents[1] / "mkdocs.yml").is_file():        # a checkout, not an installed package
+        protected[package.parents[1] / "docs"] = "pages"
+    target = folder.resolve()
+    for path, what in protected.items():
+        if path == target or target in path.parents:
+            raise ConfigError("out", f"{folder} holds the project's {what} ({path}); choose a folder of its own "
+                                     "(the default, or one outside the project)")
 
 
 def _check_writable(folder: Path) -> None:

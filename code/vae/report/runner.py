@@ -16,11 +16,16 @@ the manifest is the same as a sequential report's.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import multiprocessing
+import multiprocessing.managers
 import os
 import queue
 import shutil
+import signal
+import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -127,7 +132,12 @@ def _runs_in_processes(jobs: Sequence[RunJob], workers: int, on_done: Callable[[
     # the same in principle, but on Python 3.11 it can mark the pool broken when a worker retires.)
     # The workers' epochs and the runs' ends reach `progress` and `on_done` through one queue, read
     # by one thread, in the order they happened: a run's last epoch is counted before its end.
-    with multiprocessing.Manager() as manager:   # its queue can be handed to spawned processes
+    # The queue's manager ignores the signals (SIGTERM to the whole process group is what `timeout`,
+    # systemd and docker send): the parent stops the runs, then the manager, in that order. Every
+    # process started here dies with the parent, even when the parent is killed by SIGKILL.
+    manager = multiprocessing.managers.SyncManager()
+    manager.start(_child_of, (os.getpid(), (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)))
+    with manager:   # its queue can be handed to spawned processes
         events = manager.Queue()
         jobs = [dataclasses.replace(job, events=events) if work is None else job for job in jobs]
         results: dict[int, RunOutcome | str] = {}
@@ -151,16 +161,45 @@ def _runs_in_processes(jobs: Sequence[RunJob], workers: int, on_done: Callable[[
                     raise failed[0]
             except BaseException:     # a signal, or a failure of the report itself: stop every run now
                 threads.shutdown(wait=False, cancel_futures=True)
-                _stop_reading(events, reader)
+                with contextlib.suppress(Exception):      # the reader's queue may be gone with its manager
+                    _stop_reading(events, reader, timeout=5)
                 for child in multiprocessing.active_children():    # the runs in progress and the queue's manager
-                    child.terminate()
+                    child.kill()
                 raise
     return [results[index] for index in range(len(jobs))]
 
 
-def _stop_reading(events: "queue.Queue", reader: threading.Thread) -> None:
+def _stop_reading(events: "queue.Queue", reader: threading.Thread, timeout: float | None = None) -> None:
     events.put(("stop", -1, None))
-    reader.join()
+    reader.join(timeout)
+
+
+PR_SET_PDEATHSIG = 1     # linux/prctl.h
+
+
+def _child_of(parent: int, ignored: Sequence[int]) -> None:
+    """In a process started by the report: die with `parent`, and leave the `ignored` signals to it.
+
+    The parent handles Ctrl-C, SIGTERM and SIGHUP for the whole report and stops its children itself;
+    a child that died of them first would make the parent's cleanup fail. Without this, a parent
+    killed by SIGKILL would leave its workers training, and the queue's manager waiting, for ever."""
+    for signum in ignored:
+        signal.signal(signum, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:     # the parent died before the line above: nobody is left to report to
+        os._exit(1)
+
+
+def _worker_of(parent: int) -> None:
+    """`_child_of` for a worker: it ignores Ctrl-C (the parent stops it) but not SIGTERM."""
+    from tqdm import tqdm
+
+    _child_of(parent, (signal.SIGINT,))
+    # tqdm's default lock is a multiprocessing semaphore: a worker ended by SIGTERM could not release
+    # it, and Python's resource tracker would print a warning about it after the report's one line.
+    tqdm.set_lock(threading.RLock())
 
 
 def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[int, RunOutcome | str],
@@ -171,7 +210,10 @@ def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[in
     callbacks: dict[int, tuple[Callable, Callable[[str], None]]] = {}
     by_index = {job.index: job for job in jobs}      # a worker names its run by its place in the plan
     while True:
-        kind, index, value = events.get()
+        try:
+            kind, index, value = events.get()
+        except (OSError, EOFError):      # the manager is gone (killed by the parent's cleanup)
+            return
         if kind == "stop":
             return
         try:
@@ -192,7 +234,10 @@ def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[in
 
 def _in_own_process(work: Callable[[RunJob], RunOutcome | str], job: RunJob) -> RunOutcome | str:
     """`work(job)` in a new process that ends with it (spawn: a CUDA context cannot be forked)."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
+    # A worker ignores Ctrl-C (the parent stops it; a worker's own KeyboardInterrupt would print a
+    # traceback) but not SIGTERM: one stopped alone fails its run and the report keeps the old assets.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_of,
+                             initargs=(os.getpid(),)) as process:
         return _result(process.submit(work, job))
 
 

@@ -7,7 +7,9 @@ previous report's `manifest.json` lists every file it wrote (`files`); those, an
 are replaced. Before training and again before landing, every entry the new report writes (a
 run's folder, an explorer folder, a table, a figure, manifest.json, classifier.json) must either
 be absent from `--out` or consist only of files the previous report wrote; anything else is the
-user's, and the report stops with one line (exit 2) rather than delete it. Entries the report
+user's, and the report stops with one line (exit 2) rather than delete it. Nothing is renamed or
+deleted through a symbolic link: a link on the way to anything the report writes or replaces
+stops it the same way, since the files behind it lie outside `--out`. Entries the report
 does not write (bench/, README.md, a user's own run) are never touched. When a swap fails, the
 entries already moved are put back.
 """
@@ -91,13 +93,40 @@ def _files_under(path: Path, out_dir: Path) -> set[str] | None:
     return found
 
 
+def _first_link(out_dir: Path, relative: str) -> str | None:
+    """The first part of `relative` (under `out_dir`) that is a symbolic link, or None."""
+    path = out_dir
+    for part in PurePosixPath(relative).parts:
+        path = path / part
+        if path.is_symlink():
+            return str(path.relative_to(out_dir))
+        if not path.exists():
+            return None
+    return None
+
+
+def check_links(out_dir: Path, paths: Iterable[str]) -> None:
+    """Refuse (ConfigError, exit 2) if a path the report may write, replace or remove passes through a
+    symbolic link: renaming or deleting through it would change files outside `out_dir` (an archived run
+    linked back into runs/, a figures/ that points elsewhere)."""
+    links = sorted({link for link in (_first_link(out_dir, p) for p in {*REPORT_ENTRIES, *paths}) if link})
+    if links:
+        more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
+        raise ConfigError("out", f"{out_dir / links[0]}{more} is a symbolic link, and the report replaces only "
+                                 f"what lies inside {out_dir} itself; replace the link with a copy of what it "
+                                 "points to, or choose another --out")
+
+
 def check_out(out_dir: Path, entries: Iterable[str], owned: set[str] | None = None) -> None:
     """Refuse (ConfigError, exit 2) if an entry the report writes exists in `out_dir` and holds
-    anything the previous report did not write."""
+    anything the previous report did not write, or if anything it writes, replaces or removes
+    lies behind a symbolic link."""
     out_dir = Path(out_dir)
     owned = previous_files(out_dir) if owned is None else owned
+    entries = sorted(set(entries))
+    check_links(out_dir, [*entries, *owned])
     foreign = []
-    for entry in sorted(set(entries)):
+    for entry in entries:
         path = out_dir / entry
         if not (path.exists() or path.is_symlink()):
             if path.parent != out_dir and (path.parent.is_file() or path.parent.is_symlink()):
