@@ -34,7 +34,9 @@ Words and blocks:
 - `layers("conv", latent=2)`, `layers("mlp", latent=2, hidden=[512, 256])`: a table of every
   layer of the model the package builds; `run_downloads()`: a table of every run's files;
   a block inside a content tab or an admonition takes `| indent(4)`;
-- `repo_url`: the repository's address from the build environment, or a neutral phrase.
+- `get_project`: the shell line that gets the project: `git clone <the repository> vae-report && cd
+  vae-report` where the build environment names the repository, else a `cd` into the reader's copy
+  (a local build knows no address, and a placeholder in a command is a command that fails).
 
 A value never opens a source line followed by "." or ")": "10." there would start a numbered
 list, so the build refuses it and names the line. An indented line that opens with a block tag
@@ -70,7 +72,7 @@ def _regenerate(file: str) -> str:
     return "rerun `python -m vae bench`" if file.startswith("docs/assets/bench/") else REGENERATE
 DOWNLOADS = (("config.json", "configuration"), ("history.csv", "history"), ("metrics.json", "metrics"),
              ("model.pt", "weights"), ("latents.npz", "latent codes"))
-NO_REPO_URL = "<URL of this repository>"
+LOCAL_COPY = "cd vae-report                 # the folder of your copy of this project"
 NOTEBOOK_SUFFIXES = (".py", ".ipynb")
 LIST_OPENER = re.compile(r"^[ \t]*\{\{(?:(?!\}\}).)*\}\}[.)](?:[ \t]|$)", re.MULTILINE)
 # An indented line that opens with a block tag and has words after it: `lstrip_blocks` would take
@@ -360,7 +362,8 @@ def define_env(env) -> None:
         "runs": Folder(lambda name: SimpleNamespace(name=name, metrics=assets(f"runs/{name}/metrics.json"),
                                                     config=assets(f"runs/{name}/config.json"))),
         # The builder's own setting, written as it is: it goes into a shell command (a code block).
-        "repo_url": Markup(env.conf.get("repo_url") or NO_REPO_URL),
+        "get_project": Markup(f"git clone {env.conf['repo_url']} vae-report && cd vae-report"
+                              if env.conf.get("repo_url") else LOCAL_COPY),
     }
     for name, value in variables.items():
         env.variables[name] = value

@@ -193,7 +193,7 @@ def test_the_diminishing_epoch_is_where_the_gains_to_come_fall_within_the_margin
 def test_runs_are_chosen_by_role_and_a_missing_planned_run_is_an_error_naming_it(tmp_path):
     c = synthetic_outcomes(tmp_path, False)
     assert [o.spec.config.dataset for o in c.runs("reference", "fashion-mnist")] == ["fashion-mnist"]
-    assert len(c.by_value("seeds")) == PROFILE.seeds and len(c.by_value("beta")[1.0]) == 1
+    assert len(c.by_value("seeds")) == PROFILE.seeds and len(c.by_value("beta")[1.0]) == PROFILE.seeds
     missing = c.runs("beta", 2.0)[0].spec.name
     del c.outcomes[missing]
     with pytest.raises(PlanError, match=missing):

@@ -60,8 +60,10 @@ def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, recon_loss: str = "
 # --8<-- [start:anomaly]
 @torch.inference_mode()
 def negative_elbo_per_example(model: VAE, x: torch.Tensor, recon_loss: str = "bce",
-                              batch_size: int = 1000, seed: int = 0) -> torch.Tensor:
-    """-ELBO of each image in nats (one posterior sample each, seeded as in `evaluate`)."""
+                              batch_size: int | None = None, seed: int = 0) -> torch.Tensor:
+    """-ELBO of each image in nats (one posterior sample each, seeded and batched as in `evaluate`,
+    so that their mean over a split is the −ELBO `evaluate` reports for it)."""
+    batch_size = batch_size or preferred_eval_batch(model.arch, x.device)
     generator = torch.Generator(device=x.device).manual_seed(seed)
     scores = []
     with eval_mode(model):

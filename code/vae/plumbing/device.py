@@ -132,7 +132,8 @@ def cpu_bf16_native() -> bool:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{device.type} ({platform.machine()}, {torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"{device.type} ({platform.machine()}, {threads} thread{'s' if threads != 1 else ''})"
 
 
 @dataclass(frozen=True)

@@ -203,15 +203,22 @@ def spec(config: TrainConfig, base: TrainConfig, *roles: Role, **measure: Any) -
 @dataclass(frozen=True)
 class Sweep:
     """A sweep as data: one field of a base configuration, the values it takes, and the experiment
-    whose role each run plays (with its value)."""
+    whose role each run plays (with its value). The value the centre already has is trained with
+    each of `centre_seeds` (the yardstick's seeds), so that the sweep's table shows its mean and spread."""
     experiment: str
     field: str
     values: tuple[Any, ...]
     centre: TrainConfig
+    centre_seeds: tuple[int, ...] = ()
 
     def specs(self, base: TrainConfig, **measure: Any) -> list[RunSpec]:
-        return [spec(dataclasses.replace(self.centre, **{self.field: value}), base, Role(self.experiment, value),
-                     **measure) for value in self.values]
+        found = []
+        for value in self.values:
+            config = dataclasses.replace(self.centre, **{self.field: value})
+            seeds = self.centre_seeds if config == self.centre and self.centre_seeds else (config.seed,)
+            found += [spec(dataclasses.replace(config, seed=seed), base, Role(self.experiment, value), **measure)
+                      for seed in seeds]
+        return found
 
 
 def describe(config: TrainConfig) -> str:

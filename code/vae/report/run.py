@@ -316,11 +316,12 @@ def measure_likelihood(result: TrainResult, profile: Profile) -> dict[str, Any]:
 
 def score_outliers(result: TrainResult, outliers: torch.Tensor, profile: Profile) -> tuple[torch.Tensor, torch.Tensor]:
     """-ELBO of each test image of the run's dataset and of `outliers` (another dataset's test
-    images, as the report read them) under this model."""
+    images, as the report read them) under this model. The test images' scores are drawn as the
+    test metrics are (`evaluate`'s seed and batches): one estimate per image, the same everywhere."""
     n = profile.anomaly_images
     other = outliers[:n].to(result.device)
-    in_scores = evaluation.negative_elbo_per_example(result.model, result.splits.test_x[:n], seed=profile.seed)
-    out_scores = evaluation.negative_elbo_per_example(result.model, other, seed=profile.seed)
+    in_scores = evaluation.negative_elbo_per_example(result.model, result.splits.test_x[:n])
+    out_scores = evaluation.negative_elbo_per_example(result.model, other)
     return in_scores.cpu(), out_scores.cpu()
 
 

@@ -25,8 +25,9 @@ import yaml
 from .tables import QUANTITIES, format_number
 
 SENTENCES_DIR = Path(__file__).resolve().parent / "sentences"
-PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.\-]*)(?::([a-z_]+))?\}")
-EXTRA_QUANTITIES = ("abs_nats", "abs_setting", "percent1")   # |x| in nats or as given; a percentage, 1 decimal
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.\-]*)(?::([a-z_0-9]+))?\}")
+# |x| in nats or as given; a percentage with one decimal; a number with one decimal
+EXTRA_QUANTITIES = ("abs_nats", "abs_setting", "percent1", "decimal1")
 
 
 class WordingError(ValueError):
@@ -74,6 +75,8 @@ def write_value(value: Any, quantity: str | None) -> str:
         return format_number(abs(value), quantity[4:])
     if quantity == "percent1":
         return f"{100 * float(value):.1f} %".replace("-", "\u2212")
+    if quantity == "decimal1":
+        return f"{float(value):.1f}".replace("-", "\u2212")
     if quantity is None:
         quantity = "text" if isinstance(value, str) else "count" if isinstance(value, int) else "setting"
     return format_number(value, quantity)
@@ -116,6 +119,8 @@ def check_catalogue(declared: Mapping[str, tuple[str, ...]], language: str = "en
             for match in PLACEHOLDER.finditer(text):
                 if match[2] and match[2] not in (*QUANTITIES, *EXTRA_QUANTITIES):
                     problems.append(f"{language}: {key} ({verdict}): unknown quantity {match[2]!r}")
+            if "{" in PLACEHOLDER.sub("", text) or "}" in PLACEHOLDER.sub("", text):
+                problems.append(f"{language}: {key} ({verdict}): a brace that is no placeholder")
     for name in declared:
         if name not in {key.split(".")[0] for key in entries}:
             problems.append(f"{language}: no sentences for the finding {name!r}")

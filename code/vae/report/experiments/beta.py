@@ -14,7 +14,7 @@ from ..comparisons import Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
-from .yardstick import centre
+from .yardstick import centre, seeds
 
 ROLES = ("beta",)
 LARGEST = {"kl": "test_kl", "recon": "test_recon", "elbo": "test_elbo", "units": "active_units"}
@@ -25,7 +25,7 @@ FINDINGS = {"beta_best": ("one_clear", "other_clear", "within_spread", "unmeasur
 
 # --8<-- [start:plan]
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
-    return Sweep("beta", "beta", profile.betas, centre(profile, base)).specs(base)
+    return Sweep("beta", "beta", profile.betas, centre(profile, base), seeds(profile)).specs(base)
 # --8<-- [end:plan]
 
 

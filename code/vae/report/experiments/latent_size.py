@@ -9,7 +9,7 @@ from ..comparisons import Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import Finding, Spread, differ, unmeasured
-from .yardstick import centre
+from .yardstick import centre, seeds
 
 ROLES = ("latent_dim",)
 FINDINGS = {"latent_size": ("saturates", "still_improving", "unmeasured"),
@@ -18,7 +18,7 @@ FINDINGS = {"latent_size": ("saturates", "still_improving", "unmeasured"),
 
 # --8<-- [start:plan]
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
-    return Sweep("latent_dim", "latent_dim", profile.latent_dims, centre(profile, base)).specs(base)
+    return Sweep("latent_dim", "latent_dim", profile.latent_dims, centre(profile, base), seeds(profile)).specs(base)
 # --8<-- [end:plan]
 
 

@@ -24,10 +24,14 @@ def centre(profile: Profile, base: TrainConfig) -> TrainConfig:
                                                    latent_dim=profile.sweep_latent_dim))
 
 
+def seeds(profile: Profile) -> tuple[int, ...]:
+    """The seeds the centre is trained with: the profile's, then the next ones."""
+    return tuple(profile.seed + i for i in range(profile.seeds))
+
+
 # --8<-- [start:plan]
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
-    seeds = tuple(profile.seed + i for i in range(profile.seeds))
-    return Sweep("seeds", "seed", seeds, centre(profile, base)).specs(base)
+    return Sweep("seeds", "seed", seeds(profile), centre(profile, base)).specs(base)
 # --8<-- [end:plan]
 
 
