@@ -367,7 +367,7 @@ def define_env(env) -> None:
     }
     for name, value in variables.items():
         env.variables[name] = value
-    for quantity in ("nats", "auc", "per_pixel", "seconds", "count", "rate", "ratio", "percent", "setting"):
+    for quantity in ("nats", "auc", "per_pixel", "seconds", "count", "rate", "ratio", "percent", "setting", "mean"):
         env.filter(_quantity_filter(quantity))
     env.filter(fmt)
     env.macro(lambda name, form=None: say(assets, name, form), "say")

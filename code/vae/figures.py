@@ -255,7 +255,7 @@ def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[int], path: str | P
     from matplotlib.patches import Patch
 
     order = torch.argsort(kl, descending=True).tolist()
-    width = min(FULL_WIDTH_IN, max(5.0, 0.3 * len(kl) + 2.5))
+    width = min(FULL_WIDTH_IN - 2.0, max(5.0, 0.3 * len(kl) + 2.5))   # the legend adds about 2 in on the right
     fig, ax = new_figure(1, 1, (width, 3.6))
     chosen = set(active)
     colours = [TRAIN_COLOUR if d in chosen else "#bbbbbb" for d in order]
@@ -270,7 +270,8 @@ def plot_kl_per_dimension(kl: torch.Tensor, active: Sequence[int], path: str | P
     ax.set_xticks(list(shown), [str(order[i]) for i in shown])
     ax.set_xlabel("latent dimension (sorted by KL)")
     ax.set_ylabel("mean KL (nats)")
-    ax.legend(handles=handles)
+    # Beside the plot, not on it: with two tall bars (latent 2) any place inside covers one.
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_title(f"{title}: {len(chosen)} of {len(kl)} units active" if title else
                  f"{len(chosen)} of {len(kl)} units active")
     return save_png(fig, path)

@@ -121,7 +121,7 @@ def sweep_outputs(c: Comparison, experiment: str, label: str, parameter: str, lo
     model = describe(by_value[rows[0]["value"]][0].spec.config).split(", ")[0] if rows else ""
     return [*write_table(c.tables, experiment, rows, [
                 Column("value", parameter, "setting"), *SPREAD_TERMS,
-                Column("active_units", "active units (mean)", "setting"),
+                Column("active_units", "active units (mean)", "mean"),
                 *TRAINING_TERMS]),
             figures.plot_sweep_spread([r["value"] for r in rows], means, spreads, parameter,
                                       c.figures / f"{label}_sweep.png",

@@ -1,7 +1,7 @@
 """Writing one table: the report's single number formatter and the .md/.csv/.json writer.
 
 Every column names its quantity, and the quantity alone decides how a number is written:
-nats with 2 decimals, ROC AUC 3, per-pixel values 4, seconds 1, counts and rates (images/s,
+nats with 2 decimals, ROC AUC 3, per-pixel values 4, seconds and means of counts 1, counts and rates (images/s,
 GFLOP/s) with thousands separators and no decimals, ratios with 2 decimals and ×, fractions as
 whole percentages, and the typographic minus sign (U+2212) everywhere, headers included.
 """
@@ -22,7 +22,7 @@ SIGN = re.compile(r"(?<![\w.])-(?=[\w(])")    # a minus sign, not a hyphen insid
 def typographic(text: str) -> str:
     """`text` with each minus sign (-ELBO, -log p(x), -2) written as U+2212; hyphens (784-400) stay."""
     return SIGN.sub(MINUS, text)
-DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1}
+DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "mean": 1}   # mean: of counts over seeds
 QUANTITIES = (*DECIMALS, "count", "rate", "ratio", "percent", "setting", "text")   # setting: β, k... as given (0.5, 2)
 
 

@@ -26,8 +26,8 @@ from .tables import QUANTITIES, format_number
 
 SENTENCES_DIR = Path(__file__).resolve().parent / "sentences"
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.\-]*)(?::([a-z_0-9]+))?\}")
-# |x| in nats or as given; a percentage with one decimal; a number with one decimal
-EXTRA_QUANTITIES = ("abs_nats", "abs_setting", "percent1", "decimal1")
+# |x| in nats or as given; a percentage with one decimal
+EXTRA_QUANTITIES = ("abs_nats", "abs_setting", "percent1")
 
 
 class WordingError(ValueError):
@@ -75,8 +75,6 @@ def write_value(value: Any, quantity: str | None) -> str:
         return format_number(abs(value), quantity[4:])
     if quantity == "percent1":
         return f"{100 * float(value):.1f} %".replace("-", "\u2212")
-    if quantity == "decimal1":
-        return f"{float(value):.1f}".replace("-", "\u2212")
     if quantity is None:
         quantity = "text" if isinstance(value, str) else "count" if isinstance(value, int) else "setting"
     return format_number(value, quantity)

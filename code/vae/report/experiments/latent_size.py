@@ -12,7 +12,7 @@ from ..verdicts import Finding, Spread, differ, unmeasured
 from .yardstick import centre, seeds
 
 ROLES = ("latent_dim",)
-FINDINGS = {"latent_size": ("saturates", "still_improving", "unmeasured"),
+FINDINGS = {"latent_size": ("peaks", "saturates", "still_improving", "unmeasured"),
             "latent_units": ("all_used", "some_unused", "unmeasured")}
 
 
@@ -36,23 +36,19 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
     best = min(rows, key=lambda r: r["test_elbo"])
     calls = [spread.differ(r["test_elbo"] - best["test_elbo"], "test_elbo") for r in rows]
     at = next(i for i, call in enumerate(calls) if call["verdict"] == "same")
-    enough, largest = rows[at], rows[-1]
-    # The step past "enough": the gain a reader would buy with the next size, and how close that call was.
-    after = rows[at + 1] if at + 1 < len(rows) else None
-    step = differ(after["test_elbo"] - enough["test_elbo"], spread.of("test_elbo")) if after else None
+    enough, largest, call = rows[at], rows[-1], calls[at]
+    # The deciding call: the smallest size within the margin of the best, and how close it came.
+    verdict = "peaks" if enough is best and best is not largest else \
+        "saturates" if enough is not largest else "still_improving"
     steps = [{"from": a["value"], "to": b["value"], "gain": a["test_elbo"] - b["test_elbo"],
               **spread.differ(b["test_elbo"] - a["test_elbo"], "test_elbo")} for a, b in zip(rows, rows[1:])]
-    size = Finding("latent_size", size_claim, FINDINGS["latent_size"],
-                   "saturates" if enough is not largest else "still_improving", {
+    size = Finding("latent_size", size_claim, FINDINGS["latent_size"], verdict, {
                        "enough_latent_dim": enough["value"], "enough_elbo": enough["test_elbo"],
                        "best_latent_dim": best["value"], "best_elbo": best["test_elbo"],
-                       "largest_latent_dim": largest["value"], "largest_seeds": largest["seeds"],
-                       "next_latent_dim": after["value"] if after else None,
-                       "next_gain": -step["difference"] if step else None,
-                       "next_clearance": step["clearance"] if step else None,
-                       "margin": calls[0]["margin"], "steps": steps,
-                       "first_gain": steps[0]["gain"], "first_from": steps[0]["from"], "first_to": steps[0]["to"]},
-                   spread.record("test_elbo"), step, [run for r in rows for run in r["runs"]])
+                       "best_below_enough": enough["test_elbo"] - best["test_elbo"],
+                       "clearance": call["clearance"], "margin": call["margin"],
+                       "largest_latent_dim": largest["value"], "largest_seeds": largest["seeds"], "steps": steps},
+                   spread.record("test_elbo"), call, [run for r in rows for run in r["runs"]])
     units = Finding("latent_units", units_claim, FINDINGS["latent_units"],
                     "all_used" if largest["active_units"] >= largest["value"] else "some_unused",
                     {"latent_dim": largest["value"], "active_units": largest["active_units"],
