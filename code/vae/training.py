@@ -30,7 +30,7 @@ from .data import Splits, load_splits
 from .plumbing.device import SpeedPolicy, configure_cuda, device_name, environment, select_device
 from .plumbing.errors import ConfigError, TrainingError
 from .evaluation import evaluate
-from .losses import ELBOTerms, negative_elbo, negative_iwae
+from .losses import ELBOTerms, PixelNLL, bernoulli_nll, negative_elbo, negative_iwae
 from .models import VAE, build_model, count_parameters, init_output_bias, reparameterize
 from .schedules import kl_weight, learning_rate
 
@@ -94,25 +94,26 @@ def _restore_rng(state: dict[str, Any], shuffle: torch.Generator, device: torch.
 
 # --8<-- [start:step]
 def objective_terms(model: VAE, x: torch.Tensor, beta: float | torch.Tensor, recon_loss: str = "bce",
-                    objective: str = "elbo", k: int = 1) -> ELBOTerms:
+                    objective: str = "elbo", k: int = 1, nll: PixelNLL = bernoulli_nll) -> ELBOTerms:
     """The loss to minimise (-ELBO, or -L_k with k importance samples) and the ELBO's terms."""
     if objective == "iwae":
         mu, logvar = model.encode(x)
         z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape))   # (k, N, D)
-        return negative_iwae(model.decode(z.flatten(0, 1)), x, z, mu, logvar, beta, recon_loss)
+        return negative_iwae(model.decode(z.flatten(0, 1)), x, z, mu, logvar, beta, recon_loss, nll)
     logits, mu, logvar = model(x)
-    return negative_elbo(logits, x, mu, logvar, beta, recon_loss)
+    return negative_elbo(logits, x, mu, logvar, beta, recon_loss, nll)
 
 
 def train_step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float | torch.Tensor,
                recon_loss: str = "bce", objective: str = "elbo", k: int = 1, binarize: bool = False,
-               bf16: bool = False) -> ELBOTerms:
-    """One optimizer step on the batch x: binarize (a fresh draw each time), forward, loss, backward, step."""
+               bf16: bool = False, nll: PixelNLL = bernoulli_nll) -> ELBOTerms:
+    """One optimizer step on the batch x: binarize (a fresh draw each time), forward, loss, backward, step.
+    `bf16` and `nll` (the per-pixel loss's kernel) are the speed policy's."""
     if binarize:
         x = torch.bernoulli(x)
     # bf16 autocast (CPU or CUDA) as the policy says; no weight cache, which a CUDA graph capture does not allow.
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
-        terms = objective_terms(model, x, beta, recon_loss, objective, k)
+        terms = objective_terms(model, x, beta, recon_loss, objective, k, nll)
     optimizer.zero_grad(set_to_none=True)
     terms.loss.backward()
     optimizer.step()
@@ -186,7 +187,7 @@ def build_model_for(config: TrainConfig, policy: SpeedPolicy, splits: Splits, de
     model = build_model(config.arch, config.latent_dim, config.hidden, config.activation).to(device)
     if config.init_output_bias:
         init_output_bias(model, splits.train_x.mean(0))
-    return model.to(memory_format=policy.memory_format)
+    return policy.prepare(model)     # memory layout; under bf16, the layers kept in fp32
 
 
 @dataclass
@@ -225,7 +226,7 @@ class Run:
     def step(self, x: torch.Tensor, beta: float | torch.Tensor) -> ELBOTerms:
         c = self.config
         return train_step(self.model, self.optimizer, x, beta, c.recon_loss, c.objective, c.k, c.binarize,
-                          self.policy.bf16)
+                          self.policy.bf16, self.policy.bernoulli_nll)
 
 
 def restore_run(run: Run, saved: dict[str, Any]) -> None:
@@ -356,7 +357,8 @@ def end_epoch(run: Run, epoch: int, train_terms: list[float], started: float) ->
     """Validate, append to history.csv, keep best.pt, write last.pt (everything needed to resume)."""
     c = run.config
     train_loss, train_elbo, train_recon, train_kl = train_terms
-    val = evaluate(run.model, run.splits.val_x, c.beta, c.recon_loss, run.policy.eval_batch_size)
+    val = evaluate(run.model, run.splits.val_x, c.beta, c.recon_loss, run.policy.eval_batch_size,
+                   nll=run.policy.bernoulli_nll)
     epoch_time_s = time.perf_counter() - started           # training and validation
     run.elapsed_s += epoch_time_s
     run.history.append({"epoch": epoch, "train_loss": train_loss, "train_elbo": train_elbo,
@@ -409,8 +411,8 @@ def final_metrics(run: Run) -> dict[str, Any]:
     times = [row["epoch_time_s"] for row in run.history]
     return {
         "params": count_parameters(run.model), "best_epoch": run.best_epoch, "epochs": c.epochs,
-        "val": evaluate(run.model, run.splits.val_x, 1.0, c.recon_loss, batch),
-        "test": evaluate(run.model, run.splits.test_x, 1.0, c.recon_loss, batch),
+        "val": evaluate(run.model, run.splits.val_x, 1.0, c.recon_loss, batch, nll=run.policy.bernoulli_nll),
+        "test": evaluate(run.model, run.splits.test_x, 1.0, c.recon_loss, batch, nll=run.policy.bernoulli_nll),
         "train_examples": len(run.splits.train_x), "wall_time_s": run.elapsed_s,
         "epoch_time_s": run.elapsed_s / max(len(run.history), 1),
         "device": str(run.device), "device_name": device_name(run.device),

@@ -8,5 +8,6 @@ the steps honest.
 - `errors`: `ConfigError` and `TrainingError`, the errors meant for users.
 - `consistency`: the site's check that every asset comes from one report.
 - `device`: the speed policy (device, layout, optimizer kernel, precision, evaluation batch).
+- `kernels`: what the policy changes from outside the model and the loss (fp32 layers, the BCE kernel).
 - `cuda_graph`: the training step captured as a CUDA graph.
 """
