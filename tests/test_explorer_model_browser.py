@@ -27,7 +27,7 @@ import torch
 from support.site import screenshot_folder
 
 from vae import figures
-from vae.plumbing.checkpoints import load_model
+from vae.checkpoints import load_model
 from support.explorer_images import read_png, sprite_cell
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from support.configs import small_splits
-from vae.plumbing.checkpoints import load_checkpoint
+from vae.checkpoints import load_checkpoint
 from vae.config import TrainConfig
 from vae.training import train as train_on_all_images
 

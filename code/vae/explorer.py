@@ -37,7 +37,7 @@ from .plumbing import artifacts
 from .plumbing.artifacts import ArtifactError
 from .data import DataError, Splits, load_splits
 from .models import VAE
-from .plumbing.checkpoints import load_model
+from .checkpoints import load_model
 from .plumbing.errors import TrainingError
 from .plumbing.outdir import owned
 from .training import EpochCallback
