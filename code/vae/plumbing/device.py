@@ -9,8 +9,11 @@ the CPU path bit-for-bit deterministic.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
+import importlib.util
 import os
 import platform
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,17 +96,29 @@ def configure_cuda(device: torch.device) -> dict[str, bool]:
 
 def environment() -> dict[str, Any]:
     """Library versions, machine and code commit: the one machine record of runs, report and bench."""
-    import torchvision
-
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__,
+            "torchvision": torchvision_version(), "numpy": np.__version__,
             "platform": platform.platform(), "processor": platform.machine(), "cpu": cpu_model(),
             "cpu_cores": os.cpu_count(), "cpu_threads": torch.get_num_threads(), "git_commit": commit}
+
+
+def torchvision_version() -> str | None:
+    """torchvision's `__version__` (with its CUDA build tag, which the installed distribution's
+    metadata lacks), read from its version.py: importing torchvision took 2 s of every run."""
+    spec = importlib.util.find_spec("torchvision")       # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        text = (Path(list(spec.submodule_search_locations)[0]) / "version.py").read_text()
+    except OSError:
+        text = ""
+    found = re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    return found.group(1) if found else importlib.metadata.version("torchvision")
 
 
 def cpu_model() -> str:
