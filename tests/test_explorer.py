@@ -137,24 +137,6 @@ def test_input_framing_finds_how_the_images_are_centred(rule):
         assert framing["centre_px"] == pytest.approx([13.5, 13.5], abs=0.02)
 
 
-def test_a_rewrite_from_a_saved_model_keeps_the_trainings_epoch_frames(tmp_path):
-    frames = explorer.EpochFrames(points=20, samples=8, seed=3)
-    splits = _splits()
-    for epoch, seed in ((0, 1), (1, 2)):
-        frames(epoch, _decisive_model(seed), splits)
-    explorer.write_explorer(_decisive_model(2), splits, tmp_path, frames, points=20)
-    before = json.loads((tmp_path / "explorer.json").read_text())
-    sprite = (tmp_path / "frames.png").read_bytes()
-    kept = explorer.earlier_frames(tmp_path)
-    assert kept == before["frames"]
-    explorer.write_explorer(_decisive_model(5), splits, tmp_path, kept, points=20)
-    after = json.loads((tmp_path / "explorer.json").read_text())
-    assert after["frames"] == before["frames"] and (tmp_path / "frames.png").read_bytes() == sprite
-    assert after["points"]["z"] != before["points"]["z"], "the rewrite did not use the new model"
-    (tmp_path / "frames.png").unlink()
-    assert explorer.earlier_frames(tmp_path) is None   # frames without their sprite are not kept
-
-
 def test_epoch_frames_decode_the_same_z_with_each_epochs_model(tmp_path):
     frames = explorer.EpochFrames(points=20, samples=16, seed=5)
     splits = _splits()
