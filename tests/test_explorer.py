@@ -21,7 +21,8 @@ from vae.data import Splits
 from vae.models import ConvVAE, MLPVAE
 from vae.training import TrainConfig, train
 
-ASSETS = Path(__file__).resolve().parents[1] / "docs" / "assets" / "explorer"
+ASSETS = Path(__file__).resolve().parents[1] / "docs" / "assets"
+EXPLORER_RUNS = ("mnist-conv-z2", "fashion-mnist-conv-z2")      # each run's explorer is in its own folder
 HALF_LEVEL = 255 / (explorer.GRAY_LEVELS - 1) / 2 + 0.51   # the most 6-bit quantization can move a pixel
 
 
@@ -177,11 +178,11 @@ def test_only_a_two_dimensional_latent_space_can_be_explored(tmp_path):
 
 
 def test_generated_explorer_assets_weights_included_stay_under_3_5_mb():
-    files = [p for p in ASSETS.rglob("*") if p.is_file()] if ASSETS.is_dir() else []
+    files = [p for p in ASSETS.glob("runs/*/explorer/*") if p.is_file()]
     if not files:
-        pytest.skip("docs/assets/explorer not generated yet; run `python -m vae report`")
-    for dataset in ("mnist", "fashion-mnist"):
+        pytest.skip("docs/assets/runs/*/explorer not generated yet; run `python -m vae report`")
+    for run in EXPLORER_RUNS:
         assert {"explorer.json", "model.bin", "originals.png", "frames.png"} <= {
-            p.name for p in files if p.parent.name == dataset}, f"{dataset}: an explorer file is missing"
+            p.name for p in files if p.parent.parent.name == run}, f"{run}: an explorer file is missing"
     total = sum(p.stat().st_size for p in files)
     assert total < 3_500_000, f"explorer assets take {total / 1e6:.2f} MB (budget 3.5 MB)"
