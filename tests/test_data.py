@@ -5,11 +5,15 @@ The failure cases (missing, truncated, corrupted files, repair) are in test_reli
 
 import hashlib
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from vae.data import load_splits, md5sum, prepare, to_unit_interval, verify
+import vae
+from vae.data import IDX_FILES, DataError, load_splits, md5sum, prepare, read_dataset, read_idx, \
+    to_unit_interval, verify
 
 
 def test_verify_accepts_the_tiny_idx_files(tmp_path, tiny_dataset):
@@ -92,6 +96,40 @@ def test_the_real_dataset_split_sizes(data_dir):
     splits = load_splits("fashion-mnist", data_dir)
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (54000, 6000, 10000)
     assert splits.classes[0] == "T-shirt/top"
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_the_idx_files_are_read_exactly_as_torchvision_reads_them(data_dir, dataset):
+    import torchvision
+
+    data = read_dataset(dataset, data_dir)
+    cls = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}[dataset]
+    for images, labels, flag in ((data.train_x, data.train_y, True), (data.test_x, data.test_y, False)):
+        theirs = cls(str(data_dir), train=flag, download=False)
+        assert torch.equal(images, to_unit_interval(theirs.data)) and images.shape[1:] == (1, 28, 28)
+        assert labels.dtype == torch.int64 and torch.equal(labels, theirs.targets)
+
+
+def test_a_truncated_or_foreign_idx_file_is_refused_naming_it(tmp_path, tiny_dataset):
+    images = tiny_dataset.payloads[IDX_FILES[0]]
+    cases = {"truncated": images[:-5], "foreign": b"PK\x03\x04" + images[4:], "empty": b""}
+    for name, payload in cases.items():
+        (tmp_path / name).write_bytes(payload)
+        with pytest.raises(DataError, match=name):
+            read_idx(tmp_path / name)
+    (tmp_path / "good").write_bytes(images)
+    assert read_idx(tmp_path / "good").shape == (20, 28, 28)
+
+
+def test_training_reads_the_data_without_importing_torchvision(tmp_path, data_dir):
+    """Reading the files and recording the machine (a training's start) never imports torchvision."""
+    script = ("import sys; from vae.data import load_splits; from vae.plumbing.device import environment; "
+              f"load_splits('mnist', {str(data_dir)!r}, train_limit=10); environment(); "
+              "print('torchvision' in sys.modules)")
+    code = os.path.dirname(os.path.dirname(vae.__file__))          # this checkout's package, not another
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": code})
+    assert out.stdout.strip() == "False"
 
 
 # ---- Fashion-MNIST from the Debian package, without root ------------------------------------

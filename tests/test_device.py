@@ -73,3 +73,6 @@ def test_the_machine_record_names_versions_cpu_and_threads():
     env = environment()
     assert env["torch"] == torch.__version__ and env["cpu"] and env["cpu_cores"] >= 1
     assert env["cpu_threads"] == torch.get_num_threads()
+    import torchvision      # after environment(), which reads its version without importing it
+
+    assert env["torchvision"] == torchvision.__version__

@@ -21,8 +21,8 @@ from support.site import screenshot_folder
 from support.explorer_images import read_png, sprite_cell
 from vae.figures import display_grey
 
-ASSETS = Path(__file__).resolve().parents[1] / "docs" / "assets" / "explorer" / "mnist"
-EXPLORER = ".latent-explorer[data-explorer='assets/explorer/mnist']"
+ASSETS = Path(__file__).resolve().parents[1] / "docs" / "assets" / "runs" / "mnist-conv-z2" / "explorer"
+EXPLORER = ".latent-explorer[data-explorer='assets/runs/mnist-conv-z2/explorer']"
 GRAY_TOLERANCE = 2   # canvas pixels of a drawn grayscale PNG; colour management may move one level
 
 # The 28 x 28 image a canvas shows: the centre pixel of each of its 28 x 28 blocks (red channel).

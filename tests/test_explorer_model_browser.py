@@ -27,7 +27,7 @@ import torch
 from support.site import screenshot_folder
 
 from vae import figures
-from vae.plumbing.checkpoints import load_model
+from vae.checkpoints import load_model
 from support.explorer_images import read_png, sprite_cell
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ SEVEN = [[(0.22, 0.18), (0.78, 0.18), (0.45, 0.88)]]
 
 
 def explorer(dataset: str) -> str:
-    return f".latent-explorer[data-explorer='assets/explorer/{dataset}']"
+    return f".latent-explorer[data-explorer='assets/runs/{DATASETS[dataset]}/explorer']"
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,8 @@ def models() -> dict:
 
 @pytest.fixture(scope="module")
 def specs() -> dict:
-    return {d: json.loads((ASSETS / "explorer" / d / "explorer.json").read_text()) for d in DATASETS}
+    return {d: json.loads((ASSETS / "runs" / run / "explorer" / "explorer.json").read_text())
+            for d, run in DATASETS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -327,7 +328,7 @@ def test_a_clicked_test_image_is_the_input_and_two_are_interpolated(site_browser
     spec, model, ex = specs[dataset], models[dataset], explorer(dataset)
     _show_tab(page, dataset)
     first, second = _isolated_points(spec, 2)
-    originals = read_png(ASSETS / "explorer" / dataset / spec["points"]["originals"])
+    originals = read_png(ASSETS / "runs" / DATASETS[dataset] / "explorer" / spec["points"]["originals"])
     shown = {}
     for index in (first, second):
         _click_test_point(page, spec, dataset, index)

@@ -6,8 +6,12 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vae.losses import (ELBOTerms, kl_per_dimension, log_normal, negative_elbo, negative_iwae,
+from vae.losses import (ELBOTerms, bernoulli_nll, kl_per_dimension, log_normal, negative_elbo, negative_iwae,
                         reconstruction_per_example)
+from vae.plumbing.device import SpeedPolicy
+
+# The textbook per-pixel loss and the speed policy's hand-written kernel of it: both must be the BCE.
+KERNELS = {"textbook": bernoulli_nll, "policy": SpeedPolicy.bernoulli_nll}
 
 
 def test_kl_matches_torch_distributions_kl_divergence():
@@ -54,28 +58,30 @@ def test_reconstruction_is_summed_over_pixels_and_averaged_over_examples_by_hand
     assert terms.loss.item() == pytest.approx(hand_recon.item() + 2.0 * hand_kl, rel=1e-5)
 
 
-def test_one_pixel_bce_by_hand():
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_one_pixel_bce_by_hand(kernel):
     # A single pixel with value 0.25 and logit 0: -log p(x|z) = -(0.25 log 0.5 + 0.75 log 0.5) = log 2.
     logits = torch.zeros(1, 1, 28, 28)
     x = torch.zeros(1, 1, 28, 28)
     x[0, 0, 5, 7] = 0.25
     per_pixel_zero = math.log(2)          # x = 0 with p = 0.5 costs log 2 as well
     expected = 784 * per_pixel_zero
-    assert reconstruction_per_example(logits, x).item() == pytest.approx(expected, rel=1e-6)
+    assert reconstruction_per_example(logits, x, nll=KERNELS[kernel]).item() == pytest.approx(expected, rel=1e-6)
     logits[0, 0, 5, 7] = 2.0              # now that pixel alone costs -(0.25 log s(2) + 0.75 log s(-2))
     pixel = -(0.25 * math.log(1 / (1 + math.exp(-2))) + 0.75 * math.log(1 / (1 + math.exp(2))))
-    assert reconstruction_per_example(logits, x).item() == pytest.approx(783 * per_pixel_zero + pixel, rel=1e-6)
+    assert reconstruction_per_example(logits, x, nll=KERNELS[kernel]).item() == pytest.approx(
+        783 * per_pixel_zero + pixel, rel=1e-6)
 
 
-def test_bce_and_its_gradient_match_torch_binary_cross_entropy_with_logits_even_at_extreme_logits():
+def test_the_policys_bce_kernel_and_its_gradient_match_the_textbook_form_even_at_extreme_logits():
     g = torch.Generator().manual_seed(3)
     logits = torch.cat([torch.randn(4, 1, 28, 28, generator=g) * 6,
                         torch.full((1, 1, 28, 28), 90.0), torch.full((1, 1, 28, 28), -90.0)])
     x = torch.rand(6, 1, 28, 28, generator=g)
     x[:2] = (x[:2] > 0.5).float()          # binarized images as well as grey levels
     ours_logits, ref_logits = logits.clone().requires_grad_(), logits.clone().requires_grad_()
-    ours = reconstruction_per_example(ours_logits, x)
-    ref = torch.nn.functional.binary_cross_entropy_with_logits(ref_logits, x, reduction="none").flatten(1).sum(1)
+    ours = reconstruction_per_example(ours_logits, x, nll=SpeedPolicy.bernoulli_nll)
+    ref = reconstruction_per_example(ref_logits, x)       # F.binary_cross_entropy_with_logits
     assert torch.isfinite(ours).all()
     torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-3)          # nats per image
     (ours * torch.arange(1.0, 7.0)).sum().backward()                     # unequal weights per image
@@ -83,11 +89,25 @@ def test_bce_and_its_gradient_match_torch_binary_cross_entropy_with_logits_even_
     torch.testing.assert_close(ours_logits.grad, ref_logits.grad, rtol=1e-5, atol=1e-6)
 
 
-def test_bce_of_bf16_logits_is_computed_in_fp32():
+def test_the_policys_bce_of_bf16_logits_is_computed_in_fp32():
     logits, x, _, _ = _batch()
-    per_example = reconstruction_per_example(logits.bfloat16(), x)
+    nll = SpeedPolicy.bernoulli_nll
+    per_example = reconstruction_per_example(logits.bfloat16(), x, nll=nll)
     assert per_example.dtype == torch.float32
-    torch.testing.assert_close(per_example, reconstruction_per_example(logits.bfloat16().float(), x))
+    torch.testing.assert_close(per_example, reconstruction_per_example(logits.bfloat16().float(), x, nll=nll))
+
+
+def test_the_kernel_passed_in_is_the_one_every_loss_uses():
+    logits, x, mu, logvar = _batch()
+    calls = []
+
+    def counted(l, t):
+        calls.append(l.shape)
+        return bernoulli_nll(l, t)
+
+    negative_elbo(logits, x, mu, logvar, nll=counted)
+    negative_iwae(logits.repeat(3, 1, 1, 1), x, torch.randn(3, *mu.shape), mu, logvar, nll=counted)
+    assert calls == [logits.shape, (3 * len(logits), *logits.shape[1:])]
 
 
 def test_mse_is_the_squared_error_of_the_decoder_mean_summed_over_pixels():

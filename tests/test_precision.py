@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from support.configs import small_splits
-from vae.plumbing.checkpoints import load_checkpoint
+from vae.checkpoints import load_checkpoint
 from vae.config import TrainConfig
 from vae.training import train as train_on_all_images
 
@@ -55,3 +55,65 @@ def test_auto_precision_records_what_the_policy_chose(tmp_path, data_dir):
 
     result = train(tiny(data_dir, "conv", "auto"), tmp_path / "auto", log=lambda m: None, progress=False)
     assert result.metrics["precision"] == SpeedPolicy.for_model("conv", "cpu").precision
+
+
+def _reference_forward(model, x: torch.Tensor, z_noise: torch.Tensor) -> torch.Tensor:
+    """The VAE's forward with the latent heads and the decoder's first and last layers in fp32, written
+    inside the model as the project had it before the speed policy applied it from outside."""
+    h = model.encoder(x).float()
+    with torch.autocast("cpu", enabled=False):
+        mu, logvar = model.fc_mu(h), model.fc_logvar(h)
+    h = mu + torch.exp(0.5 * logvar) * z_noise
+    last = len(model.decoder) - 1 if model.arch == "conv" else len(model.decoder) - 2
+    for i, layer in enumerate(model.decoder):
+        if i in (0, last):
+            with torch.autocast("cpu", enabled=False):
+                h = layer(h.float())
+        else:
+            h = layer(h)
+    return h
+
+
+@pytest.mark.parametrize("arch", ["conv", "mlp"])
+def test_the_policys_fp32_layers_compute_exactly_the_in_model_fp32_blocks_forward_and_backward(arch):
+    from vae.models import build_model
+    from vae.plumbing.device import SpeedPolicy
+
+    torch.manual_seed(0)
+    reference = build_model(arch, 2, hidden=(32,))
+    policy = SpeedPolicy.for_model(arch, "cpu", precision="bf16")
+    prepared = policy.prepare(build_model(arch, 2, hidden=(32,)))
+    prepared.load_state_dict(reference.state_dict())           # the same names: checkpoints unaffected
+    reference = reference.to(memory_format=policy.memory_format)
+    x, noise = torch.rand(8, 1, 28, 28), torch.randn(8, 2)
+    grads = []
+
+    def policy_forward() -> torch.Tensor:
+        mu, logvar = prepared.encode(x)
+        return prepared.decode(mu + torch.exp(0.5 * logvar) * noise)
+
+    for model, forward in ((reference, lambda: _reference_forward(reference, x, noise)), (prepared, policy_forward)):
+        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+            logits = forward()
+        assert logits.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+        logits.square().mean().backward()
+        grads.append({name: p.grad for name, p in model.named_parameters()})
+    assert grads[0].keys() == grads[1].keys()
+    assert all(torch.equal(grads[0][k], grads[1][k]) for k in grads[0]), "the gradients differ"
+
+
+def test_the_fp32_layers_leave_fp32_untouched_and_autocast_restored_after_an_error():
+    from vae.models import build_model
+    from vae.plumbing.kernels import keep_in_fp32
+
+    torch.manual_seed(0)
+    plain, kept = build_model("mlp", 2, hidden=(32,)), build_model("mlp", 2, hidden=(32,))
+    kept.load_state_dict(plain.state_dict())
+    keep_in_fp32(keep_in_fp32(kept))                            # twice: hooks added once
+    assert list(kept.state_dict()) == list(plain.state_dict())
+    x = torch.rand(4, 1, 28, 28)
+    assert all(torch.equal(a, b) for a, b in zip(plain.encode(x), kept.encode(x)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(RuntimeError):
+            kept.decode(torch.zeros(4, 3))                        # the wrong latent size
+        assert torch.is_autocast_enabled("cpu")                   # the fp32 block was left

@@ -17,6 +17,7 @@ import torch
 from support.reliability import assert_one_line, guarantee, poison, run_cli, snapshot, TINY
 from support.reliability import run_copy, tiny_run  # noqa: F401 (fixtures)
 from vae.plumbing import artifacts
+from vae.checkpoints import load_model
 from vae.models import build_model
 from vae.training import TrainConfig, TrainingError, load_checkpoint, train
 
@@ -203,20 +204,13 @@ def _edit_config(path: Path, key: str, value) -> None:
         torch.save(state, path)
 
 
-def _explorer(run: Path, out: Path, data_dir: Path, capsys) -> tuple[int, str]:
-    from vae import explorer
-
-    code = explorer.main(["--run", str(run), "--out", str(out), "--data-dir", str(data_dir)])
-    return code, capsys.readouterr().err
-
-
 @guarantee("checkpoints")
 @pytest.mark.parametrize("where", ["model.pt", "last.pt", "config.json"])
 @pytest.mark.parametrize("case", list(MALFORMED_SETTINGS))
 def test_a_saved_config_is_checked_with_the_command_lines_rules_naming_the_file(
         case, where, run_copy, tmp_path, capsys, data_dir):
     """A `model.pt`, `last.pt` or `config.json` whose config holds `hidden: 32`, `dataset: "cifar"` or
-    `latent_dim: "two"`: one line naming the file and the option, exit 1 (explorer, `train --resume`)."""
+    `latent_dim: "two"`: one line naming the file and the option (`load_model`; exit 1 on `train --resume`)."""
     key, value, option = MALFORMED_SETTINGS[case]
     if where == "model.pt":
         shutil.copyfile(run_copy / "best.pt", run_copy / "model.pt")
@@ -225,7 +219,9 @@ def test_a_saved_config_is_checked_with_the_command_lines_rules_naming_the_file(
             (run_copy / name).unlink()
     _edit_config(run_copy / where, key, value)
     if where == "model.pt":
-        code, err = _explorer(run_copy, tmp_path / "explorer", data_dir, capsys)
+        with pytest.raises(TrainingError) as refused:
+            load_model(run_copy / where)
+        code, err = 1, f"{refused.value}\n"
     else:
         code, _, err = run_cli(["train", *TINY, "--epochs", "2", "--data-dir", data_dir, "--out", run_copy,
                                 "--resume"], capsys)
@@ -270,48 +266,21 @@ def _nan_weights(run: Path) -> None:
     torch.save(state, run / "model.pt")
 
 
-EXPLORER_MISTAKES = {
-    "weights-disagree-with-their-config": (_weights_of_latent_2_config_of_3, "run", ["do not fit its own config",
-                                                                                     "latent dimension 3"]),
-    "nan-weights": (_nan_weights, "run", ["model.pt", "non-finite weights"]),
-    "out-is-a-file": (lambda run: (run.parent / "out-file").write_text("x"), "out-file", ["out-file",
-                                                                                          "not a folder"]),
-    "run-is-a-file": (lambda run: None, "run-file", ["not a run folder", "a file"]),
+SAVED_MODEL_MISTAKES = {
+    "weights-disagree-with-their-config": (_weights_of_latent_2_config_of_3, ["do not fit its own config",
+                                                                              "latent dimension 3"]),
+    "nan-weights": (_nan_weights, ["model.pt", "non-finite weights"]),
 }
 
 
 @guarantee("checkpoints")
-@pytest.mark.parametrize("case", list(EXPLORER_MISTAKES))
-def test_the_explorer_names_what_is_wrong_before_any_work(case, run_copy, tmp_path, capsys, data_dir, monkeypatch):
-    """`python -m vae.explorer` with weights that disagree with their config, NaN weights, `--out` a file or `--run`
-    a file: one line saying which and naming the file, exit 1, before any image is decoded."""
-    from vae import explorer
-
+@pytest.mark.parametrize("case", list(SAVED_MODEL_MISTAKES))
+def test_a_saved_model_is_refused_naming_what_is_wrong(case, run_copy):
+    """A `model.pt` whose weights disagree with its config, or hold NaN: `load_model` (the notebook's loader)
+    refuses it in one line saying which and naming the file."""
     shutil.copyfile(run_copy / "best.pt", run_copy / "model.pt")
-    damage_, which, fragments = EXPLORER_MISTAKES[case]
+    damage_, fragments = SAVED_MODEL_MISTAKES[case]
     damage_(run_copy)
-    run, out = run_copy, tmp_path / "explorer"
-    if which == "out-file":
-        out = run_copy.parent / "out-file"
-    if which == "run-file":
-        run = run_copy / "model.pt"
-    monkeypatch.setattr(explorer, "write_explorer", lambda *a, **k: pytest.fail("worked before checking"))
-    code, err = _explorer(run, out, data_dir, capsys)
-    assert code == 1
-    assert_one_line(err, *fragments)
-
-
-@guarantee("interruption")
-def test_ctrl_c_in_the_explorer_is_one_line_exit_130(run_copy, tmp_path, capsys, data_dir, monkeypatch):
-    """Ctrl-C while the explorer decodes: one line, exit 130, no traceback."""
-    from vae import explorer
-
-    shutil.copyfile(run_copy / "best.pt", run_copy / "model.pt")
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(explorer, "write_explorer", interrupted)
-    code, err = _explorer(run_copy, tmp_path / "explorer", data_dir, capsys)
-    assert code == 130
-    assert_one_line(err, "interrupted")
+    with pytest.raises(TrainingError) as refused:
+        load_model(run_copy / "model.pt")
+    assert_one_line(f"{refused.value}\n", *fragments)

@@ -461,7 +461,7 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
                                       and expected[run["name"]].config.stop_window > 0)
     # Every figure's text size is recorded; the explorer's sprites are image data, not figures.
     every_png = {str(p.relative_to(out)) for p in out.rglob("*.png")}
-    assert set(manifest["figure_text_px"]) == {p for p in every_png if not p.startswith("explorer/")}
+    assert set(manifest["figure_text_px"]) == {p for p in every_png if "/explorer/" not in p}
     assert min(manifest["figure_text_px"].values()) >= 13.0
     for name in ("mnist-conv-z2", "fashion-mnist-conv-z2"):
         state = torch.load(out / "runs" / name / "model.pt", weights_only=True)
@@ -470,11 +470,13 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
         latents = np.load(out / "runs" / name / "latents.npz")
         assert latents["mu"].shape == (10_000, 2) and latents["labels"].shape == (10_000,)
         assert len(latents["classes"]) == 10
-    for dataset in ("mnist", "fashion-mnist"):   # the latent explorer of the two reference runs
-        explorer_spec = json.loads((out / "explorer" / dataset / "explorer.json").read_text())
+    for name in ("mnist-conv-z2", "fashion-mnist-conv-z2"):   # the latent explorer, in each reference run's folder
+        folder = out / "runs" / name / "explorer"
+        explorer_spec = json.loads((folder / "explorer.json").read_text())
         assert explorer_spec["frames"]["epochs"] == list(range(profile.epochs + 1))
-        assert all(is_png(out / "explorer" / dataset / name) for name in ("originals.png", "frames.png"))
-        assert (out / "explorer" / dataset / "model.bin").stat().st_size > 0
+        assert all(is_png(folder / f) for f in ("originals.png", "frames.png"))
+        assert (folder / "model.bin").stat().st_size > 0
+    assert not (out / "explorer").exists()            # nothing outside the runs' own folders
     for table in TABLES:
         for suffix in ("md", "csv", "json"):
             assert (out / "tables" / f"{table}.{suffix}").is_file(), f"tables/{table}.{suffix} is missing"
@@ -513,8 +515,9 @@ def test_a_run_writes_only_its_folder_and_the_listed_explorer_and_one_record_of_
 
     out, manifest = shared_report.out, shared_report.manifest
     assert problems(out) == []
-    assert manifest["explorer"] == sorted(str(p.relative_to(out)) for p in (out / "explorer").rglob("*") if p.is_file())
-    assert {path.split("/")[1] for path in manifest["explorer"]} == {"mnist", "fashion-mnist"}
+    assert manifest["explorer"] == sorted(str(p.relative_to(out)) for p in out.glob("runs/*/explorer/*") if p.is_file())
+    assert {path.split("/")[1] for path in manifest["explorer"]} == {"mnist-conv-z2", "fashion-mnist-conv-z2"}
+    assert all(f not in run["files"] for run in manifest["runs"] for f in ("explorer", "explorer.json"))
     listed = set(manifest["tables"]) | set(manifest["figures"]) | set(manifest["explorer"]) \
         | {f for run in manifest["runs"] for f in run["files"]} | {"manifest.json", "classifier.json", "findings.json"}
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == listed

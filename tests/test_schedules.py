@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from support.configs import tiny_config
-from vae.plumbing.checkpoints import load_checkpoint
+from vae.checkpoints import load_checkpoint
 from vae.schedules import burda_stage, kl_weight, learning_rate
 from vae.training import TrainConfig, train
 

@@ -9,7 +9,7 @@ import torch
 
 from support.configs import tiny_config, without_timings
 from vae import cli
-from vae.plumbing.checkpoints import load_checkpoint, load_model
+from vae.checkpoints import load_checkpoint, load_model
 from vae.data import load_splits
 from vae.plumbing.errors import ConfigError
 from vae.training import HISTORY_FIELDS, TrainConfig, stop_record, stopped, train

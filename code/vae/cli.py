@@ -22,7 +22,8 @@ from .plumbing.artifacts import ArtifactError
 from .data import DATASETS, DataError, prepare, read_dataset, split
 from .losses import RECON_LOSSES
 from .models import ARCHITECTURES
-from .plumbing.outdir import owned, prepare_train_folder
+from .checkpoints import prepare_train_folder
+from .plumbing.outdir import owned
 from .config import TrainConfig
 from .plumbing.errors import ConfigError, TrainingError
 from .training import train

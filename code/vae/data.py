@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 
 from .plumbing.artifacts import locked_scratch, remove_stale, write_atomic
@@ -183,7 +184,7 @@ def _missing(spec: DatasetSpec, raw: Path) -> list[str]:
 
 
 def _torchvision_class(spec: DatasetSpec):
-    import torchvision
+    import torchvision      # only to download: reading the files needs no torchvision (`read_idx`)
 
     return {"MNIST": torchvision.datasets.MNIST, "FashionMNIST": torchvision.datasets.FashionMNIST}[spec.folder]
 
@@ -266,10 +267,6 @@ class Splits:
         return Splits(**moved, classes=self.classes)
 
 
-def _torchvision_dataset(spec: DatasetSpec, data_dir: str | Path, train: bool):
-    return _torchvision_class(spec)(str(data_dir), train=train, download=False)
-
-
 @dataclass
 class Dataset:
     """A dataset's two IDX sets as read from disk, after one MD5 check of each file."""
@@ -278,6 +275,21 @@ class Dataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     classes: tuple[str, ...]
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """The array of an IDX file of unsigned bytes: two zero bytes, the type code 0x08, the number
+    of dimensions, each dimension as a big-endian uint32, then the values in C order."""
+    with path.open("rb") as f:
+        header = f.read(4)
+        if len(header) < 4 or header[:3] != b"\x00\x00\x08":
+            raise DataError(f"{path} is not an IDX file of unsigned bytes; delete it and run `make data`")
+        shape = tuple(int(n) for n in np.fromfile(f, dtype=">u4", count=header[3]))
+        values = np.fromfile(f, dtype=np.uint8)
+    if len(shape) != header[3] or values.size != np.prod(shape):
+        raise DataError(f"{path} holds {values.size} values, not the {'x'.join(map(str, shape))} its header "
+                        "says; delete it and run `make data`")
+    return values.reshape(shape)
 
 
 # --8<-- [start:splits]
@@ -296,9 +308,9 @@ def read_dataset(dataset: str, data_dir: str | Path = "data", spec: DatasetSpec 
         prepare(spec, data_dir, log=log)
     else:
         verify(spec, data_dir)
-    train, test = (_torchvision_dataset(spec, data_dir, train=flag) for flag in (True, False))
-    return Dataset(train_x=to_unit_interval(train.data), train_y=train.targets.long(),
-                   test_x=to_unit_interval(test.data), test_y=test.targets.long(), classes=spec.classes)
+    train_x, train_y, test_x, test_y = (torch.from_numpy(read_idx(spec.raw_dir(data_dir) / name)) for name in IDX_FILES)
+    return Dataset(train_x=to_unit_interval(train_x), train_y=train_y.long(),
+                   test_x=to_unit_interval(test_x), test_y=test_y.long(), classes=spec.classes)
 
 
 def split(data: Dataset, val_split: float = 0.1, seed: int = 42, train_limit: int | None = None) -> Splits:

@@ -13,8 +13,8 @@ from typing import Any, Iterator
 
 import torch
 
-from .plumbing.device import preferred_eval_batch
-from .losses import kl_per_dimension, log_normal, negative_elbo, reconstruction_per_example
+from .plumbing.device import SpeedPolicy, preferred_eval_batch
+from .losses import PixelNLL, kl_per_dimension, log_normal, negative_elbo, reconstruction_per_example
 from .models import PIXELS, VAE, reparameterize
 
 
@@ -32,12 +32,14 @@ def eval_mode(model: VAE) -> Iterator[VAE]:
 # --8<-- [start:evaluate]
 @torch.inference_mode()
 def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, recon_loss: str = "bce",
-             batch_size: int | None = None, seed: int = 0) -> dict[str, float]:
+             batch_size: int | None = None, seed: int = 0,
+             nll: PixelNLL = SpeedPolicy.bernoulli_nll) -> dict[str, float]:
     """Mean negative ELBO, reconstruction and KL per example over `x`, one posterior sample each.
 
     The posterior noise comes from its own generator seeded with `seed`, so evaluating the
     same model twice gives the same numbers and the training RNG is left untouched.
-    `batch_size=None` takes the speed policy's batch for this model and device.
+    `batch_size=None` takes the speed policy's batch for this model and device; `nll`, the
+    per-pixel loss, is the policy's kernel, the one training uses.
     """
     batch_size = batch_size or preferred_eval_batch(model.arch, x.device)
     generator = torch.Generator(device=x.device).manual_seed(seed)
@@ -47,7 +49,7 @@ def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, recon_loss: str = "
             batch = x[start:start + batch_size]
             mu, logvar = model.encode(batch)
             logits = model.decode(reparameterize(mu, logvar, generator))
-            terms = negative_elbo(logits, batch, mu, logvar, beta, recon_loss)
+            terms = negative_elbo(logits, batch, mu, logvar, beta, recon_loss, nll)
             sums += terms.stacked().double() * len(batch)
     loss, elbo, recon, kl = (sums / len(x)).tolist()
     return {"elbo": elbo, "recon": recon, "kl": kl, "loss": loss, "elbo_per_pixel": elbo / PIXELS}
@@ -60,7 +62,8 @@ def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, recon_loss: str = "
 # --8<-- [start:anomaly]
 @torch.inference_mode()
 def negative_elbo_per_example(model: VAE, x: torch.Tensor, recon_loss: str = "bce",
-                              batch_size: int | None = None, seed: int = 0) -> torch.Tensor:
+                              batch_size: int | None = None, seed: int = 0,
+                              nll: PixelNLL = SpeedPolicy.bernoulli_nll) -> torch.Tensor:
     """-ELBO of each image in nats (one posterior sample each, seeded and batched as in `evaluate`,
     so that their mean over a split is the −ELBO `evaluate` reports for it)."""
     batch_size = batch_size or preferred_eval_batch(model.arch, x.device)
@@ -71,7 +74,7 @@ def negative_elbo_per_example(model: VAE, x: torch.Tensor, recon_loss: str = "bc
             batch = x[start:start + batch_size]
             mu, logvar = model.encode(batch)
             logits = model.decode(reparameterize(mu, logvar, generator))
-            scores.append(reconstruction_per_example(logits, batch, recon_loss)
+            scores.append(reconstruction_per_example(logits, batch, recon_loss, nll)
                           + kl_per_dimension(mu, logvar).sum(1))
     return torch.cat(scores).cpu()
 
@@ -99,7 +102,8 @@ def anomaly_auc(in_distribution_scores: torch.Tensor, out_of_distribution_scores
 
 # --8<-- [start:importance]
 def log_importance_weights(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
-                           chunk_size: int = 100, recon_loss: str = "bce") -> torch.Tensor:
+                           chunk_size: int = 100, recon_loss: str = "bce",
+                           nll: PixelNLL = SpeedPolicy.bernoulli_nll) -> torch.Tensor:
     """log p(x|z_i) + log p(z_i) - log q(z_i|x) for k samples per image: shape (len(x), k).
 
     The k samples are decoded `chunk_size` at a time, so memory holds len(x) * chunk_size
@@ -113,7 +117,7 @@ def log_importance_weights(model: VAE, x: torch.Tensor, k: int, generator: torch
         eps = torch.randn((n, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + sigma * eps                                                  # (n, N, D)
         logits = model.decode(z.flatten(0, 1))                                # (n*N, 1, 28, 28)
-        log_px_z = -reconstruction_per_example(logits, x.repeat(n, 1, 1, 1), recon_loss).view(n, -1)
+        log_px_z = -reconstruction_per_example(logits, x.repeat(n, 1, 1, 1), recon_loss, nll).view(n, -1)
         log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
         log_qz_x = log_normal(z, mu, logvar)
         log_weights.append((log_px_z + log_pz - log_qz_x).T)                 # (N, n)
@@ -122,7 +126,7 @@ def log_importance_weights(model: VAE, x: torch.Tensor, k: int, generator: torch
 
 @torch.inference_mode()
 def iwae_bound(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100, chunk_size: int | None = None,
-               seed: int = 0, recon_loss: str = "bce") -> dict[str, Any]:
+               seed: int = 0, recon_loss: str = "bce", nll: PixelNLL = SpeedPolicy.bernoulli_nll) -> dict[str, Any]:
     """-L_k (the importance-sampled estimate of -log p(x)) and -L_1 (-ELBO) from the same samples.
 
     Returns per-image tensors `nll` and `negative_elbo` (nats), their means, and k. With the
@@ -133,15 +137,15 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100, chunk
         raise ValueError(f"k must be a positive number of importance samples (got {k})")
     chunk_size = chunk_size or max(1, min(k, 10_000 // batch_size))
     generator = torch.Generator(device=x.device).manual_seed(seed)
-    nll, negative_elbo_ = [], []
+    bounds, negative_elbo_ = [], []
     with eval_mode(model):
         for start in range(0, len(x), batch_size):
             log_w = log_importance_weights(model, x[start:start + batch_size], k, generator, chunk_size,
-                                           recon_loss).double()
+                                           recon_loss, nll).double()
             # logsumexp, not log(sum(exp)): log weights are around -100 nats and would underflow.
-            nll.append(-(torch.logsumexp(log_w, dim=1) - math.log(k)))
+            bounds.append(-(torch.logsumexp(log_w, dim=1) - math.log(k)))
             negative_elbo_.append(-log_w.mean(dim=1))
-    nll_t, elbo_t = torch.cat(nll).cpu(), torch.cat(negative_elbo_).cpu()
+    nll_t, elbo_t = torch.cat(bounds).cpu(), torch.cat(negative_elbo_).cpu()
     return {"k": k, "images": len(x), "nll": nll_t, "negative_elbo": elbo_t,
             "mean_nll": nll_t.mean().item(), "mean_negative_elbo": elbo_t.mean().item()}
 # --8<-- [end:importance]

@@ -2,7 +2,8 @@
 
 The page runs the model itself (docs/javascripts/vae-model.js): the reader draws an image, the
 encoder places it on the latent plane, and the decoder turns any point of the plane into an image.
-For a model with a 2-D latent space this module writes, into one folder (docs/assets/explorer/<dataset>/):
+For a model with a 2-D latent space this module writes, into one folder (the run's own
+`runs/<name>/explorer/`, which the page names in its `data-explorer` attribute):
 
     explorer.json     the model's layers (`model`), how the dataset's images are framed (`input`), the
                       test points' latent means and labels, the class names, the figures' colours
@@ -11,35 +12,24 @@ For a model with a 2-D latent space this module writes, into one folder (docs/as
     originals.png     the first POINTS test images, lossless (8-bit, as the datasets store them)
     frames.png        one row per epoch (0 = untrained): the same prior z decoded at every epoch
                       (only when an `EpochFrames` callback watched the training)
-
-    python -m vae.explorer --run docs/assets/runs/mnist-conv-z2 --out docs/assets/explorer/mnist
-
-rewrites everything but the epoch frames from a saved model; the frames, which only a training
-can make, are kept from the report that wrote the folder.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import math
-import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from . import evaluation, figures
-from .plumbing import artifacts
-from .plumbing.artifacts import ArtifactError
-from .data import DataError, Splits, load_splits
+from .data import Splits
 from .models import VAE
-from .plumbing.checkpoints import load_model
-from .plumbing.errors import TrainingError
-from .plumbing.outdir import owned
+from .plumbing import artifacts
 from .training import EpochCallback
 
 POINTS = 500                   # test points drawn and clickable
@@ -217,11 +207,10 @@ def chain(*callbacks: EpochCallback | None) -> EpochCallback:
 
 
 # --8<-- [start:write]
-def write_explorer(model: VAE, splits: Splits, folder: str | Path, frames: EpochFrames | dict | None = None,
+def write_explorer(model: VAE, splits: Splits, folder: str | Path, frames: EpochFrames | None = None,
                    points: int = POINTS) -> list[Path]:
     """Write the explorer's assets for a model with a 2-D latent space into `folder`. `frames` is
-    the training's `EpochFrames`, or the `frames` entry of an earlier explorer.json in `folder`
-    (whose frames.png stays), or None."""
+    the training's `EpochFrames`, or None."""
     if model.latent_dim != 2:
         raise ValueError(f"the latent explorer needs a 2-D latent space (this model has {model.latent_dim}); "
                          "pass a z = 2 run")
@@ -241,62 +230,10 @@ def write_explorer(model: VAE, splits: Splits, folder: str | Path, frames: Epoch
                    "originals": "originals.png", "columns": SPRITE_COLUMNS},
         "frames": None,
     }
-    if isinstance(frames, EpochFrames) and frames.latents:
+    if frames is not None and frames.latents:
         description["frames"] = frames.write(folder)
         written.append(folder / "frames.png")
-    elif isinstance(frames, dict):
-        description["frames"] = frames
     # Compact, not `write_json`'s indented layout: one number per line would triple the file.
     written.append(artifacts.write_text(folder / "explorer.json", json.dumps(description, separators=(",", ":"))))
     return written
-
-
-def earlier_frames(folder: str | Path) -> dict | None:
-    """The `frames` entry of the explorer.json in `folder`, when its frames.png is there too."""
-    path = Path(folder) / "explorer.json"
-    try:
-        frames = json.loads(path.read_text()).get("frames")
-    except (OSError, ValueError, AttributeError):
-        return None
-    if isinstance(frames, dict) and (Path(folder) / str(frames.get("sprite"))).is_file():
-        return frames
-    return None
 # --8<-- [end:write]
-
-
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m vae.explorer",
-                                     description="Write the latent explorer's assets for a trained z = 2 run.")
-    parser.add_argument("--run", type=Path, required=True,
-                        help="a run folder with model.pt and config.json (e.g. docs/assets/runs/mnist-conv-z2)")
-    parser.add_argument("--out", type=Path, required=True, help="folder to write the explorer's files into")
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse(argv)
-    try:
-        if not args.run.is_dir():
-            raise ArtifactError(f"--run {args.run} is not a run folder ({'a file' if args.run.exists() else 'missing'}); "
-                                "pass a folder with model.pt, such as docs/assets/runs/mnist-conv-z2")
-        with owned(args.out):     # --out checked (a writable folder, not in use) before any work
-            model, config = load_model(args.run / "model.pt")
-            splits = load_splits(config.dataset, args.data_dir, config.val_split, config.seed, config.train_limit)
-            frames = earlier_frames(args.out)   # only a training makes them: keep the report's
-            written = write_explorer(model, splits, args.out, frames)
-    except (TrainingError, DataError, ArtifactError, ValueError) as err:
-        print(f"python -m vae.explorer: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("python -m vae.explorer: interrupted; files already written are complete, run the same command "
-              "again to finish", file=sys.stderr)
-        return 130
-    size_kb = sum(p.stat().st_size for p in written) / 1024
-    kept = "the epoch frames kept" if frames else "no epoch frames (a report's training writes them)"
-    print(f"{len(written)} files, {size_kb:.0f} KiB, in {args.out}; {kept}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

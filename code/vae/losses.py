@@ -9,11 +9,15 @@ optimised, `ELBOTerms.elbo` stays the negative ELBO.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 RECON_LOSSES = ("bce", "mse")
+# The per-pixel Bernoulli loss: `bernoulli_nll` below, or the speed policy's faster kernel of the
+# same loss (`plumbing/kernels.py`), which training and evaluation pass in.
+PixelNLL = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class ELBOTerms(NamedTuple):
@@ -28,34 +32,16 @@ class ELBOTerms(NamedTuple):
 
 
 # --8<-- [start:recon]
-class BernoulliNLL(torch.autograd.Function):
-    """-log p(x|l) per pixel for Bernoulli logits l, in the overflow-free form
-    max(l, 0) - x*l + log(1 + exp(-|l|)), with the gradient sigmoid(l) - x.
-
-    The same loss as F.binary_cross_entropy_with_logits (within 2e-6 per pixel) and the same
-    gradient formula, so training follows the same weights; written out because that function
-    goes through log1p, which this CPU build of PyTorch does not vectorize: forward and backward
-    together ran about 1.9x faster here (a few percent of an MLP step). The backward is written
-    by hand: three element-wise kernels where autograd would differentiate each of the forward's."""
-
-    @staticmethod
-    def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(logits, x)
-        return logits.clamp(min=0) - x * logits + torch.log(1 + torch.exp(-logits.abs()))
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        logits, x = ctx.saved_tensors
-        grad_logits = (torch.sigmoid(logits) - x) * grad if ctx.needs_input_grad[0] else None
-        grad_x = -logits * grad if ctx.needs_input_grad[1] else None
-        return grad_logits, grad_x
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) of each pixel under a Bernoulli decoder with these logits."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none")
 
 
-def reconstruction_per_example(logits: torch.Tensor, x: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+def reconstruction_per_example(logits: torch.Tensor, x: torch.Tensor, kind: str = "bce",
+                               nll: PixelNLL = bernoulli_nll) -> torch.Tensor:
     """-log p(x|z) for a Bernoulli decoder (bce), or the squared error of its mean (mse), per example."""
     if kind == "bce":
-        # in fp32 even when the step runs in bf16 autocast: bf16 logits lose the loss's small differences
-        per_pixel = BernoulliNLL.apply(logits.float(), x.float())
+        per_pixel = nll(logits, x)
     elif kind == "mse":
         per_pixel = (torch.sigmoid(logits) - x).pow(2)
     else:
@@ -73,9 +59,10 @@ def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 # --8<-- [start:elbo]
 def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                  beta: float | torch.Tensor = 1.0, recon_loss: str = "bce", free_bits: float = 0.0) -> ELBOTerms:
+                  beta: float | torch.Tensor = 1.0, recon_loss: str = "bce",
+                  nll: PixelNLL = bernoulli_nll, free_bits: float = 0.0) -> ELBOTerms:
     """Sum over pixels and latent dimensions, mean over the examples of the batch."""
-    recon = reconstruction_per_example(logits, x, recon_loss).mean()
+    recon = reconstruction_per_example(logits, x, recon_loss, nll).mean()
     kl = kl_per_dimension(mu, logvar).sum(1).mean()
     # Free bits (Kingma et al. 2016): in the loss, each unit's batch-mean KL counts at least
     # free_bits nats, so a unit under the floor is not pushed further towards the prior.
@@ -94,7 +81,8 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch
 
 # --8<-- [start:iwae]
 def negative_iwae(logits: torch.Tensor, x: torch.Tensor, z: torch.Tensor, mu: torch.Tensor,
-                  logvar: torch.Tensor, beta: float | torch.Tensor = 1.0, recon_loss: str = "bce") -> ELBOTerms:
+                  logvar: torch.Tensor, beta: float | torch.Tensor = 1.0, recon_loss: str = "bce",
+                  nll: PixelNLL = bernoulli_nll) -> ELBOTerms:
     """-L_k = -log (1/k) sum_i w_i with log w_i = log p(x|z_i) - beta (log q(z_i|x) - log p(z_i)).
 
     z holds k samples per example, shape (k, N, D); logits are their decodes, k-major (k*N, ...).
@@ -102,7 +90,7 @@ def negative_iwae(logits: torch.Tensor, x: torch.Tensor, z: torch.Tensor, mu: to
     over the k samples, KL in closed form), so the reported ELBO does not depend on k.
     """
     k = z.shape[0]
-    recon = reconstruction_per_example(logits, x.repeat(k, *([1] * (x.dim() - 1))), recon_loss).view(k, -1)
+    recon = reconstruction_per_example(logits, x.repeat(k, *([1] * (x.dim() - 1))), recon_loss, nll).view(k, -1)
     log_ratio = log_normal(z, mu, logvar) - log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
     # logsumexp, not log(sum(exp)): log weights are around -100 nats and would underflow.
     bound = torch.logsumexp(-recon - beta * log_ratio, dim=0) - math.log(k)

@@ -23,14 +23,6 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
 
 
 # --8<-- [start:vae]
-# Under bf16 autocast (the speed policy's `bf16`) the latent heads and the decoder's first and
-# output layers still compute in fp32: they carry few of the FLOPs but decide mu, logvar and the
-# logits, which bf16 (8 bits of mantissa) rounds coarsely. Without autocast this changes nothing.
-def fp32_only(x: torch.Tensor) -> torch.autocast:
-    """A block in which autocast is off, so that its layers compute in fp32."""
-    return torch.autocast(x.device.type, enabled=False)
-
-
 class VAE(nn.Module):
     """encoder(x) -> features; heads -> (mu, logvar); decoder(z) -> logits of shape (N, 1, 28, 28)."""
     arch = "custom"     # the --arch name of a subclass; the speed policy chooses by it
@@ -42,23 +34,13 @@ class VAE(nn.Module):
         self.fc_mu = nn.Linear(features, latent_dim)
         self.fc_logvar = nn.Linear(features, latent_dim)
         self.decoder = decoder
-        with_weights = [i for i, layer in enumerate(decoder) if any(True for _ in layer.parameters())]
-        self.fp32_decoder_layers = (with_weights[0], with_weights[-1])     # see fp32_only
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder(x).float()
-        with fp32_only(h):
-            return self.fc_mu(h), self.fc_logvar(h)
+        h = self.encoder(x)
+        return self.fc_mu(h), self.fc_logvar(h)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        h = z
-        for i, layer in enumerate(self.decoder):
-            if i in self.fp32_decoder_layers:
-                with fp32_only(h):
-                    h = layer(h.float())
-            else:
-                h = layer(h)
-        return h
+        return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)

@@ -6,7 +6,8 @@ no per-item transform runs inside the loop. `train_step` is the one training ste
 loop, the CUDA-graph capture (`plumbing/cuda_graph.py`) and the benchmark all run it. After every epoch
 the loop validates, appends a row to history.csv, keeps best.pt (best validation ELBO) and
 writes last.pt, which holds everything needed to resume: weights, optimizer, RNG states and
-history. Device, memory layout, optimizer kernel and evaluation batch come from `plumbing/device.py`.
+history (read back and checked by `checkpoints.py`). Device, memory layout, precision, optimizer
+kernel and evaluation batch come from the speed policy, `plumbing/device.py`.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .plumbing import artifacts
-from .plumbing.checkpoints import check_resumable, load_checkpoint
+from .checkpoints import (load_checkpoint, load_optimizer_state, optimizer_state, restore_rng, resume_checkpoint,
+                          rng_state)
 from .config import TrainConfig
+from .plumbing import artifacts
 from .plumbing.cuda_graph import Accumulator, GraphedSteps, epoch_plan
 from .data import Splits, load_splits
 from .plumbing.device import SpeedPolicy, configure_cuda, device_name, environment, select_device
 from .plumbing.errors import ConfigError, TrainingError
 from .evaluation import evaluate
-from .losses import ELBOTerms, negative_elbo, negative_iwae
+from .losses import ELBOTerms, PixelNLL, bernoulli_nll, negative_elbo, negative_iwae
 from .models import VAE, build_model, count_parameters, init_output_bias, reparameterize
 from .schedules import kl_weight, learning_rate
 
@@ -71,48 +73,32 @@ EpochCallback = Callable[[int, VAE, Splits], None]
 MeasureCallback = Callable[[TrainResult], dict[str, Any]]
 
 
-def _rng_state(shuffle: torch.Generator, device: torch.device) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _restore_rng(state: dict[str, Any], shuffle: torch.Generator, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    shuffle.set_state(state["shuffle"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-
-
-
-
 # ---------------------------------------------------------------------------------------------
 # The training step: the eager loop, the CUDA graph and the benchmark all run this function.
 
 # --8<-- [start:step]
 def objective_terms(model: VAE, x: torch.Tensor, beta: float | torch.Tensor, recon_loss: str = "bce",
-                    objective: str = "elbo", k: int = 1, free_bits: float = 0.0) -> ELBOTerms:
+                    objective: str = "elbo", k: int = 1, nll: PixelNLL = bernoulli_nll,
+                    free_bits: float = 0.0) -> ELBOTerms:
     """The loss to minimise (-ELBO, or -L_k with k importance samples) and the ELBO's terms."""
     if objective == "iwae":
         mu, logvar = model.encode(x)
         z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape))   # (k, N, D)
-        return negative_iwae(model.decode(z.flatten(0, 1)), x, z, mu, logvar, beta, recon_loss)
+        return negative_iwae(model.decode(z.flatten(0, 1)), x, z, mu, logvar, beta, recon_loss, nll)
     logits, mu, logvar = model(x)
-    return negative_elbo(logits, x, mu, logvar, beta, recon_loss, free_bits)
+    return negative_elbo(logits, x, mu, logvar, beta, recon_loss, nll, free_bits)
 
 
 def train_step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float | torch.Tensor,
                recon_loss: str = "bce", objective: str = "elbo", k: int = 1, binarize: bool = False,
-               bf16: bool = False, free_bits: float = 0.0) -> ELBOTerms:
-    """One optimizer step on the batch x: binarize (a fresh draw each time), forward, loss, backward, step."""
+               bf16: bool = False, nll: PixelNLL = bernoulli_nll, free_bits: float = 0.0) -> ELBOTerms:
+    """One optimizer step on the batch x: binarize (a fresh draw each time), forward, loss, backward, step.
+    `bf16` and `nll` (the per-pixel loss's kernel) are the speed policy's."""
     if binarize:
         x = torch.bernoulli(x)
     # bf16 autocast (CPU or CUDA) as the policy says; no weight cache, which a CUDA graph capture does not allow.
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
-        terms = objective_terms(model, x, beta, recon_loss, objective, k, free_bits)
+        terms = objective_terms(model, x, beta, recon_loss, objective, k, nll, free_bits)
     optimizer.zero_grad(set_to_none=True)
     terms.loss.backward()
     optimizer.step()
@@ -122,21 +108,6 @@ def train_step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, be
 
 # ---------------------------------------------------------------------------------------------
 # Setting up a run.
-
-def _resume_checkpoint(config: TrainConfig, last_path: Path) -> dict[str, Any]:
-    """last.pt, checked: complete, trained with the same settings, and not past --epochs."""
-    saved = load_checkpoint(last_path)
-    missing = [k for k in ("optimizer", "epoch", "history", "best_epoch", "best_val", "elapsed_s", "rng")
-               if k not in saved]
-    if missing:
-        raise TrainingError(f"{last_path} cannot be resumed from (it lacks {', '.join(missing)}); "
-                            "delete it or train into another --out folder")
-    check_resumable(saved.get("config", {}), config, last_path)
-    if saved["epoch"] > config.epochs:
-        raise ConfigError("epochs", f"{last_path} has already trained {saved['epoch']} epochs; "
-                                    f"use --epochs {saved['epoch']} or more to resume it")
-    return saved
-
 
 def prepare_splits(config: TrainConfig, device: torch.device, loaded: Splits | None = None) -> Splits:
     """The three splits on the device (`loaded`, or read from config.data_dir); under --binarize,
@@ -164,29 +135,11 @@ def build_optimizer(model: VAE, config: TrainConfig, policy: SpeedPolicy, device
                             fused=policy.fused_adam, capturable=policy.cuda_graph)
 
 
-def load_optimizer_state(optimizer: torch.optim.Adam, state: dict[str, Any], policy: SpeedPolicy,
-                         device: torch.device) -> None:
-    """load_state_dict, then the policy's lr form and capturable flag again (last.pt may come from
-    another device, and load_state_dict takes those two from the file)."""
-    optimizer.load_state_dict(state)
-    for group in optimizer.param_groups:
-        lr = float(group["lr"])
-        group["lr"] = torch.tensor(lr, device=device) if policy.cuda_graph else lr
-        group["capturable"] = policy.cuda_graph
-
-
-def optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """optimizer.state_dict() with plain-float learning rates, readable on any device."""
-    state = optimizer.state_dict()
-    state["param_groups"] = [{**g, "lr": float(g["lr"])} for g in state["param_groups"]]
-    return state
-
-
 def build_model_for(config: TrainConfig, policy: SpeedPolicy, splits: Splits, device: torch.device) -> VAE:
     model = build_model(config.arch, config.latent_dim, config.hidden, config.activation).to(device)
     if config.init_output_bias:
         init_output_bias(model, splits.train_x.mean(0))
-    return model.to(memory_format=policy.memory_format)
+    return policy.prepare(model)     # memory layout; under bf16, the layers kept in fp32
 
 
 @dataclass
@@ -225,14 +178,14 @@ class Run:
     def step(self, x: torch.Tensor, beta: float | torch.Tensor) -> ELBOTerms:
         c = self.config
         return train_step(self.model, self.optimizer, x, beta, c.recon_loss, c.objective, c.k, c.binarize,
-                          self.policy.bf16, c.free_bits)
+                          self.policy.bf16, self.policy.bernoulli_nll, c.free_bits)
 
 
 def restore_run(run: Run, saved: dict[str, Any]) -> None:
     """Weights, optimizer, RNG streams and bookkeeping of last.pt, to continue after its epoch."""
     load_checkpoint(run.last_path, run.model)
     load_optimizer_state(run.optimizer, saved["optimizer"], run.policy, run.device)
-    _restore_rng(saved["rng"], run.shuffle, run.device)
+    restore_rng(saved["rng"], run.shuffle, run.device)
     run.history, run.start_epoch = list(saved["history"]), saved["epoch"]
     run.best_epoch, run.best_val, run.elapsed_s = saved["best_epoch"], saved["best_val"], saved["elapsed_s"]
     run.log(f"resuming {run.out_dir} after epoch {run.start_epoch}")
@@ -292,7 +245,6 @@ def add_window(acc: Accumulator, window: list[torch.Tensor], batch_size: int, n_
     bad = (~torch.isfinite(rows[:, 0])).nonzero()
     if len(bad) and acc.first_bad_step.item() < 0:
         acc.first_bad_step.fill_(first_step + int(bad[0, 0]))
-# --8<-- [end:epoch]
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -356,7 +308,8 @@ def end_epoch(run: Run, epoch: int, train_terms: list[float], started: float) ->
     """Validate, append to history.csv, keep best.pt, write last.pt (everything needed to resume)."""
     c = run.config
     train_loss, train_elbo, train_recon, train_kl = train_terms
-    val = evaluate(run.model, run.splits.val_x, c.beta, c.recon_loss, run.policy.eval_batch_size)
+    val = evaluate(run.model, run.splits.val_x, c.beta, c.recon_loss, run.policy.eval_batch_size,
+                   nll=run.policy.bernoulli_nll)
     epoch_time_s = time.perf_counter() - started           # training and validation
     run.elapsed_s += epoch_time_s
     run.history.append({"epoch": epoch, "train_loss": train_loss, "train_elbo": train_elbo,
@@ -371,7 +324,7 @@ def end_epoch(run: Run, epoch: int, train_terms: list[float], started: float) ->
     artifacts.save_checkpoint(run.last_path, {
         "model": run.model.state_dict(), "optimizer": optimizer_state(run.optimizer), "config": c.to_dict(),
         "epoch": epoch, "history": run.history, "best_epoch": run.best_epoch, "best_val": run.best_val,
-        "elapsed_s": run.elapsed_s, "rng": _rng_state(run.shuffle, run.device)})
+        "elapsed_s": run.elapsed_s, "rng": rng_state(run.shuffle, run.device)})
     run.log(f"epoch {epoch:>3}/{c.epochs}  train -ELBO {train_elbo:8.3f} "
             f"(recon {train_recon:8.3f} + KL {train_kl:6.3f})  val -ELBO {val['elbo']:8.3f} "
             f"(recon {val['recon']:8.3f} + KL {val['kl']:6.3f})  {epoch_time_s:6.1f} s")
@@ -409,8 +362,8 @@ def final_metrics(run: Run) -> dict[str, Any]:
     times = [row["epoch_time_s"] for row in run.history]
     return {
         "params": count_parameters(run.model), "best_epoch": run.best_epoch, "epochs": c.epochs,
-        "val": evaluate(run.model, run.splits.val_x, 1.0, c.recon_loss, batch),
-        "test": evaluate(run.model, run.splits.test_x, 1.0, c.recon_loss, batch),
+        "val": evaluate(run.model, run.splits.val_x, 1.0, c.recon_loss, batch, nll=run.policy.bernoulli_nll),
+        "test": evaluate(run.model, run.splits.test_x, 1.0, c.recon_loss, batch, nll=run.policy.bernoulli_nll),
         "train_examples": len(run.splits.train_x), "wall_time_s": run.elapsed_s,
         "epoch_time_s": run.elapsed_s / max(len(run.history), 1),
         "device": str(run.device), "device_name": device_name(run.device),
@@ -428,7 +381,7 @@ def start_run(config: TrainConfig, out_dir: Path, resume: bool, log: Callable[[s
     last = checkpoint_dir / "last.pt"
     device = select_device(config.device)
     configure_cuda(device)      # fp32 without TF32, deterministic cuDNN, the device made current
-    saved = _resume_checkpoint(config, last) if resume and last.exists() else None
+    saved = resume_checkpoint(config, last) if resume and last.exists() else None
     seed_everything(config.seed)
     policy = SpeedPolicy.for_model(config.arch, device, config.eval_batch_size, config.cuda_graph, config.precision)
     splits = prepare_splits(config, device, splits)

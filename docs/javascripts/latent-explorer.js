@@ -1,6 +1,6 @@
 /* The latent explorer of the Latent space page: no framework, nothing from other hosts.
  *
- * Each <div class="latent-explorer" data-explorer="assets/explorer/<dataset>"> names a folder
+ * Each <div class="latent-explorer" data-explorer="assets/runs/<run>/explorer"> names a folder
  * written by the report (code/vae/explorer.py): explorer.json, the model's weights (model.bin),
  * the first test images (originals.png) and the training's epoch frames (frames.png). The model
  * runs here (vae-model.js): what the reader draws is framed as the training images are, encoded

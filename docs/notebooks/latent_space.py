@@ -45,7 +45,7 @@ ROOT = find_root()
 ASSETS = ROOT / "docs" / "assets"
 sys.path.insert(0, str(ROOT / "code"))
 from vae.figures import CLASS_COLOURS  # noqa: E402  (the class colours of every figure of the report)
-from vae.plumbing.checkpoints import load_model  # noqa: E402  (the package of this repository)
+from vae.checkpoints import load_model  # noqa: E402  (the package of this repository)
 
 torch.set_num_threads(1)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.25,

@@ -54,7 +54,7 @@ def seed_train_step(arch: str, latent_dim: int, data_dir: str | Path, device: to
         x, _ = next(batches)
         x = x.to(device)
         logits, mu, logvar = model(x)
-        loss = negative_elbo(logits, x, mu, logvar).loss
+        loss = negative_elbo(logits, x, mu, logvar, nll=SpeedPolicy.bernoulli_nll).loss   # the same loss kernel
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -70,7 +70,7 @@ def project_train_step(arch: str, latent_dim: int, train_x: torch.Tensor, device
     the call's `images` attribute says how many images it trains on.
     """
     policy = policy or SpeedPolicy.for_model(arch, device)
-    model = _new_model(arch, latent_dim, device, policy.memory_format, seed).train()
+    model = policy.prepare(_new_model(arch, latent_dim, device, seed=seed)).train()   # as training builds it
     optimizer = build_optimizer(model, TrainConfig(arch=arch, latent_dim=latent_dim), policy, device)
     forward = torch.compile(model) if compiled else model
     shuffle = torch.Generator().manual_seed(seed)
@@ -85,7 +85,7 @@ def project_train_step(arch: str, latent_dim: int, train_x: torch.Tensor, device
             state["order"], state["at"] = torch.randperm(len(train_x), generator=shuffle).to(device), 0
         x = train_x.index_select(0, state["order"][state["at"]:state["at"] + BATCH])
         state["at"] += BATCH
-        window.append(train_step(forward, optimizer, x, 1.0, bf16=policy.bf16).stacked())
+        window.append(train_step(forward, optimizer, x, 1.0, bf16=policy.bf16, nll=policy.bernoulli_nll).stacked())
         if len(window) == CHECK_EVERY_STEPS:
             torch.stack(window).sum(0).isfinite().all().item()
             window.clear()
@@ -98,7 +98,8 @@ def _captured_steps(model, optimizer, train_x: torch.Tensor, policy: SpeedPolicy
                     shuffle: torch.Generator) -> Callable[[], None]:
     device, n = train_x.device, policy.steps_per_replay
     acc = Accumulator(device)
-    graph = GraphedSteps(lambda x, beta: train_step(model, optimizer, x, beta, bf16=policy.bf16),
+    graph = GraphedSteps(lambda x, beta: train_step(model, optimizer, x, beta, bf16=policy.bf16,
+                                                    nll=policy.bernoulli_nll),
                          model, optimizer, train_x, BATCH, n, acc)
     betas, lrs = torch.ones(n, device=device), torch.full((n,), 1e-3, device=device)
     numbers = torch.arange(1, n + 1, device=device)
@@ -125,7 +126,7 @@ def seed_eval(arch: str, latent_dim: int, data_dir: str | Path, device: torch.de
             for x, _ in loader:
                 x = x.to(device)
                 logits, mu, logvar = model(x)
-                total += negative_elbo(logits, x, mu, logvar).elbo.item() * len(x)
+                total += negative_elbo(logits, x, mu, logvar, nll=SpeedPolicy.bernoulli_nll).elbo.item() * len(x)
                 seen += len(x)
                 if seen >= n_images:
                     break

@@ -98,7 +98,7 @@ def _is_leftover(name: str) -> bool:
 
 
 def problems(assets: Path) -> list[str]:
-    """Every disagreement between manifest.json, runs/, tables/ and explorer/, and every asset that
+    """Every disagreement between manifest.json, runs/ (explorers included) and tables/, and every asset that
     cannot be published (empty or not a PNG, not a table, raw HTML in a table); empty: consistent."""
     assets = Path(assets)
     if not (assets / "manifest.json").exists() and not (assets / "runs").exists() \
@@ -186,10 +186,12 @@ def _table_problems(assets: Path, manifest: dict[str, Any], listed: dict[str, An
     explorer = set(manifest.get("explorer", []))
     found = [f"{t} is listed in manifest.json but missing" for t in sorted(tables | explorer)
              if not (assets / t).is_file()]
-    if (assets / "explorer").is_dir():
-        found += [f"{p.relative_to(assets)} is not in manifest.json (an explorer of another report)"
-                  for p in sorted((assets / "explorer").rglob("*"))
-                  if p.is_file() and not p.name.startswith(".") and str(p.relative_to(assets)) not in explorer]
+    # Each explorer lives in its run's folder (runs/<name>/explorer/); explorer/ is an earlier report's.
+    for folder in (assets / "explorer", *sorted(assets.glob("runs/*/explorer"))):
+        if folder.is_dir():
+            found += [f"{p.relative_to(assets)} is not in manifest.json (an explorer of another report)"
+                      for p in sorted(folder.rglob("*"))
+                      if p.is_file() and not p.name.startswith(".") and str(p.relative_to(assets)) not in explorer]
     tables_dir = assets / "tables"
     if tables_dir.is_dir():
         found += [f"tables/{p.name} is not in manifest.json (a table of another report)"

@@ -14,14 +14,20 @@ the eager loop and the benchmark.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 
-from ..losses import ELBOTerms
 
-# step(x, beta) -> ELBOTerms: one optimizer step on the batch x with KL weight beta.
-Step = Callable[[torch.Tensor, torch.Tensor], ELBOTerms]
+class StepTerms(Protocol):
+    """What a step returns (`losses.ELBOTerms`): the loss it minimised and all its terms stacked."""
+    loss: torch.Tensor
+
+    def stacked(self) -> torch.Tensor: ...
+
+
+# step(x, beta) -> terms: one optimizer step on the batch x with KL weight beta.
+Step = Callable[[torch.Tensor, torch.Tensor], StepTerms]
 WARMUP_STEPS = 3        # eager steps on a side stream before capture (allocator, cuDNN/cuBLAS plans)
 
 
@@ -36,7 +42,7 @@ class Accumulator:
         self.sums.zero_()
         self.first_bad_step.fill_(-1)
 
-    def add(self, terms: ELBOTerms, examples: int, step: torch.Tensor | int) -> None:
+    def add(self, terms: StepTerms, examples: int, step: torch.Tensor | int) -> None:
         self.sums.add_(terms.stacked() * examples)
         self.first_bad_step.copy_(torch.where((self.first_bad_step < 0) & ~torch.isfinite(terms.loss.detach()),
                                               step, self.first_bad_step))

@@ -9,8 +9,11 @@ the CPU path bit-for-bit deterministic.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
+import importlib.util
 import os
 import platform
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from . import kernels
 from .errors import ConfigError
 
 # Fused Adam: one kernel for all parameters instead of a loop of small ops per tensor;
@@ -36,7 +41,7 @@ DEFAULT_EVAL_BATCH = 1000
 # --precision bf16` against fp32), which must stay within BF16_MAX_ELBO_COST_NATS of fp32's.
 # Measured: with every layer in bf16, the conv reference run reached a test -ELBO of 147.89
 # against fp32's 147.49 (+0.40 nat, too much). With the latent heads and the decoder's first and
-# output layers kept in fp32 (`models.fp32_only`) and the loss in fp32, it reached 147.56 (+0.07
+# output layers kept in fp32 (`kernels.keep_in_fp32`) and the loss in fp32, it reached 147.56 (+0.07
 # nat; AMD EPYC, AVX-512 BF16), and its step ran 1.43x as fast as fp32 in interleaved rounds on
 # two threads. The decoder's first and output layers in bf16 as well ran 1.55x but reached
 # 147.67 (+0.19 nat, too close to the limit to keep); all layers in bf16, 1.57x.
@@ -91,17 +96,29 @@ def configure_cuda(device: torch.device) -> dict[str, bool]:
 
 def environment() -> dict[str, Any]:
     """Library versions, machine and code commit: the one machine record of runs, report and bench."""
-    import torchvision
-
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__,
+            "torchvision": torchvision_version(), "numpy": np.__version__,
             "platform": platform.platform(), "processor": platform.machine(), "cpu": cpu_model(),
             "cpu_cores": os.cpu_count(), "cpu_threads": torch.get_num_threads(), "git_commit": commit}
+
+
+def torchvision_version() -> str | None:
+    """torchvision's `__version__` (with its CUDA build tag, which the installed distribution's
+    metadata lacks), read from its version.py: importing torchvision took 2 s of every run."""
+    spec = importlib.util.find_spec("torchvision")       # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        text = (Path(list(spec.submodule_search_locations)[0]) / "version.py").read_text()
+    except OSError:
+        text = ""
+    found = re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    return found.group(1) if found else importlib.metadata.version("torchvision")
 
 
 def cpu_model() -> str:
@@ -147,6 +164,9 @@ class SpeedPolicy:
     # Training steps per graph replay: fewer launches per epoch. Not yet measured on a GPU;
     # `python -m vae bench --device cuda` times 1 and this value side by side.
     steps_per_replay: int = 8
+    # The reconstruction term's per-pixel loss in training and evaluation: the hand-written kernel
+    # (kernels.BernoulliNLL), so that the numbers of both come from the same kernel.
+    bernoulli_nll = staticmethod(kernels.bernoulli_nll)
 
     @classmethod
     def for_model(cls, arch: str, device: torch.device | str, eval_batch_size: int = DEFAULT_EVAL_BATCH,
@@ -162,6 +182,12 @@ class SpeedPolicy:
     def precision(self) -> str:
         """The precision the training step computes in: what each run records in metrics.json."""
         return "bf16" if self.bf16 else "fp32"
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """The model in the policy's memory layout; under bf16, its precision-critical layers kept in
+        fp32 (`kernels.keep_in_fp32`). In place, like `Module.to`."""
+        model = model.to(memory_format=self.memory_format)
+        return kernels.keep_in_fp32(model) if self.bf16 else model
 
     def replace(self, **changes: Any) -> "SpeedPolicy":
         return dataclasses.replace(self, **changes)

@@ -4,10 +4,7 @@ A running `train` or `report` holds an exclusive `fcntl.flock` on the folder its
 directory file descriptor), so no lock file is ever written into the results, and the kernel
 releases the lock when the process ends, even by SIGKILL: there is no stale lock to clean up.
 A second command into the same folder gets a one-line refusal instead of mixing two runs.
-
-`train` also refuses to write over a run that is already there unless asked: `--resume`
-continues it (after checking its settings), `--overwrite` deletes its files first, so a new
-run that fails can never leave the old run's checkpoints beside the new run's config.json.
+What `train` may replace in a folder it owns is `checkpoints.prepare_train_folder`'s to say.
 """
 
 from __future__ import annotations
@@ -19,13 +16,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from .artifacts import ArtifactError, read_json, save_checkpoint
-from .checkpoints import check_resumable, load_checkpoint
-from ..config import TrainConfig
-from .errors import ConfigError, TrainingError
-
-# Every file `training.train` writes into its folder; --overwrite deletes exactly these.
-RUN_FILES = ("config.json", "history.csv", "best.pt", "last.pt", "metrics.json")
+from .artifacts import ArtifactError
 
 
 class FolderBusyError(ArtifactError):
@@ -89,58 +80,3 @@ def _check_writable(folder: Path) -> None:
                             "choose a writable output folder") from None
     os.close(probe)
     os.unlink(folder / ".vae-write-probe")
-
-
-def prepare_train_folder(folder: Path, config: TrainConfig, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix two runs in `folder`; with `overwrite`, delete the previous run's files.
-
-    Call while holding the lock (`owned`), before training writes anything.
-    """
-    folder = Path(folder)
-    present = [name for name in RUN_FILES if (folder / name).exists()]
-    if resume and overwrite:
-        raise ConfigError("overwrite", "cannot be combined with --resume; choose one")
-    if overwrite:
-        for name in present:
-            (folder / name).unlink()
-        return
-    if not present:
-        return
-    if not resume:
-        what = "a finished run (metrics.json)" if "metrics.json" in present else f"a run ({', '.join(present)})"
-        raise ConfigError("out", f"{folder} already holds {what}; add --resume to continue it, "
-                                 "--overwrite to replace it, or choose another --out")
-    if (folder / "last.pt").exists():
-        if not (folder / "best.pt").exists():
-            _rebuild_best(folder)
-        return   # train() checks the checkpoint's settings and state
-    if "metrics.json" in present:
-        raise ConfigError("resume", f"{folder} holds a finished run whose last.pt is missing, so it cannot be "
-                                    "resumed; use --overwrite to train it again from scratch or another --out")
-    _check_saved_config(folder / "config.json", config)
-
-
-def _check_saved_config(path: Path, config: TrainConfig) -> None:
-    # A run stopped before its first epoch: resuming starts from scratch, but only with its settings.
-    if not path.exists():
-        return
-    try:
-        saved = read_json(path)["config"]
-        if not isinstance(saved, dict):
-            raise TypeError("config is not an object")
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ConfigError("resume", f"{path} is unreadable or not written by this project; "
-                                    "use --overwrite or another --out") from None
-    check_resumable(saved, config, path)
-
-
-def _rebuild_best(folder: Path) -> None:
-    # best.pt was deleted (say, after it was found truncated) but last.pt is whole: if the last
-    # epoch was also the best, its weights are the best weights; otherwise they are gone.
-    state = load_checkpoint(folder / "last.pt")
-    best_epoch, epoch = state.get("best_epoch"), state.get("epoch")
-    if best_epoch != epoch:
-        raise TrainingError(f"{folder / 'best.pt'} is missing and the best epoch ({best_epoch}) is not the last one "
-                            f"in last.pt ({epoch}), so it cannot be rebuilt; train again with --overwrite")
-    save_checkpoint(folder / "best.pt", {"model": state["model"], "config": state.get("config", {}),
-                                         "epoch": epoch, "val_elbo": state.get("best_val")})

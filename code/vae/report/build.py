@@ -135,7 +135,7 @@ class ReportData:
             splits=self.splits(c.dataset, c.val_split, c.seed, c.train_limit),
             outliers=self.datasets[spec.anomaly_against].test_x if spec.anomaly_against else None,
             judge=judges.get(c.dataset), checkpoint_dir=checkpoint_dir,
-            explorer_dir=staging / "explorer" / c.dataset if explores(spec) else None)
+            explorer_dir=staging / "runs" / spec.name / "explorer" if explores(spec) else None)
 
 
 def _data_assets(profile: Profile, staging: Path, loaded: dict[str, Splits],
@@ -172,8 +172,8 @@ def _manifest(profile: Profile, env: dict[str, Any], outcomes: dict[str, RunOutc
              "device": o.metrics["device_name"], "wall_time_s": o.metrics["wall_time_s"],
              "report_time_s": o.report_time_s} for o in outcomes.values()]
     pngs = sorted(p for p in shared if p.endswith(".png")) + [f for run in runs for f in run["figures"]]
-    # The latent explorer's data (image sprites, not figures), written by the runs that draw it.
-    explorer_files = sorted(str(p.relative_to(staging)) for p in (staging / "explorer").rglob("*")
+    # The latent explorer's data (image sprites, not figures), in the folders of the runs that draw it.
+    explorer_files = sorted(str(p.relative_to(staging)) for p in staging.glob("runs/*/explorer/*")
                             if p.is_file() and not p.name.startswith("."))
     return {"profile": profile.name, "profile_settings": dataclasses.asdict(profile), "wall_time_s": None,
             "code_commit": env["git_commit"], "device": device, "environment": env, "runs": runs,

@@ -130,7 +130,7 @@ class RunInputs:
     outliers: torch.Tensor | None      # test images of `spec.anomaly_against`, if the run scores them
     judge: nn.Module | None            # the report's classifier of the run's dataset
     checkpoint_dir: Path               # best.pt and last.pt: outside the assets
-    explorer_dir: Path | None          # explorer/<dataset>/ of the report, if this run draws the explorer
+    explorer_dir: Path | None          # the run's own explorer/ folder, if this run draws the explorer
 
 
 def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, inputs: RunInputs,
@@ -146,7 +146,8 @@ def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, inputs: RunInput
     measured = RunMeasurements(spec, profile, run_dir, inputs, snapshots, frames)
     result = train(spec.config, run_dir, on_epoch=explorer.chain(snapshots, frames, on_epoch), log=log,
                    progress=False, splits=inputs.splits, checkpoint_dir=inputs.checkpoint_dir, measure=measured)
-    files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
+    # The run's own files; its explorer/ folder is listed apart (manifest.json's `explorer`).
+    files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     return RunOutcome(spec=spec, metrics=result.metrics, history=result.history, files=files,
                       final_samples=snapshots.final_samples, report_time_s=time.perf_counter() - started,
                       test_bound=snapshots.test_bound, anomaly_scores=measured.anomaly_scores,

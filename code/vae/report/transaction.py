@@ -28,15 +28,18 @@ from ..plumbing.artifacts import ArtifactError, lock_folder, locked_scratch, rem
 from ..plumbing.errors import ConfigError
 
 # The top-level names of `--out` that a report writes under; nothing outside them is ever touched.
+# "explorer": where reports before the explorer moved into its run's folder wrote it; listed so that
+# the next report replaces (removes) it like any other entry of the previous report.
 REPORT_ENTRIES = ("runs", "tables", "figures", "manifest.json", "classifier.json", "findings.json",
                   "explorer")
-# Folders whose children are whole entries (a run's folder, an explorer's folder), not single files.
+# Folders whose children are whole entries (a run's folder, an earlier explorer's folder), not single files.
 FOLDER_ENTRIES = ("runs", "explorer")
 STAGING_PREFIX = ".report-staging-"
 
 
 def entry_of(relative: str) -> str:
-    """The entry a written file belongs to: `runs/<name>`, `explorer/<dataset>`, or the file itself."""
+    """The entry a written file belongs to: `runs/<name>` (its explorer/ included), `explorer/<dataset>`
+    (an earlier report's), or the file itself."""
     parts = PurePosixPath(relative).parts
     return "/".join(parts[:2]) if parts[0] in FOLDER_ENTRIES and len(parts) > 2 else relative
 

@@ -1,6 +1,13 @@
-"""Reading checkpoints back: weights-only loading with the records' CRC checked, one-line errors
-for a truncated, corrupted, hand-edited or mismatched file, and the check that a run may be
-resumed with the settings asked for. Writing them is `artifacts.save_checkpoint`."""
+"""Checkpoints and resuming: reading checkpoints back (weights-only loading with the records' CRC
+checked, one-line errors for a truncated, corrupted, hand-edited or mismatched file), the check
+that a run may be resumed with the settings asked for, the RNG and optimizer state a resumed run
+continues from, and what `train` may replace in its output folder. Writing a checkpoint is
+`plumbing.artifacts.save_checkpoint`.
+
+`train` refuses to write over a run that is already in its folder unless asked: `--resume`
+continues it (after checking its settings), `--overwrite` deletes its files first, so a new
+run that fails can never leave the old run's checkpoints beside the new run's config.json.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,14 @@ from typing import Any
 
 import torch
 
-from .artifacts import CHECKPOINT_FORMAT_VERSION
-from ..config import TrainConfig
-from .errors import ConfigError, TrainingError
-from ..models import VAE, build_model
+from .config import TrainConfig
+from .models import VAE, build_model
+from .plumbing.artifacts import CHECKPOINT_FORMAT_VERSION, read_json, save_checkpoint
+from .plumbing.device import SpeedPolicy
+from .plumbing.errors import ConfigError, TrainingError
+
+# Every file `training.train` writes into its folder; --overwrite deletes exactly these.
+RUN_FILES = ("config.json", "history.csv", "best.pt", "last.pt", "metrics.json")
 
 
 # What each field of a checkpoint must be, so a hand-edited file is refused in one line.
@@ -124,6 +135,7 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tu
 
 
 def check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    """Refuse (ConfigError) a resume whose settings differ from the saved ones, beyond RESUMABLE_CHANGES."""
     current = config.to_dict()
     saved = saved_config(saved, path).to_dict()
     differences = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in current
@@ -131,3 +143,105 @@ def check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> N
     if differences:
         raise ConfigError("resume", f"{path} was trained with {', '.join(differences)}; "
                                     "use the same settings or another --out folder")
+
+
+def resume_checkpoint(config: TrainConfig, last_path: Path) -> dict[str, Any]:
+    """last.pt, checked: complete, trained with the same settings, and not past --epochs."""
+    saved = load_checkpoint(last_path)
+    missing = [k for k in ("optimizer", "epoch", "history", "best_epoch", "best_val", "elapsed_s", "rng")
+               if k not in saved]
+    if missing:
+        raise TrainingError(f"{last_path} cannot be resumed from (it lacks {', '.join(missing)}); "
+                            "delete it or train into another --out folder")
+    check_resumable(saved.get("config", {}), config, last_path)
+    if saved["epoch"] > config.epochs:
+        raise ConfigError("epochs", f"{last_path} has already trained {saved['epoch']} epochs; "
+                                    f"use --epochs {saved['epoch']} or more to resume it")
+    return saved
+
+
+def rng_state(shuffle: torch.Generator, device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: dict[str, Any], shuffle: torch.Generator, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    shuffle.set_state(state["shuffle"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def load_optimizer_state(optimizer: torch.optim.Adam, state: dict[str, Any], policy: SpeedPolicy,
+                         device: torch.device) -> None:
+    """load_state_dict, then the policy's lr form and capturable flag again (last.pt may come from
+    another device, and load_state_dict takes those two from the file)."""
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        lr = float(group["lr"])
+        group["lr"] = torch.tensor(lr, device=device) if policy.cuda_graph else lr
+        group["capturable"] = policy.cuda_graph
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """optimizer.state_dict() with plain-float learning rates, readable on any device."""
+    state = optimizer.state_dict()
+    state["param_groups"] = [{**g, "lr": float(g["lr"])} for g in state["param_groups"]]
+    return state
+
+
+def prepare_train_folder(folder: Path, config: TrainConfig, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix two runs in `folder`; with `overwrite`, delete the previous run's files.
+
+    Call while holding the lock (`owned`), before training writes anything.
+    """
+    folder = Path(folder)
+    present = [name for name in RUN_FILES if (folder / name).exists()]
+    if resume and overwrite:
+        raise ConfigError("overwrite", "cannot be combined with --resume; choose one")
+    if overwrite:
+        for name in present:
+            (folder / name).unlink()
+        return
+    if not present:
+        return
+    if not resume:
+        what = "a finished run (metrics.json)" if "metrics.json" in present else f"a run ({', '.join(present)})"
+        raise ConfigError("out", f"{folder} already holds {what}; add --resume to continue it, "
+                                 "--overwrite to replace it, or choose another --out")
+    if (folder / "last.pt").exists():
+        if not (folder / "best.pt").exists():
+            _rebuild_best(folder)
+        return   # train() checks the checkpoint's settings and state
+    if "metrics.json" in present:
+        raise ConfigError("resume", f"{folder} holds a finished run whose last.pt is missing, so it cannot be "
+                                    "resumed; use --overwrite to train it again from scratch or another --out")
+    _check_saved_config(folder / "config.json", config)
+
+
+def _check_saved_config(path: Path, config: TrainConfig) -> None:
+    # A run stopped before its first epoch: resuming starts from scratch, but only with its settings.
+    if not path.exists():
+        return
+    try:
+        saved = read_json(path)["config"]
+        if not isinstance(saved, dict):
+            raise TypeError("config is not an object")
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError("resume", f"{path} is unreadable or not written by this project; "
+                                    "use --overwrite or another --out") from None
+    check_resumable(saved, config, path)
+
+
+def _rebuild_best(folder: Path) -> None:
+    # best.pt was deleted (say, after it was found truncated) but last.pt is whole: if the last
+    # epoch was also the best, its weights are the best weights; otherwise they are gone.
+    state = load_checkpoint(folder / "last.pt")
+    best_epoch, epoch = state.get("best_epoch"), state.get("epoch")
+    if best_epoch != epoch:
+        raise TrainingError(f"{folder / 'best.pt'} is missing and the best epoch ({best_epoch}) is not the last one "
+                            f"in last.pt ({epoch}), so it cannot be rebuilt; train again with --overwrite")
+    save_checkpoint(folder / "best.pt", {"model": state["model"], "config": state.get("config", {}),
+                                         "epoch": epoch, "val_elbo": state.get("best_val")})
