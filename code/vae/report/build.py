@@ -59,7 +59,7 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
         raise ReportError(f"{len(failures)} of {len(specs)} runs failed ({', '.join(failures)}); {out_dir} was "
                           f"left unchanged; the completed runs' assets are kept in {staging}")
     artifacts.write_json(staging / "manifest.json", manifest)
-    transaction.land(staging, out_dir)
+    transaction.land(staging, out_dir, log)
     log(f"report ({profile.name}): {len(manifest['runs'])} runs in {manifest['wall_time_s']:.0f} s, "
         f"written to {out_dir}")
     return manifest
