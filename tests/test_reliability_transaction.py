@@ -173,6 +173,28 @@ def test_a_report_that_would_replace_what_it_did_not_write_is_refused_before_tra
     assert snapshot(tmp_path) == before
 
 
+@guarantee("transaction")
+@pytest.mark.parametrize("name", ["tables/anomaly.md", "figures/rate_distortion.png", "tables/quoted.json",
+                                  "figures/examples_mnist.png", "tables/class_counts.csv"],
+                         ids=["an-experiments-table", "an-experiments-figure", "the-quoted-numbers",
+                              "a-data-page-figure", "a-data-page-table"])
+def test_a_users_own_file_at_a_name_the_report_writes_is_refused_before_training(
+        name, tiny_report, tmp_path, capsys, monkeypatch):
+    """A user's own table or figure, in a folder without a manifest, where the report writes one: one line, exit 2,
+    before training, nothing changed."""
+    from vae.report import runner
+
+    out = tmp_path / "assets"
+    (out / name).parent.mkdir(parents=True)
+    (out / name).write_bytes(b"a user's own file")
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(runner, "produce_run", lambda *args: pytest.fail("trained before refusing"))
+    code, _, err = tiny_report(out, capsys=capsys)
+    assert code == 2
+    assert_one_line(err, "--out", str(out / name), "previous report", "move it away or choose another --out")
+    assert snapshot(tmp_path) == before
+
+
 def _archive_a_run(out: Path) -> None:
     # The previous report's first run, moved to an archive outside --out and linked back into runs/.
     archive = out.parent / "archive"
