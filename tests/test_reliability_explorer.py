@@ -131,8 +131,10 @@ def test_the_explorer_starts_from_the_files_the_report_writes(chromium, explorer
 @pytest.mark.browser
 @pytest.mark.parametrize("case", list(DAMAGES))
 def test_a_damaged_or_missing_model_file_is_named_in_the_page_never_ready(case, chromium, explorer_files, tmp_path):
-    """model.bin cut short, empty, 64 MB too long, not finite or missing, explorer.json missing or malformed: the page
-    says which file is wrong and how to regenerate it, logs an error, and never reports itself ready."""
+    """A model.bin or explorer.json damaged or missing: the page names it and the fix, logs an error, is never ready.
+
+    Cut in half, empty, 64 MB appended, NaN or an infinity in model.bin; explorer.json missing, not JSON, without
+    its model, or with a layer whose shape does not match its weights."""
     damage, says = DAMAGES[case]
     state, console = _open(chromium, _serve(tmp_path, explorer_files, damage))
     assert state["ready"] == "failed", (state, console)

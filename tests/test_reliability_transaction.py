@@ -180,8 +180,9 @@ def test_a_report_that_would_replace_what_it_did_not_write_is_refused_before_tra
                               "a-data-page-figure", "a-data-page-table"])
 def test_a_users_own_file_at_a_name_the_report_writes_is_refused_before_training(
         name, tiny_report, tmp_path, capsys, monkeypatch):
-    """A user's own table or figure, in a folder without a manifest, where the report writes one: one line, exit 2,
-    before training, nothing changed."""
+    """A user's own table or figure where the report writes one, no manifest: one line, exit 2, before training.
+
+    Nothing is changed."""
     from vae.report import runner
 
     out = tmp_path / "assets"
