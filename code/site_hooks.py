@@ -21,11 +21,17 @@ code/site_macros.py. The hooks do what is not templating:
    tab starts where the set starts, and the set uses up as many numbers as its longest tab.
 6. Downloads. Every notebook of docs/notebooks/ is also saved as .ipynb next to its page's copied
    .py source, and the notebook page links both.
+7. One report per build. A report that lands in docs/assets while the site is built would pull
+   files from under the build (a FileNotFoundError) or mix two reports. The build holds the assets
+   folder's lock (vae/report/transaction.py `lock_assets`, the one a landing takes) from
+   on_pre_build to on_post_build, or on_build_error when it fails; a landing waits for it, and a
+   build that finds a landing under way waits for the landing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import sys
@@ -48,6 +54,7 @@ CAPTION_PREFIX = re.compile(r'(<span class="caption-prefix">)(?P<text>[^<]*)(</s
 JUPYTER_PLUGIN = "mkdocs-jupyter"
 MACROS_PLUGIN = "macros"
 REPOSITORY = Path(__file__).resolve().parents[1]
+_assets_lock: int | None = None   # the descriptor holding the assets folder's lock during a build
 
 
 def renumber_captions(html: str) -> str:
@@ -105,16 +112,36 @@ def on_config(config, **kwargs):
 
 
 def on_pre_build(config, **kwargs):
-    """Refuse assets whose runs, tables and manifest come from different reports (vae/plumbing/consistency.py)."""
+    """Hold the assets' lock for the whole build (7), then refuse assets whose runs, tables and
+    manifest come from different reports (vae/plumbing/consistency.py)."""
+    global _assets_lock
     code_dir = str(Path(__file__).resolve().parent)
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
     from vae.plumbing.consistency import InconsistentAssets, check_assets
+    from vae.report.transaction import lock_assets
 
+    assets = Path(config["docs_dir"]) / "assets"
+    release_assets()   # a serve's rebuild after a build that ended without either closing hook
+    _assets_lock = lock_assets(assets, lambda: log.info(   # a warning would fail a --strict build
+        f"{assets}: a report is landing there; the build starts when it has landed"))
     try:
-        check_assets(Path(config["docs_dir"]) / "assets")
+        check_assets(assets)
     except InconsistentAssets as err:
+        release_assets()
         raise PluginError(str(err)) from None
+
+
+def release_assets() -> None:
+    """Let a waiting landing go ahead (7)."""
+    global _assets_lock
+    if _assets_lock is not None:
+        os.close(_assets_lock)
+        _assets_lock = None
+
+
+def on_build_error(error, **kwargs):
+    release_assets()
 
 
 def on_page_content(html: str, page, config, files, **kwargs):
@@ -133,10 +160,13 @@ def on_post_build(config, **kwargs):
     """Save every notebook of docs/notebooks/ as .ipynb beside the .py that mkdocs-jupyter copies."""
     import jupytext
 
-    for source in sorted((Path(config["docs_dir"]) / "notebooks").glob("*.py")):
-        target = Path(config["site_dir"]) / "notebooks" / source.stem / f"{source.stem}.ipynb"
-        if target.parent.is_dir():
-            jupytext.write(jupytext.read(source), target)
+    try:
+        for source in sorted((Path(config["docs_dir"]) / "notebooks").glob("*.py")):
+            target = Path(config["site_dir"]) / "notebooks" / source.stem / f"{source.stem}.ipynb"
+            if target.parent.is_dir():
+                jupytext.write(jupytext.read(source), target)
+    finally:
+        release_assets()
 
 
 def on_post_page(output: str, page, config, **kwargs):

@@ -86,12 +86,12 @@ def tiny_report(monkeypatch, data_dir):
     def data_assets(profile, staging, loaded, log):
         return {}, [str(artifacts.write_json(staging / "classifier.json", {"mnist": {}}).relative_to(staging))]
 
-    def comparisons(profile, outcomes, staging, specs=None, failed=()):
+    def comparisons(profile, outcomes, staging, specs=None, failed=(), workers=1):
         return [artifacts.write_text(staging / "tables" / "runs.md", "| run |\n|---|\n" +
                                      "".join(f"| {name} |\n" for name in outcomes))]
 
     monkeypatch.setattr(build, "_data_assets", data_assets)
-    monkeypatch.setattr(build, "write_comparisons", comparisons)
+    monkeypatch.setattr(build, "write_all", comparisons)
 
     def report(out: Path, names=TINY_RUNS, capsys=None):
         specs = [RunSpec(name, dataclasses.replace(base, seed=i + 1)) for i, name in enumerate(names)]
@@ -120,8 +120,9 @@ def test_a_first_report_into_a_folder_with_other_files_keeps_every_one_of_them(t
     assert {name: (out / name).read_bytes() for name in users} == users
     manifest = json.loads((out / "manifest.json").read_text())
     assert [run["name"] for run in manifest["runs"]] == list(TINY_RUNS)
-    assert set(manifest["files"]) == {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} \
-        - set(users) - {"manifest.json"}
+    written = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    # The assets' lock file (transaction.ASSETS_LOCK) is the folder's, not the report's: never listed.
+    assert set(manifest["files"]) == written - set(users) - {"manifest.json", ".assets.lock"}
 
 
 @guarantee("transaction")
@@ -169,6 +170,29 @@ def test_a_report_that_would_replace_what_it_did_not_write_is_refused_before_tra
     code, _, err = tiny_report(out, capsys=capsys)
     assert code == 2
     assert_one_line(err, "--out", str(out), "previous report", "move it away or choose another --out")
+    assert snapshot(tmp_path) == before
+
+
+@guarantee("transaction")
+@pytest.mark.parametrize("name", ["tables/anomaly.md", "figures/rate_distortion.png", "tables/quoted.json",
+                                  "figures/examples_mnist.png", "tables/class_counts.csv"],
+                         ids=["an-experiments-table", "an-experiments-figure", "the-quoted-numbers",
+                              "a-data-page-figure", "a-data-page-table"])
+def test_a_users_own_file_at_a_name_the_report_writes_is_refused_before_training(
+        name, tiny_report, tmp_path, capsys, monkeypatch):
+    """A user's own table or figure where the report writes one, no manifest: one line, exit 2, before training.
+
+    Nothing is changed."""
+    from vae.report import runner
+
+    out = tmp_path / "assets"
+    (out / name).parent.mkdir(parents=True)
+    (out / name).write_bytes(b"a user's own file")
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(runner, "produce_run", lambda *args: pytest.fail("trained before refusing"))
+    code, _, err = tiny_report(out, capsys=capsys)
+    assert code == 2
+    assert_one_line(err, "--out", str(out / name), "previous report", "move it away or choose another --out")
     assert snapshot(tmp_path) == before
 
 
@@ -565,3 +589,87 @@ def test_a_markdown_link_or_image_in_a_json_string_reaches_no_page(text, repo_ro
     page = markdown.markdown(f"Measured on {site_macros.finalize(text)}.", extensions=["attr_list", "md_in_html", "tables"])
     assert "<a " not in page and "<img" not in page, page
     assert "[x]" in page.replace("&#91;", "[").replace("&#93;", "]")       # the reader still sees the text
+
+
+# ---------------------------------------------------------------------------------------------
+# A site build and a report landing in its assets exclude each other (transaction.ASSETS_LOCK).
+
+def _small_report(folder: Path, word: str) -> None:
+    """A tiny report the consistency check accepts: one table (also a page of the site), its manifest."""
+    table = folder / "tables" / "t.md"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(f"| report |\n|---|\n| {word} |\n")
+    (folder / "manifest.json").write_text(json.dumps({"runs": [], "tables": ["tables/t.md"], "figures": [],
+                                                      "files": ["tables/t.md"]}))
+
+
+def _staged(out: Path, word: str) -> Path:
+    from vae.report import transaction
+
+    staging = transaction.open_staging(out)
+    _small_report(staging, word)
+    return staging
+
+
+@guarantee("assets")
+@pytest.mark.parametrize("ending", ["on_post_build", "on_build_error"])
+def test_a_report_waits_to_land_until_the_site_build_reading_its_assets_ends(ending, tmp_path):
+    """A report lands while the site is built from its --out: it says so and waits for the build to end, or to fail."""
+    import threading
+
+    import site_hooks
+    from vae.report import transaction
+
+    docs = tmp_path / "docs"
+    out = docs / "assets"
+    _small_report(out, "old")
+    staging = _staged(out, "new")
+    config = {"docs_dir": str(docs), "site_dir": str(tmp_path / "site")}
+    site_hooks.on_pre_build(config)
+    said: list[str] = []
+    landing = threading.Thread(target=transaction.land, args=(staging, out, said.append))
+    try:
+        landing.start()
+        landing.join(1.0)
+        assert landing.is_alive() and "old" in (out / "tables" / "t.md").read_text(), "landed during the build"
+        assert len(said) == 1 and "site build" in said[0] and str(out) in said[0], said
+    finally:
+        if ending == "on_post_build":
+            site_hooks.on_post_build(config)
+        else:
+            site_hooks.on_build_error(RuntimeError("a page failed"))
+    landing.join(10)
+    assert not landing.is_alive() and "new" in (out / "tables" / "t.md").read_text()
+
+
+@guarantee("assets")
+def test_a_site_build_waits_for_a_report_landing_in_its_assets_and_builds_the_landed_one(tmp_path, repo_root):
+    """`mkdocs build` while a report lands in docs/assets: it says so, waits, and builds the new report (no traceback)."""
+    import time
+
+    from vae.report import transaction
+
+    docs = tmp_path / "docs"
+    _small_report(docs / "assets", "old")
+    (docs / "index.md").write_text("# A page\n")
+    staging = _staged(docs / "assets", "new")
+    config = tmp_path / "mkdocs.yml"
+    config.write_text(f"site_name: t\ndocs_dir: {docs}\nhooks:\n  - {repo_root / 'code' / 'site_hooks.py'}\n",
+                      encoding="utf-8")
+    log = tmp_path / "build.log"
+    fd = transaction.lock_assets(docs / "assets", lambda: pytest.fail("the lock was taken"))
+    try:
+        with open(log, "w") as stderr:
+            build = subprocess.Popen([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config),
+                                      "-d", str(tmp_path / "site")], cwd=tmp_path, stderr=stderr,
+                                     env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+        deadline = time.monotonic() + 120
+        while "is landing" not in log.read_text() and build.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert build.poll() is None and "a report is landing there" in log.read_text(), log.read_text()
+        transaction._swap(staging, docs / "assets")     # the landing itself, under the lock
+    finally:
+        os.close(fd)
+    assert build.wait(timeout=120) == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+    assert "new" in (tmp_path / "site" / "assets" / "tables" / "t" / "index.html").read_text()

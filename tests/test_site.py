@@ -110,8 +110,8 @@ BAD_VALUES = {
     "missing list item": ('{{ asset("a.json").rows[3].auc | auc }}', ["docs/assets/a.json", "rows.3"]),
     "NaN": ('{{ asset("a.json").test.nan | nats }}', ["docs/assets/a.json", "test.nan", "nan"]),
     "infinity": ('{{ asset("a.json").test.inf | nats }}', ["docs/assets/a.json", "test.inf", "inf"]),
-    "-infinity in a comparison": ('{{ compare(asset("a.json").test.minus_inf, 1, "lower", "higher", "same") }}',
-                            ["docs/assets/a.json", "test.minus_inf", "-inf"]),
+    "-infinity in a format": ('{{ asset("a.json").test.minus_inf | fmt(".1f") }}',
+                              ["docs/assets/a.json", "test.minus_inf", "-inf"]),
     "null printed": ('{{ asset("a.json").test.none }}', ["docs/assets/a.json", "test.none", "null"]),
     "null in a filter": ('{{ asset("a.json").test.none | nats }}', ["docs/assets/a.json", "test.none", "null"]),
     "undefined name": ("{{ no_such_variable }}", ["index.md", "no_such_variable"]),
@@ -254,18 +254,15 @@ def test_a_finding_is_placed_by_name_with_the_sentence_of_its_verdict(tmp_path):
         site_macros.say(site_macros.Assets(tmp_path), "seed_000_test")
 
 
-def test_a_comparison_on_a_page_is_filled_from_the_assets(tmp_path):
-    files = {"assets/a.json": '{"elbo": 144.3, "params": 900}', "assets/b.json": '{"elbo": 147.5, "params": 300}'}
-    page = ('# Page\n\n{% set a, b = asset("a.json"), asset("b.json") %}'
-            'A scores {{ compare(a.elbo, b.elbo, "lower", "higher", "the same") }} '
-            'with {{ ratio(a.params, b.params) | fmt(".1f") }} times the parameters, '
-            '{{ difference(b.elbo, a.elbo) | fmt(".1f") }} nats apart'
-            '{% if a.elbo < b.elbo %}, so A wins{% else %}, so B wins{% endif %}.\n')
+def test_values_on_a_page_are_filled_from_the_assets_by_the_one_formatter(tmp_path):
+    files = {"assets/a.json": '{"elbo": 144.3, "params": 9000, "auc": 0.91234}'}
+    page = ('# Page\n\n{% set a = asset("a.json") %}'
+            'A scores {{ a.elbo | nats }} nats with {{ a.params }} parameters, AUC {{ a.auc | auc }}.\n')
     config = _mini_site(tmp_path, page, MINI_PLUGINS, files)
     result = _build(config, tmp_path / "site")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
-    assert "A scores lower with 3.0 times the parameters, 3.2 nats apart, so A wins." in html
+    assert "A scores 144.30 nats with 9,000 parameters, AUC 0.912." in html
 
 
 def test_conditional_wording_on_its_own_lines_stays_in_its_paragraph(tmp_path):

@@ -6,7 +6,9 @@
  * runs here (vae-model.js): what the reader draws is framed as the training images are, encoded
  * into q(z|x), and decoded; any point of the plane is decoded where the pointer is. Colours and
  * grey levels are the figures' own (explorer.json `look`, from code/vae/figures.py). Without
- * JavaScript the container's own content (a pointer to the static figures) stays.
+ * JavaScript the container's own content (a pointer to the static figures) stays. A missing or
+ * malformed explorer.json or model file (vae-model.js `check`: its length, its finiteness) puts
+ * the reason in the page in its place (`.lx-error`), and the explorer never reports itself ready.
  *
  * For tests and the curious, each container's `explorer` property holds what is shown: the
  * encoder's input, mu, logvar, the reconstruction, the sample, the pointer's decode, the
@@ -705,12 +707,41 @@
     return { element: app, redraw: draw };
   }
 
+  /* A file of the explorer's folder, or an error that names it and what went wrong. */
+  async function fetchFile(folder, name) {
+    let response;
+    try {
+      response = await fetch(new URL(name, folder));
+    } catch (error) {
+      throw new Error(`${name} could not be loaded (${error.message})`);
+    }
+    if (!response.ok) throw new Error(`${name} could not be loaded (HTTP ${response.status})`);
+    return response;
+  }
+
+  /* explorer.json, refused unless it is JSON with the entries the page reads before anything else. */
+  async function readSpec(folder) {
+    const text = await (await fetchFile(folder, "explorer.json")).text();
+    let spec;
+    try {
+      spec = JSON.parse(text);
+    } catch (error) {
+      throw new Error("explorer.json is not valid JSON");
+    }
+    const named = (v) => typeof v === "string" && v !== "" && !v.includes("/");
+    if (!spec || typeof spec !== "object" || !spec.model || !named(spec.model.weights)
+        || !spec.points || !named(spec.points.originals)) {
+      throw new Error("explorer.json is malformed (no model weights or test points named)");
+    }
+    return spec;
+  }
+
   async function start(root) {
+    // The folder is the page's: its data-explorer attribute (docs/latent-space.md).
     const folder = new URL(root.dataset.explorer.replace(/\/?$/, "/"), siteBase());
-    const spec = await (await fetch(new URL("explorer.json", folder))).json();
-    const weights = await fetch(new URL(spec.model.weights, folder));
-    if (!weights.ok) throw new Error("cannot load " + spec.model.weights);
-    const model = window.VAEModel.load(spec.model, await weights.arrayBuffer());
+    const spec = await readSpec(folder);
+    const weights = await fetchFile(folder, spec.model.weights);
+    const model = window.VAEModel.load(spec.model, await weights.arrayBuffer(), spec.model.weights);
     const names = { originals: spec.points.originals };
     if (spec.frames) names.frames = spec.frames.sprite;
     const images = {};
@@ -728,11 +759,23 @@
     root.dataset.ready = "true";
   }
 
+  /* Say in the page why the explorer is not there, in place of the fallback's "without
+     JavaScript", which would blame the reader's browser for a broken or missing file. */
+  function failed(root, error) {
+    const message = element("p", "lx-error", { role: "alert" });
+    const reason = error && error.message ? error.message : String(error);
+    message.textContent = `The explorer could not load its model: ${reason}. Regenerate the assets with `
+      + "python -m vae report (make report). The figures above show the same encoder and decoder.";
+    root.classList.add("is-failed");
+    root.prepend(message);
+  }
+
   function startAll() {
     document.querySelectorAll(".latent-explorer[data-explorer]").forEach((root) => {
       start(root).catch((error) => {
-        root.dataset.ready = "failed";   // the static fallback stays
+        root.dataset.ready = "failed";
         console.error("latent explorer:", error);
+        failed(root, error);
       });
     });
   }

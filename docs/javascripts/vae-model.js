@@ -1,7 +1,8 @@
 /* The report's VAE, run in the page: plain JavaScript, no library, nothing from other hosts.
  *
  * `VAEModel.load(spec, buffer)` takes the `model` entry of an explorer.json and the bytes of its
- * model.bin (both written by code/vae/explorer.py `export_model`) and returns
+ * model.bin (both written by code/vae/explorer.py `export_model`), checks them (`check`: a
+ * well-formed spec, exactly the file length its layers need, every weight finite) and returns
  *   encode(x)  x: 784 intensities in [0, 1]  -> { mu, logvar } of q(z|x)
  *   decode(z)  z: latent point               -> 784 Bernoulli means sigmoid(logits), row by row
  * Layers are the PyTorch ones of code/vae/models.py: Conv2d, ConvTranspose2d, Linear, ReLU, Tanh,
@@ -170,9 +171,63 @@
     return prepared;
   }
 
-  function load(spec, buffer) {
-    if (spec.dtype !== "float32-le") throw new Error("model.bin holds " + spec.dtype + ", not float32-le");
+  const count = (n) => n.toLocaleString("en-US");
+  const isCount = (v, least) => Number.isInteger(v) && v >= least;
+  /* The number of weights and biases each layer holds, from its shape (PyTorch's layout). */
+  const SHAPES = {
+    conv2d: (l) => [l.out * l.in * l.kernel * l.kernel, l.out],
+    conv_transpose2d: (l) => [l.in * l.out * l.kernel * l.kernel, l.out],
+    linear: (l) => [l.out * l.in, l.out],
+  };
+  const PLAIN = ["relu", "tanh", "flatten", "unflatten"];
+
+  /* Refuse a model the page cannot run as the report trained it: a malformed `model` entry, a
+     file whose length is not exactly what the layers' shapes need (cut short, empty, or with
+     anything appended), or a weight that is not finite (it would decode a blank image without
+     any error). Each error says what is wrong, in a sentence for the page. */
+  function check(spec, buffer, name) {
+    const malformed = (what) => new Error(`explorer.json's model is malformed (${what})`);
+    if (!spec || typeof spec !== "object") throw malformed("no model entry");
+    if (spec.dtype !== "float32-le") throw malformed(`its weights are ${spec.dtype}, not float32-le`);
+    if (!isCount(spec.latent_dim, 1)) throw malformed("no latent dimension");
+    if (!Array.isArray(spec.encoder) || !Array.isArray(spec.decoder)) throw malformed("no encoder or decoder");
+    const ranges = [];
+    [...spec.encoder, spec.mu, spec.logvar, ...spec.decoder].forEach((layer, index) => {
+      const op = layer && layer.op;
+      if (PLAIN.includes(op)) return;
+      if (!SHAPES[op]) throw malformed(`layer ${index} is ${op === undefined ? "missing" : "a " + op}`);
+      const sizes = ["in", "out", "kernel"].filter((key) => op !== "linear" || key !== "kernel");
+      if (!sizes.every((key) => isCount(layer[key], 1))
+          || (op !== "linear" && !["stride", "padding"].every((key) => isCount(layer[key], key === "stride" ? 1 : 0)))) {
+        throw malformed(`layer ${index} (${op}) has no valid shape`);
+      }
+      SHAPES[op](layer).forEach((expected, part) => {
+        const range = layer[part ? "bias" : "weight"];
+        if (!Array.isArray(range) || range.length !== 2 || !isCount(range[0], 0) || range[1] !== expected) {
+          throw malformed(`layer ${index} (${op}) does not hold its ${count(expected)} ${part ? "biases" : "weights"}`);
+        }
+        ranges.push(range);
+      });
+    });
+    ranges.sort((a, b) => a[0] - b[0]);
+    let end = 0;
+    for (const [offset, n] of ranges) {
+      if (offset !== end) throw malformed("its layers' weights overlap or leave gaps");
+      end += n;
+    }
+    if (buffer.byteLength !== 4 * end) {
+      throw new Error(`the model file ${name} is ${count(buffer.byteLength)} bytes, expected ${count(4 * end)}`
+                      + " (what the layers of explorer.json need)");
+    }
     const floats = new Float32Array(buffer);
+    for (let i = 0; i < floats.length; i++) {
+      if (!Number.isFinite(floats[i])) throw new Error(`the model file ${name} holds a value that is not a number or infinite (value ${count(i)})`);
+    }
+    return floats;
+  }
+
+  function load(spec, buffer, name) {
+    const floats = check(spec, buffer, name || "model.bin");
     if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("this browser is big-endian");
     const encoder = spec.encoder.map((layer) => prepare(layer, floats));
     const decoder = spec.decoder.map((layer) => prepare(layer, floats));
@@ -192,5 +247,5 @@
     };
   }
 
-  global.VAEModel = { load };
+  global.VAEModel = { load, check };
 })(typeof window !== "undefined" ? window : globalThis);

@@ -190,6 +190,30 @@ def lock_folder(folder: Path) -> int:
     return fd
 
 
+def wait_for_lock(path: Path, on_wait: Callable[[], None]) -> int | None:
+    """Hold an exclusive lock on the file `path` (created if missing) until the returned descriptor
+    is closed or the process ends; if another process holds it, call `on_wait` once and wait.
+
+    None where the file cannot be created (a read-only folder, where nothing can be written either).
+    The lock is the kernel's (flock): a holder killed by SIGKILL releases it, so it is never stale."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)   # Ctrl-C still interrupts the wait (KeyboardInterrupt)
+        except OSError:
+            pass                             # a filesystem without locks: work unlocked rather than not at all
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def remove_stale(parent: Path, prefix: str) -> list[Path]:
     """Remove the folders `parent/prefix*` whose lock is free (their process has ended); return them."""
     removed = []

@@ -16,7 +16,7 @@ from ..plumbing import artifacts
 from ..data import Dataset, Splits, read_dataset, split
 from ..plumbing.device import environment, select_device
 from . import classifier, data_page, transaction
-from .experiments import run_specs, write_all
+from .experiments import output_names, run_specs, write_all
 from .plan import Profile, RunSpec
 from .progress import ReportProgress, epoch_cost
 from .run import RunInputs, RunOutcome, explores
@@ -37,9 +37,12 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
     started = time.perf_counter()
     out_dir, data_dir = Path(out_dir), Path(data_dir)
     specs = list(run_specs(profile, data_dir) if specs is None else specs)
-    # Refuse before training, not after, to replace what the previous report did not write.
+    # Refuse before training, not after, to replace what the previous report did not write: every
+    # name the report writes is known now (the runs' folders, explorers inside, the experiments' OUTPUTS,
+    # the data page's).
+    datasets = dict.fromkeys(spec.config.dataset for spec in specs)
     transaction.check_out(out_dir, [*(f"runs/{spec.name}" for spec in specs), "manifest.json", "classifier.json",
-                                   "findings.json"])
+                                   *data_page.output_names(datasets), *output_names()])
     staging = transaction.open_staging(out_dir)
     progress = ReportProgress(specs, log)
     try:
@@ -59,7 +62,7 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
         raise ReportError(f"{len(failures)} of {len(specs)} runs failed ({', '.join(failures)}); {out_dir} was "
                           f"left unchanged; the completed runs' assets are kept in {staging}")
     artifacts.write_json(staging / "manifest.json", manifest)
-    transaction.land(staging, out_dir)
+    transaction.land(staging, out_dir, log)
     log(f"report ({profile.name}): {len(manifest['runs'])} runs in {manifest['wall_time_s']:.0f} s, "
         f"written to {out_dir}")
     return manifest

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
 from .. import figures
 from ..data import Splits
 from .plan import DATASET_TITLES
-from .tables import Column, write_table
+from .tables import Column, outputs, write_table
 
 EXAMPLES_PER_CLASS = 10
 SPLITS = ("train", "val", "test")
+
+
+def output_names(datasets: Iterable[str]) -> list[str]:
+    """The files the Data page's assets are, for `datasets` (relative to the assets folder): known
+    before any training, so that the report refuses at once to replace a user's own file."""
+    return [*(f"figures/examples_{dataset}.png" for dataset in datasets), *outputs(tables=("class_counts",))]
 
 
 def class_examples_figure(dataset: str, splits: Splits, figures_dir: Path) -> Path:

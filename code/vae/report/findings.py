@@ -31,6 +31,10 @@ def plan_map(c: Comparison) -> dict[str, dict[str, list[str]]]:
     return roles
 
 
+# What write_findings writes, relative to the assets folder.
+FINDINGS_FILES = ("findings.json", "tables/quoted.json")
+
+
 def write_findings(c: Comparison, found: Sequence[Finding], declared: Mapping[str, tuple[str, ...]]) -> list[Path]:
     """findings.json and tables/quoted.json. Every declared finding is in the record, once."""
     names = [f.name for f in found]

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..plumbing import artifacts
 
 MINUS = "\u2212"
+TABLE_FILES = (".md", ".csv", ".json")   # the files write_table writes for one table
 SIGN = re.compile(r"(?<![\w.])-(?=[\w(])")    # a minus sign, not a hyphen inside a word or number
 
 
@@ -82,3 +83,10 @@ def write_table(folder: Path, name: str, rows: list[dict[str, Any]], columns: Se
             artifacts.write_csv(folder / f"{name}.csv", rows, keys),
             artifacts.write_json(folder / f"{name}.json",
                                  {"columns": {c.key: c.header for c in columns}, "rows": rows})]
+
+
+def outputs(tables: Iterable[str] = (), figures: Iterable[str] = ()) -> tuple[str, ...]:
+    """The files, relative to the assets folder, of the tables named `tables` (write_table's three
+    files each, under tables/) and of the figure files `figures` (under figures/)."""
+    return (*(f"tables/{name}{suffix}" for name in tables for suffix in TABLE_FILES),
+            *(f"figures/{name}" for name in figures))

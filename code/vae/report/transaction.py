@@ -12,6 +12,11 @@ deleted through a symbolic link: a link on the way to anything the report writes
 stops it the same way, since the files behind it lie outside `--out`. Entries the report
 does not write (bench/, README.md, a user's own run) are never touched. When a swap fails, the
 entries already moved are put back.
+
+A site build and a landing exclude each other: both hold the lock file `ASSETS_LOCK` in the
+assets folder (the build from its start to its end, code/site_hooks.py; the landing while it
+checks and renames), so a build never reads a report half replaced, and never two reports
+mixed; whichever comes second says so and waits.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
-from ..plumbing.artifacts import ArtifactError, lock_folder, locked_scratch, remove_stale
+from ..plumbing.artifacts import ArtifactError, lock_folder, locked_scratch, remove_stale, wait_for_lock
 from ..plumbing.errors import ConfigError
 
 # The top-level names of `--out` that a report writes under; nothing outside them is ever touched.
@@ -35,6 +41,29 @@ REPORT_ENTRIES = ("runs", "tables", "figures", "manifest.json", "classifier.json
 # Folders whose children are whole entries (a run's folder, an earlier explorer's folder), not single files.
 FOLDER_ENTRIES = ("runs", "explorer")
 STAGING_PREFIX = ".report-staging-"
+# The lock file a site build and a landing share; a dot file, so neither the site (mkdocs leaves
+# dot files out), the manifest's `files` nor the consistency check ever sees it.
+ASSETS_LOCK = ".assets.lock"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def lock_assets(folder: Path, on_wait: Callable[[], None]) -> int | None:
+    """Hold the assets folder's lock (see the module's docstring) until the returned descriptor is
+    closed; `on_wait()` first if a build or a landing holds it. None: the folder is read-only or missing."""
+    return wait_for_lock(Path(folder) / ASSETS_LOCK, on_wait) if Path(folder).is_dir() else None
+
+
+@contextlib.contextmanager
+def assets_locked(folder: Path, on_wait: Callable[[], None]) -> Iterator[None]:
+    fd = lock_assets(folder, on_wait)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def entry_of(relative: str) -> str:
@@ -181,11 +210,18 @@ def open_staging(out_dir: Path) -> Path:
     return staging
 
 
-def land(staging: Path, out_dir: Path) -> None:
+def land(staging: Path, out_dir: Path, log: Callable[[str], None] = _stderr) -> None:
     """Swap the report in `staging` into `out_dir`, all or none, then remove `staging`.
 
     Replaces the previous report's files (its manifest's list) and nothing else; refuses with a
-    ConfigError, before changing anything, if an entry to write holds something it did not write."""
+    ConfigError, before changing anything, if an entry to write holds something it did not write.
+    Waits (saying so through `log`) while a site build reads `out_dir`."""
+    waiting = lambda: log(f"{out_dir}: a site build is reading it; the report lands when the build ends")
+    with assets_locked(out_dir, waiting):
+        _swap(staging, out_dir)
+
+
+def _swap(staging: Path, out_dir: Path) -> None:
     owned = previous_files(out_dir)
     new_files = files_in(staging)
     entries = sorted({entry_of(f) for f in new_files})

@@ -2,6 +2,8 @@
 
 - `ROLES`: the role names its runs play (`Role(experiment, value)`);
 - `FINDINGS`: each finding it judges and the closed set of verdicts it may reach;
+- `OUTPUTS`: every file its `write` may write (`tables.outputs`), known before any training so
+  that the report refuses at once, not after hours, to replace a user's own file of that name;
 - `plan(profile, base)`: its runs, as configurations that differ from the profile's `base`
   (a sweep is data: `plan.Sweep`); a run that two experiments ask for is trained once;
 - `write(c)`: its tables and figures, from the runs' results;
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..comparisons import Comparison
-from ..findings import write_findings
+from ..findings import FINDINGS_FILES, write_findings
 from ..plan import Profile, RunSpec, base_config, merge
 from ..run import RunOutcome
 from ..verdicts import Finding
@@ -38,6 +40,13 @@ def run_specs(profile: Profile, data_dir: str | Path = "data") -> list[RunSpec]:
 def declared_findings() -> dict[str, tuple[str, ...]]:
     """Every finding of the report and the verdicts it may reach."""
     return {name: verdicts for experiment in EXPERIMENTS for name, verdicts in experiment.FINDINGS.items()}
+
+
+def output_names() -> list[str]:
+    """Every file `write_all` may write, relative to the assets folder: each experiment's OUTPUTS,
+    findings.json and tables/quoted.json (findings.write_findings)."""
+    return [*dict.fromkeys(name for experiment in EXPERIMENTS for name in experiment.OUTPUTS),
+            *FINDINGS_FILES]
 
 
 def role_names() -> frozenset[str]:

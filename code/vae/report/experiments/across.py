@@ -10,7 +10,7 @@ from ...evaluation import ACTIVE_KL_NATS
 from ..comparisons import TEST_TERMS, Comparison, summary_row
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, describe
-from ..tables import Column, write_table
+from ..tables import Column, outputs, write_table
 from ..verdicts import Finding, Spread
 
 ROLES = ()
@@ -20,6 +20,9 @@ FINDINGS = {"collapsed_units": ("some_collapse", "none_collapse"),
             "machine": ("side_by_side", "alone")}
 NEAR_FACTOR = 2.0   # a KL within this factor of the threshold is close to it: the count depends on the line
 SWEEPS = ("latent_dim", "beta", "architecture", "free_bits", "seeds")
+
+
+OUTPUTS = outputs(tables=("runs",))
 
 
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:

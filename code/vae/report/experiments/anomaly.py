@@ -13,7 +13,7 @@ from ... import figures
 from ..comparisons import Comparison
 from ...config import TrainConfig
 from ..plan import Profile, Role, RunSpec, spec
-from ..tables import Column, write_table
+from ..tables import Column, outputs, write_table
 from ..verdicts import Finding, Spread, unmeasured
 from . import reference
 
@@ -21,6 +21,9 @@ ROLES = ("anomaly",)
 FINDINGS = {"anomaly": ("separates", "partly", "barely", "unmeasured")}
 # ROC AUC bands of the verdict: 0.5 is chance, 1 a perfect separation.
 SEPARATES_AUC, PARTLY_AUC = 0.9, 0.6
+
+
+OUTPUTS = outputs(tables=("anomaly",), figures=("anomaly_hist.png",))
 
 
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:

@@ -10,7 +10,7 @@ from ... import figures
 from ..comparisons import TEST_TERMS, Comparison, summary_row
 from ...config import TrainConfig
 from ..plan import Profile, Role, RunSpec, describe, spec, until_rule
-from ..tables import Column, write_table
+from ..tables import Column, outputs, write_table
 from ..verdicts import Finding, Spread, unmeasured
 from . import reference
 
@@ -22,6 +22,9 @@ WIDE_MLP = (512, 256)
 def label(config: TrainConfig) -> str:
     """A role value derived from the configuration: "conv", "mlp400", "mlp512x256"."""
     return "conv" if config.arch == "conv" else "mlp" + "x".join(map(str, config.hidden))
+
+
+OUTPUTS = outputs(tables=("architectures",), figures=("architectures.png",))
 
 
 # --8<-- [start:plan]

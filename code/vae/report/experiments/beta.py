@@ -14,6 +14,7 @@ from ..comparisons import Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
+from ..tables import outputs
 from .yardstick import centre, seeds
 
 ROLES = ("beta",)
@@ -21,6 +22,9 @@ LARGEST = {"kl": "test_kl", "recon": "test_recon", "elbo": "test_elbo", "units":
 FINDINGS = {"beta_best": ("one_clear", "other_clear", "within_spread", "unmeasured"),
             "beta_trade": ("trades", "mixed", "unmeasured"),
             **{f"beta_largest_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in LARGEST}}
+
+
+OUTPUTS = outputs(tables=("beta",), figures=("beta_sweep.png", "beta_samples.png", "rate_distortion.png"))
 
 
 # --8<-- [start:plan]

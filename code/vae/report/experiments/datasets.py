@@ -9,12 +9,15 @@ from ... import figures
 from ..comparisons import TEST_TERMS, Comparison, summary_row
 from ...config import TrainConfig
 from ..plan import DATASET_TITLES, Profile, RunSpec
-from ..tables import Column, write_table
+from ..tables import Column, outputs, write_table
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
 
 ROLES = ()
 TERMS = {"elbo": "test_elbo", "recon": "test_recon", "kl": "test_kl"}
 FINDINGS = {f"datasets_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in TERMS}
+
+
+OUTPUTS = outputs(tables=("datasets",), figures=("datasets.png", "datasets_curves.png"))
 
 
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:

@@ -12,11 +12,15 @@ from ..comparisons import Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
+from ..tables import outputs
 from .yardstick import centre
 
 ROLES = ("free_bits",)
 TERMS = {"units": "active_units", "elbo": "test_elbo", "kl": "test_kl"}
 FINDINGS = {f"free_bits_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in TERMS}
+
+
+OUTPUTS = outputs(tables=("free_bits",), figures=("free_bits_sweep.png", "free_bits_samples.png"))
 
 
 # --8<-- [start:plan]

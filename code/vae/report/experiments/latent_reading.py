@@ -13,6 +13,7 @@ from ..comparisons import Comparison
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec
 from ..verdicts import Finding, Spread, unmeasured
+from ..tables import outputs
 
 ROLES = ()
 KNN_NEIGHBOURS = 5
@@ -27,6 +28,9 @@ FINDINGS = {"latent_reading": ("apart", "mostly_apart", "mixed", "unmeasured"),
             **{f"failures_{d.replace('-', '_')}": ("mostly_one", "several", "all_different", "unmeasured")
                for d in DATASETS},
             **{f"failures_confused_{d.replace('-', '_')}": ("mostly", "some", "none", "unmeasured") for d in DATASETS}}
+
+
+OUTPUTS = outputs()   # writes nothing of its own
 
 
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:

@@ -9,11 +9,15 @@ from ..comparisons import Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import Finding, Spread, differ, unmeasured
+from ..tables import outputs
 from .yardstick import centre, seeds
 
 ROLES = ("latent_dim",)
 FINDINGS = {"latent_size": ("peaks", "saturates", "still_improving", "unmeasured"),
             "latent_units": ("all_used", "some_unused", "unmeasured")}
+
+
+OUTPUTS = outputs(tables=("latent_dim",), figures=("latent_sweep.png", "latent_samples.png"))
 
 
 # --8<-- [start:plan]

@@ -14,7 +14,7 @@ from ..comparisons import Comparison, summary_row
 from ...config import TrainConfig
 from ..plan import Profile, Role, RunSpec, describe, spec
 from ..quoted import BURDA_LABELS, QUOTED
-from ..tables import Column, write_table
+from ..tables import Column, outputs, write_table
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, differ, unmeasured
 
 ROLES = ("likelihood", "binarized")
@@ -23,6 +23,9 @@ FINDINGS = {"likelihood": (*DIFFERENCE_VERDICTS, "unmeasured"),
 # Burda, Grosse & Salakhutdinov (2015), table 1: the 784-200-200-50 tanh MLP (one stochastic layer).
 BURDA_HIDDEN = (200, 200)
 BURDA_LATENT_DIM = 50
+
+
+OUTPUTS = outputs(tables=("likelihood", "binarized"), figures=("likelihood_epochs.png",))
 
 
 # --8<-- [start:plan]

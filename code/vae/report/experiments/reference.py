@@ -11,7 +11,7 @@ from ..comparisons import Comparison
 from ...config import TrainConfig
 from ..plan import Profile, Role, RunSpec, spec
 from ..quoted import QUOTED
-from ..tables import Column, write_table
+from ..tables import Column, outputs, write_table
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
 
 ROLES = ("reference",)
@@ -32,6 +32,9 @@ EPOCH_COLUMNS = [
 def config(base: TrainConfig, dataset: str) -> TrainConfig:
     """The seed report's ConvVAE on `dataset`, in fp32 as the seed report trained it."""
     return dataclasses.replace(base, dataset=dataset, arch="conv", latent_dim=2, precision="fp32")
+
+
+OUTPUTS = outputs(tables=[*(f"reference_epochs_{dataset}" for dataset in DATASETS), "seed_reference"])
 
 
 # --8<-- [start:plan]

@@ -17,7 +17,7 @@ from ...training import stopped
 from ..comparisons import TEST_TERMS, Comparison, summary_row
 from ...config import TrainConfig
 from ..plan import Profile, Role, RunSpec, describe, spec
-from ..tables import Column, write_table
+from ..tables import Column, outputs, write_table
 from ..verdicts import MARGIN_SDS, Finding, Spread, differ, unmeasured
 from . import reference, yardstick
 from .yardstick import centre
@@ -27,6 +27,10 @@ FINDINGS = {"training_length": ("diminishes", "still_gaining", "unmeasured"),
             "stopping_rule": ("would_stop", "would_not_stop", "unmeasured"),
             "overfitting": ("rises", "flat", "unmeasured"),
             "cap_gain": ("gains_after_cap", "flat_after_cap", "unmeasured")}
+
+
+OUTPUTS = outputs(tables=("training_length",),
+                  figures=("length_reconstructions.png", "length_latent.png", "length_curve.png"))
 
 
 # --8<-- [start:plan]

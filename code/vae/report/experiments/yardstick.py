@@ -12,6 +12,7 @@ from ..comparisons import Comparison, mean_sd, summary_row
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep, describe, until_rule
 from ..verdicts import MARGIN_SDS, Finding, Spread, unmeasured
+from ..tables import outputs
 
 ROLES = ("seeds",)
 FINDINGS = {"yardstick": ("measured", "unmeasured")}
@@ -22,6 +23,9 @@ def centre(profile: Profile, base: TrainConfig) -> TrainConfig:
     """The sweeps' shared centre: the sweep MLP at the β sweep's latent size, β = 1, until the rule."""
     return until_rule(profile, dataclasses.replace(base, arch="mlp", hidden=profile.sweep_hidden,
                                                    latent_dim=profile.sweep_latent_dim))
+
+
+OUTPUTS = outputs()   # writes nothing of its own
 
 
 def seeds(profile: Profile) -> tuple[int, ...]:
