@@ -153,8 +153,10 @@ display(Markdown("\n".join(lines)))
 #
 # Each point is the posterior mean $\mu_\phi(x)$ of one test image. For a few images the ellipse
 # shows one standard deviation of $q_\phi(z \mid x)$ along each axis: the encoder does not map an
-# image to a point but to a small cloud, and neighbouring clouds overlap. That overlap is what
-# makes the decoder smooth.
+# image to a point but to a small cloud. At the scale of the whole plane the clouds are small, so
+# the line under the figure compares their size with the spacing of the codes: where a cloud is
+# wider than the gap to the nearest other code, the two share samples, which is what makes the
+# decoder smooth between them.
 
 # %%
 def scatter(ax, r, title, ellipses=40, seed=0):
@@ -177,6 +179,17 @@ for ax, (name, r) in zip(axes, runs.items()):
     scatter(ax, r, f"{name}: posterior means and 1σ ellipses")
 plt.show()
 
+from sklearn.neighbors import NearestNeighbors  # noqa: E402
+
+lines = []
+for name, r in runs.items():
+    gap = NearestNeighbors(n_neighbors=2).fit(r["mu"]).kneighbors(r["mu"])[0][:, 1]   # [0] is itself
+    sigma = np.exp(0.5 * r["logvar"]).mean(1)
+    lines.append(f"- {name}: the median σ of a code is {np.median(sigma):.3f}, the median distance from "
+                 f"a code to the nearest other code {np.median(gap):.3f}: a typical cloud is "
+                 f"{np.median(sigma) / np.median(gap):.1f} times that gap.")
+display(Markdown("\n".join(lines)))
+
 # %% [markdown]
 # ## The aggregate posterior against the prior
 #
@@ -194,7 +207,7 @@ rng = np.random.default_rng(0)
 summary = ["| dataset | dimension | mean of $z$ | std of $z$ | mean $\\sigma$ | KL (nats) |",
            "|---|--:|--:|--:|--:|--:|"]
 for k, (name, r) in enumerate(runs.items()):
-    z = r["mu"] + np.exp(0.5 * r["logvar"]) * rng.standard_normal(r["mu"].shape)
+    z = r["z"] = r["mu"] + np.exp(0.5 * r["logvar"]) * rng.standard_normal(r["mu"].shape)
     for j in range(z.shape[1]):
         ax = axes[2 * k + j]
         ax.hist(z[:, j], bins=80, range=(-4, 4), density=True, alpha=0.6, label="aggregate posterior")
@@ -207,9 +220,22 @@ plt.show()
 display(Markdown("\n".join(summary)))
 
 # %% [markdown]
-# A standard deviation of $z$ close to 1 with a mean close to 0 means the codes fill the prior;
-# a small mean $\sigma$ means the encoder is confident, so that most of the spread of $z$ comes
-# from the differences between images, which is what makes the code informative.
+# The mean and the standard deviation are two moments only: codes with the prior's mean and
+# variance can still be shaped otherwise, and the histograms show the shape. The line below
+# measures one feature of it, the share of codes near zero, against the prior's. A small mean
+# $\sigma$ means the encoder is confident, so that most of the spread of $z$ comes from the
+# differences between images, which is what makes the code informative.
+
+# %%
+near_prior = 0.3829   # P(|z| < 0.5) under N(0, 1)
+lines = []
+for name, r in runs.items():   # the codes of the histograms above
+    shares = " and ".join(f"{100 * np.mean(np.abs(r['z'][:, j]) < 0.5):.0f} %" for j in range(r["z"].shape[1]))
+    lines.append(f"- {name}: {shares} of the codes lie within ±0.5 along $z_1$ and $z_2$, "
+                 f"against {100 * near_prior:.0f} % under the prior.")
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
 #
 # ## How well the classes separate without labels
 #
@@ -260,6 +286,10 @@ for ax, (name, r) in zip(axes, runs.items()):
                  f"corr($\\mu_1$, $\\mu_2$) = {corr:+.2f}", xlabel="$\\mu_1$", ylabel="$\\mu_2$")
     ax.set_aspect("equal", adjustable="datalim")
 plt.show()
+display(Markdown("\n".join(
+    f"- {name}: the first principal axis holds {100 * PCA(2).fit(r['mu']).explained_variance_ratio_[0]:.0f} % of "
+    f"the variance of the means (50 % would be two axes used equally), and $\\mu_1$ and $\\mu_2$ correlate "
+    f"at {np.corrcoef(r['mu'].T)[0, 1]:+.2f} (0 for the prior)." for name, r in runs.items())))
 
 # %% [markdown]
 # ## t-SNE of the full posterior
@@ -286,6 +316,27 @@ for ax, (name, r) in zip(axes, runs.items()):
     ax.set(title=f"{name}: t-SNE of $(\\mu, \\log\\sigma^2)$", xticks=[], yticks=[])
     ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
 plt.show()
+
+# %% [markdown]
+# Does the encoder's uncertainty carry class information of its own? A 5-nearest-neighbour vote
+# (cross-validated, as for the Latent space page) on the same images, once from the means alone
+# and once from the four numbers that t-SNE embedded:
+
+# %%
+from sklearn.model_selection import cross_val_score  # noqa: E402
+from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
+
+lines = []
+for name, r in runs.items():
+    idx = np.random.default_rng(1).choice(len(r["mu"]), min(2000, len(r["mu"])), replace=False)
+    both = np.hstack([r["mu"][idx], r["logvar"][idx]])
+    both = (both - both.mean(0)) / both.std(0)
+    means = (r["mu"][idx] - r["mu"][idx].mean(0)) / r["mu"][idx].std(0)
+    vote = {label: cross_val_score(KNeighborsClassifier(5), features, r["labels"][idx], cv=5).mean()
+            for label, features in (("means", means), ("means and variances", both))}
+    lines.append(f"- {name}: {100 * vote['means']:.0f} % from the means, "
+                 f"{100 * vote['means and variances']:.0f} % from the means and variances.")
+display(Markdown("\n".join(lines)))
 
 # %% [markdown]
 # ## Class prototypes and a walk between them
@@ -319,3 +370,10 @@ for name, r in runs.items():
     fig.suptitle(f"{name}: class prototypes (top); from {r['classes'][a]} to {r['classes'][b]}, "
                  "the farthest prototype (bottom)", fontsize=10)
     plt.show()
+    distances = np.linalg.norm(centroids[:, None] - centroids[None], axis=-1)
+    pairs = sorted((distances[i, j], i, j) for i in range(10) for j in range(i + 1, 10))
+    d, i, j = pairs[0]
+    display(Markdown(f"{name}: the two closest class means are {r['classes'][i]} and {r['classes'][j]} "
+                     f"({d:.2f} apart, against a median of {np.median([p[0] for p in pairs]):.2f} between "
+                     "class means): their prototypes are decoded from neighbouring points of the plane, "
+                     "and each may look like the other class."))
