@@ -366,3 +366,16 @@ def test_built_html_references_no_third_party_host(built_site):
                     continue  # canonical and similar links load nothing
                 offenders.append(f"{path.relative_to(built_site)}: {tag[:120]}")
     assert not offenders, "\n".join(offenders[:20])
+
+
+def test_every_snippet_section_in_the_code_is_shown_by_a_page(repo_root):
+    """A section marker that no page includes is dead weight in the code the pages teach from."""
+    import re
+    shown = " ".join(p.read_text(encoding="utf-8") for p in (repo_root / "docs").rglob("*.md"))
+    unused = []
+    for source in sorted((repo_root / "code").rglob("*.py")):
+        relative = source.relative_to(repo_root).as_posix()
+        for section in re.findall(r"# --8<-- \[start:([\w-]+)\]", source.read_text(encoding="utf-8")):
+            if f'"{relative}:{section}"' not in shown:
+                unused.append(f"{relative}:{section}")
+    assert unused == []

@@ -41,7 +41,6 @@ CELL = 28
 WEIGHTS_FILE = "model.bin"
 
 
-# --8<-- [start:sprite]
 def gray_values(images: torch.Tensor, levels: int = GRAY_LEVELS) -> np.ndarray:
     """Bernoulli means in [0, 1] -> uint8 pixels on `levels` evenly spaced levels from 0 to 255
     (256 levels: exactly round(255 p), lossless for the datasets' own 8-bit images)."""
@@ -58,7 +57,6 @@ def to_sprite(images: torch.Tensor, columns: int, levels: int = GRAY_LEVELS) -> 
     pixels[:n] = gray_values(images.reshape(n, CELL, CELL), levels)
     return pixels.reshape(rows, columns, CELL, CELL).transpose(0, 2, 1, 3).reshape(rows * CELL, columns * CELL)
 
-# --8<-- [end:sprite]
 
 
 def png_bytes(sprite: np.ndarray) -> bytes:
@@ -206,7 +204,6 @@ def chain(*callbacks: EpochCallback | None) -> EpochCallback:
     return call_each
 
 
-# --8<-- [start:write]
 def write_explorer(model: VAE, splits: Splits, folder: str | Path, frames: EpochFrames | None = None,
                    points: int = POINTS) -> list[Path]:
     """Write the explorer's assets for a model with a 2-D latent space into `folder`. `frames` is
@@ -236,4 +233,3 @@ def write_explorer(model: VAE, splits: Splits, folder: str | Path, frames: Epoch
     # Compact, not `write_json`'s indented layout: one number per line would triple the file.
     written.append(artifacts.write_text(folder / "explorer.json", json.dumps(description, separators=(",", ":"))))
     return written
-# --8<-- [end:write]

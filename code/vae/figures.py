@@ -56,7 +56,6 @@ DIGIT_IN = 0.5               # one 28 x 28 image in a sample grid: 50 px
 TEXT_PX_KEY = "vae:text_px"  # PNG text chunk: the smallest text height in px at natural size
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
 
-# --8<-- [start:look]
 # How every image and every class is drawn: one definition, used by the figures below and written
 # into the latent explorer's explorer.json (`look`), so the page draws them the same way.
 CLASS_COLOURS = plt.get_cmap("tab10")
@@ -72,7 +71,6 @@ def look(classes: int) -> dict[str, object]:
     """The class colours (hex) and the grey of paper and ink, as the page's script reads them."""
     return {"class_colours": [to_hex(CLASS_COLOURS(index)) for index in range(classes)],
             "paper_grey": PAPER_GREY, "ink_grey": INK_GREY}
-# --8<-- [end:look]
 
 
 def new_figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **kwargs):

@@ -27,13 +27,11 @@ def label(config: TrainConfig) -> str:
 OUTPUTS = outputs(tables=("architectures",), figures=("architectures.png",))
 
 
-# --8<-- [start:plan]
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
     mlps = [until_rule(profile, dataclasses.replace(base, arch="mlp", hidden=hidden, latent_dim=2))
             for hidden in (profile.sweep_hidden, WIDE_MLP)]
     return [spec(config, base, Role("architecture", label(config)))
             for config in (reference.config(base, "mnist"), *mlps)]
-# --8<-- [end:plan]
 
 
 def present(c: Comparison) -> list:

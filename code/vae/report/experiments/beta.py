@@ -98,7 +98,6 @@ def _shared_labels(points: Sequence[Mapping[str, float]], tolerance: float = 0.0
     return places
 
 
-# --8<-- [start:rate-distortion]
 @figures.styled
 def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
                          title: str = "") -> Path:
@@ -137,7 +136,6 @@ def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], pa
     ax.legend(loc="upper right")
     _place_labels(ax, labels)
     return figures.save_png(fig, path)
-# --8<-- [end:rate-distortion]
 
 
 def _place_labels(ax, labels: Sequence[tuple[str, tuple[float, float]]]) -> None:

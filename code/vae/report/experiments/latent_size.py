@@ -20,10 +20,8 @@ FINDINGS = {"latent_size": ("peaks", "saturates", "still_improving", "unmeasured
 OUTPUTS = outputs(tables=("latent_dim",), figures=("latent_sweep.png", "latent_samples.png"))
 
 
-# --8<-- [start:plan]
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
     return Sweep("latent_dim", "latent_dim", profile.latent_dims, centre(profile, base), seeds(profile)).specs(base)
-# --8<-- [end:plan]
 
 
 def write(c: Comparison) -> list[Path]:

@@ -28,7 +28,6 @@ BURDA_LATENT_DIM = 50
 OUTPUTS = outputs(tables=("likelihood", "binarized"), figures=("likelihood_epochs.png",))
 
 
-# --8<-- [start:plan]
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
     """The sweep MLP at latent 50, and Burda et al.'s MLP trained on the ELBO and on the IWAE bound
     with the profile's k (50 in `full`, 5 elsewhere: the IWAE step costs about k decoder passes)."""
@@ -45,7 +44,6 @@ def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
                  Role("binarized", "burda-elbo"), likelihood=True, bound_by_epoch=True),
             spec(iwae, base, Role("likelihood", "iwae"), Role("binarized", "burda-iwae"),
                  likelihood=True, bound_by_epoch=True)]
-# --8<-- [end:plan]
 
 
 def write(c: Comparison) -> list[Path]:

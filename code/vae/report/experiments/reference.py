@@ -37,11 +37,9 @@ def config(base: TrainConfig, dataset: str) -> TrainConfig:
 OUTPUTS = outputs(tables=[*(f"reference_epochs_{dataset}" for dataset in DATASETS), "seed_reference"])
 
 
-# --8<-- [start:plan]
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
     return [spec(config(base, dataset), base, Role("reference", dataset), save_model=True, failures=True)
             for dataset in DATASETS]
-# --8<-- [end:plan]
 
 
 def write(c: Comparison) -> list[Path]:

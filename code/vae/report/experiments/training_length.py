@@ -33,14 +33,12 @@ OUTPUTS = outputs(tables=("training_length",),
                   figures=("length_reconstructions.png", "length_latent.png", "length_curve.png"))
 
 
-# --8<-- [start:plan]
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
     longest = max(profile.length_epochs)
     long_centre = dataclasses.replace(centre(profile, base), epochs=longest, stop_window=0)
     return [spec(long_centre, base, Role("training_length", longest), snapshot_epochs=profile.length_epochs),
             *[spec(dataclasses.replace(reference.config(base, "mnist"), epochs=e), base, Role("conv_length", e))
               for e in profile.long_epochs]]
-# --8<-- [end:plan]
 
 
 def diminishing_epoch(values: Sequence[float], margin: float | None) -> int | None:

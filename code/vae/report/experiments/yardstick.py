@@ -33,10 +33,8 @@ def seeds(profile: Profile) -> tuple[int, ...]:
     return tuple(profile.seed + i for i in range(profile.seeds))
 
 
-# --8<-- [start:plan]
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
     return Sweep("seeds", "seed", seeds(profile), centre(profile, base)).specs(base)
-# --8<-- [end:plan]
 
 
 def write(c: Comparison) -> list[Path]:
