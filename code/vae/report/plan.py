@@ -138,14 +138,25 @@ def until_rule(profile: Profile, config: TrainConfig) -> TrainConfig:
 
 
 # How long, where and at what precision a run trains, not what it is: left out of names (`merge`
-# refuses two runs that differ only there). Epochs are named only for a
-# run without the stopping rule that trains longer or shorter than the profile's runs.
-PROCEDURE_FIELDS = frozenset({"epochs", "stop_window", "stop_min_gain", "device", "data_dir", "train_limit", "precision",
-                              "val_split", "eval_batch_size", "cuda_graph"})
-NAME_PREFIX_FIELDS = frozenset({"dataset", "binarize", "arch", "hidden", "latent_dim"})
-SHORT_NAMES = {"beta": "b", "epochs": "e", "seed": "s", "free_bits": "fb", "kl_warmup_epochs": "warmup", "init_output_bias": "obias",
-               "weight_decay": "wd", "batch_size": "bs", "lr": "lr", "min_lr": "minlr", "precision": "",
+# refuses two runs that differ only there). Epochs are named only for a run without the stopping
+# rule that trains longer or shorter than the profile's runs.
+PROCEDURE_FIELDS = frozenset({"epochs", "stop_window", "stop_min_gain", "device", "data_dir", "train_limit",
+                              "precision", "val_split", "eval_batch_size", "cuda_graph"})
+NAME_PREFIX_FIELDS = frozenset({"dataset", "binarize", "arch", "hidden", "latent_dim", "k"})
+# A field's mark in a name; a field not listed is named by itself without underscores.
+SHORT_NAMES = {"beta": "b", "epochs": "e", "seed": "s", "free_bits": "fb", "kl_warmup_epochs": "warmup",
+               "init_output_bias": "obias", "weight_decay": "wd", "batch_size": "bs", "min_lr": "minlr",
                "lr_schedule": "", "activation": "", "recon_loss": ""}
+
+
+def _mark(field: str, value: Any, config: TrainConfig) -> str:
+    """One field's part of a run's name: `tanh`, `iwae5`, `b2`, `fb0.25`, `obias`, `e100`."""
+    if field == "objective":
+        return f"{value}{config.k}"
+    short = SHORT_NAMES.get(field, field.replace("_", ""))
+    if isinstance(value, bool):
+        return short if value else f"no{short}"
+    return f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}"
 
 
 def run_name(config: TrainConfig, base: TrainConfig) -> str:
@@ -156,19 +167,13 @@ def run_name(config: TrainConfig, base: TrainConfig) -> str:
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     # the activation first (it names the model), epochs and then the seed last
     for field in sorted(fields, key=lambda f: (f != "activation", f == "epochs", f == "seed")):
-        value, default = getattr(config, field), getattr(base, field)
-        if field in NAME_PREFIX_FIELDS or value == default or field == "k":
+        value = getattr(config, field)
+        if field in NAME_PREFIX_FIELDS or value == getattr(base, field):
             continue
         if field in PROCEDURE_FIELDS and not (field == "epochs" and config.stop_window == 0):
             continue
-        if field == "objective":
-            name += f"-{value}{config.k}"
-        elif isinstance(value, bool):
-            name += f"-{SHORT_NAMES.get(field, field)}" if value else f"-no{SHORT_NAMES.get(field, field)}"
-        else:
-            name += f"-{SHORT_NAMES.get(field, field + '_')}{value:g}" if isinstance(value, float) \
-                else f"-{SHORT_NAMES.get(field, field + '_')}{value}"
-    return name.replace("_-", "-")
+        name += f"-{_mark(field, value, config)}"
+    return name
 
 
 def merge(specs: Sequence[RunSpec]) -> list[RunSpec]:
