@@ -27,12 +27,18 @@ code/site_macros.py. The hooks do what is not templating:
    from the chapters' own blocks, so no listing is written twice.
 8. Figure numbers a reader can cite. On the web every page numbers its own figures; in the print
    page, which holds every page, figures and tables are numbered through the whole document.
+9. Figures readable on a phone. An image whose text size manifest.json gives keeps the width at
+   which that text is MIN_FIGURE_TEXT_PX tall (`--readable-width`, used by extra.css), and its
+   figure scrolls sideways in its own box on a narrower screen instead of shrinking the text.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
+import struct
 import shutil
 import sys
 from pathlib import Path
@@ -61,6 +67,8 @@ LISTINGS_PAGE = "appendix-code.md"       # the appendix page that prints the cha
 FOLDED_BLOCK = re.compile(r'\?{3} (?P<classes>[\w-]+(?: [\w-]+)*) "(?P<title>[^"]*)"[ \t]*')
 TO_APPENDIX = {"example", "appendix"}    # a code listing, or a block marked for the appendix
 PRINT_PAGE = "print_page/index.html"     # mkdocs.yml: plugins.print-site (its default basename)
+MIN_FIGURE_TEXT_PX = 10                  # the smallest figure text the browser test accepts
+IMG_TAG = re.compile(r"<img\b[^>]*>")
 
 
 def renumber_captions(html: str) -> str:
@@ -157,6 +165,34 @@ def number_through_document(html: str) -> str:
     return CAPTION_PREFIX.sub(renumber, html)
 
 
+def png_width(path: Path) -> int | None:
+    """The width of a PNG from its header, or None for anything else."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(24)
+    except OSError:
+        return None
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">I", header[16:20])[0]
+
+
+def readable_widths(html: str, assets: Path, text_px: dict[str, float]) -> str:
+    """Give each image listed in `text_px` (manifest.json's figure_text_px) its readable width."""
+    def mark(match: re.Match) -> str:
+        tag = match[0]
+        source = re.search(r'\bsrc="([^"]*assets/([^"]+))"', tag)
+        if not source or source[2] not in text_px or "style=" in tag:
+            return tag
+        width = png_width(assets / source[2])
+        if not width:
+            return tag
+        readable = math.ceil(width * MIN_FIGURE_TEXT_PX / text_px[source[2]])
+        return re.sub(r"\s*/?>$", f' style="--readable-width: {readable}px">', tag)
+
+    return IMG_TAG.sub(mark, html) if "<img" in html else html
+
+
 @event_priority(100)   # before the plugins' own on_config: mkdocs-macros loads its module there
 def on_config(config, **kwargs):
     macros = config["plugins"].get(MACROS_PLUGIN)
@@ -198,6 +234,10 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
 
 
 def on_page_content(html: str, page, config, files, **kwargs):
+    assets = Path(config["docs_dir"]) / "assets"
+    manifest = assets / "manifest.json"
+    if manifest.is_file():
+        html = readable_widths(html, assets, json.loads(manifest.read_text(encoding="utf-8")).get("figure_text_px", {}))
     source = page.file.src_uri
     if source.startswith("notebooks/") and source.endswith(".py"):
         # The notebook page offers its own source, next to it in the built site (on_post_build).

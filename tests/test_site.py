@@ -361,6 +361,18 @@ def test_the_print_page_numbers_figures_through_the_document():
         ["Figure 1.", "Table 1.", "Figure 2.", "Figure 3.", "Table 2.", "Figure 4."]
 
 
+def test_a_figure_keeps_the_width_at_which_its_text_is_readable(tmp_path):
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (840).to_bytes(4, "big") + (338).to_bytes(4, "big")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "beta.png").write_bytes(png)
+    html = ('<p><img alt="β" loading="lazy" src="../assets/figures/beta.png"></p>'
+            '<img src="../assets/figures/unlisted.png"><img src="data:image/png;base64,AAAA">')
+    marked = site_hooks.readable_widths(html, tmp_path, {"figures/beta.png": 14.0})
+    # 840 px drawn with 14 px text: 10 px text at 600 px wide.
+    assert '<img alt="β" loading="lazy" src="../assets/figures/beta.png" style="--readable-width: 600px">' in marked
+    assert marked.count("--readable-width") == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # The built site (built once per session: tests/support/site.py); the browser checks are in
 # test_site_browser.py.
