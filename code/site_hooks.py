@@ -26,13 +26,25 @@ code/site_macros.py. The hooks do what is not templating:
    folder's lock (vae/report/transaction.py `lock_assets`, the one a landing takes) from
    on_pre_build to on_post_build, or on_build_error when it fails; a landing waits for it, and a
    build that finds a landing under way waits for the landing.
+8. Results before engineering on paper. The chapters fold their code listings away (`??? example`,
+   or a folded block with the class `appendix`); the print page does not print them in place
+   (docs/stylesheets/print.css) but in the appendix page of code listings, which is made here
+   from the chapters' own blocks, so no listing is written twice.
+9. Figure numbers a reader can cite. On the web every page numbers its own figures; in the print
+   page, which holds every page, figures and tables are numbered through the whole document.
+10. Figures readable on a phone. An image whose text size manifest.json gives keeps the width at
+   which that text is MIN_FIGURE_TEXT_PX tall (`--readable-width`, used by extra.css), and its
+   figure scrolls sideways in its own box on a narrower screen instead of shrinking the text.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import re
+import struct
 import shutil
 import sys
 from pathlib import Path
@@ -55,6 +67,15 @@ JUPYTER_PLUGIN = "mkdocs-jupyter"
 MACROS_PLUGIN = "macros"
 REPOSITORY = Path(__file__).resolve().parents[1]
 _assets_lock: int | None = None   # the descriptor holding the assets folder's lock during a build
+
+APPENDIX_PART = "Appendix"               # mkdocs.yml: the nav section after the report itself
+LISTINGS_PAGE = "appendix-code.md"       # the appendix page that prints the chapters' listings
+# A folded block at the start of a line: `??? example "Title"`, `??? note appendix "Title"`.
+FOLDED_BLOCK = re.compile(r'\?{3} (?P<classes>[\w-]+(?: [\w-]+)*) "(?P<title>[^"]*)"[ \t]*')
+TO_APPENDIX = {"example", "appendix"}    # a code listing, or a block marked for the appendix
+PRINT_PAGE = "print_page/index.html"     # mkdocs.yml: plugins.print-site (its default basename)
+MIN_FIGURE_TEXT_PX = 10                  # the smallest figure text the browser test accepts
+IMG_TAG = re.compile(r"<img\b[^>]*>")
 
 
 def renumber_captions(html: str) -> str:
@@ -92,6 +113,91 @@ def renumber_captions(html: str) -> str:
     replacements = iter(numbers)
     # The parser and the pattern see the prefixes in the same (document) order.
     return CAPTION_PREFIX.sub(lambda m: m[1] + next(replacements, m["text"]) + m[3], html)
+
+
+def folded_listings(markdown: str) -> list[tuple[str, str]]:
+    """The (title, content) of each folded block of a page that belongs in the appendix, in page order.
+
+    The content is the block's indented lines, unindented once, so that tabs, code and snippet
+    lines inside it keep their own structure.
+    """
+    lines = markdown.splitlines()
+    listings, index = [], 0
+    while index < len(lines):
+        match = FOLDED_BLOCK.fullmatch(lines[index])
+        index += 1
+        if not match or not TO_APPENDIX & set(match["classes"].split()):
+            continue
+        body = []
+        while index < len(lines) and (not lines[index].strip() or lines[index].startswith("    ")):
+            body.append(lines[index][4:])
+            index += 1
+        listings.append((match["title"], "\n".join(body).strip("\n")))
+    return listings
+
+
+def body_chapters(nav: list) -> list[tuple[str, str]]:
+    """(title, source) of every Markdown page of the navigation outside the appendix, in order."""
+    chapters = []
+    for item in nav:
+        title, value = next(iter(item.items())) if isinstance(item, dict) else (None, item)
+        if isinstance(value, list):
+            if title != APPENDIX_PART:
+                chapters += body_chapters(value)
+        elif isinstance(value, str) and value.endswith(".md"):
+            chapters.append((title or value, value))
+    return chapters
+
+
+def listings_markdown(docs_dir: Path, nav: list) -> str:
+    """The chapters' folded listings, one section per chapter, one subsection per listing."""
+    sections = []
+    for title, source in body_chapters(nav):
+        listings = folded_listings((docs_dir / source).read_text(encoding="utf-8"))
+        if listings:
+            sections.append(f"## {title}\n")
+            sections += [f"### {name}\n\n{content}\n" for name, content in listings]
+    return "\n".join(sections)
+
+
+def number_through_document(html: str) -> str:
+    """Figure and table numbers counted through the whole document (the print page), per kind."""
+    counters: dict[str, int] = {}
+
+    def renumber(match: re.Match) -> str:
+        kind = match["text"].split(" ", 1)[0]
+        counters[kind] = counters.get(kind, 0) + 1
+        return match[1] + re.sub(r"\d+(?:\.\d+)*", str(counters[kind]), match["text"], count=1) + match[3]
+
+    return CAPTION_PREFIX.sub(renumber, html)
+
+
+def png_width(path: Path) -> int | None:
+    """The width of a PNG from its header, or None for anything else."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(24)
+    except OSError:
+        return None
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">I", header[16:20])[0]
+
+
+def readable_widths(html: str, assets: Path, text_px: dict[str, float]) -> str:
+    """Give each image listed in `text_px` (manifest.json's figure_text_px) its readable width."""
+    def mark(match: re.Match) -> str:
+        tag = match[0]
+        source = re.search(r'\bsrc="([^"]*assets/([^"]+))"', tag)
+        if not source or source[2] not in text_px or "style=" in tag:
+            return tag
+        width = png_width(assets / source[2])
+        if not width:
+            return tag
+        readable = math.ceil(width * MIN_FIGURE_TEXT_PX / text_px[source[2]])
+        return re.sub(r"\s*/?>$", f' style="--readable-width: {readable}px">', tag)
+
+    return IMG_TAG.sub(mark, html) if "<img" in html else html
 
 
 @event_priority(100)   # before the plugins' own on_config: mkdocs-macros loads its module there
@@ -144,7 +250,21 @@ def on_build_error(error, **kwargs):
     release_assets()
 
 
+@event_priority(50)    # before mkdocs-macros renders the page, so the listings' values are rendered too
+def on_page_markdown(markdown: str, page, config, files, **kwargs):
+    if page.file.src_uri != LISTINGS_PAGE:
+        return markdown
+    listings = listings_markdown(Path(config["docs_dir"]), config["nav"] or [])
+    if not listings:
+        raise PluginError(f"{LISTINGS_PAGE}: no chapter before the {APPENDIX_PART!r} part of the navigation folds a listing")
+    return markdown.rstrip("\n") + "\n\n" + listings
+
+
 def on_page_content(html: str, page, config, files, **kwargs):
+    assets = Path(config["docs_dir"]) / "assets"
+    manifest = assets / "manifest.json"
+    if manifest.is_file():
+        html = readable_widths(html, assets, json.loads(manifest.read_text(encoding="utf-8")).get("figure_text_px", {}))
     source = page.file.src_uri
     if source.startswith("notebooks/") and source.endswith(".py"):
         # The notebook page offers its own source, next to it in the built site (on_post_build).
@@ -157,10 +277,19 @@ def on_page_content(html: str, page, config, files, **kwargs):
 
 
 def on_post_build(config, **kwargs):
-    """Save every notebook of docs/notebooks/ as .ipynb beside the .py that mkdocs-jupyter copies."""
+    """Save every notebook of docs/notebooks/ as .ipynb beside the .py that mkdocs-jupyter copies,
+    and number the print page's figures through the document.
+
+    The print-site plugin writes the print page in its own on_post_build; the hooks run after the
+    plugins, so the page is there to renumber.
+    """
     import jupytext
 
     try:
+        print_page = Path(config["site_dir"]) / PRINT_PAGE
+        if print_page.is_file():
+            print_page.write_text(number_through_document(print_page.read_text(encoding="utf-8")),
+                                  encoding="utf-8")
         for source in sorted((Path(config["docs_dir"]) / "notebooks").glob("*.py")):
             target = Path(config["site_dir"]) / "notebooks" / source.stem / f"{source.stem}.ipynb"
             if target.parent.is_dir():

@@ -332,6 +332,44 @@ def test_tabs_of_one_set_share_their_figure_numbers():
         ["Figure 1.", "Figure 2.", "Figure 3.", "Figure 2.", "Table 1.", "Figure 4."]
 
 
+def test_the_appendix_gets_the_folded_listings_and_the_blocks_marked_for_it(tmp_path):
+    page = ('# Training\n\nProse.\n\n??? example "The loop (training.py)"\n\n    === "one step"\n\n'
+            '        ```python\n        --8<-- "code/vae/training.py:step"\n        ```\n\nMore prose.\n\n'
+            '??? note "Kept in place"\n\n    A note of the results.\n\n'
+            '??? note appendix "On a GPU"\n\n    CUDA graphs.\n\n    Second paragraph.\n\nThe end.\n')
+    assert site_hooks.folded_listings(page) == [
+        ("The loop (training.py)", '=== "one step"\n\n    ```python\n    --8<-- "code/vae/training.py:step"\n    ```'),
+        ("On a GPU", "CUDA graphs.\n\nSecond paragraph.")]
+    (tmp_path / "training.md").write_text(page, encoding="utf-8")
+    (tmp_path / "index.md").write_text("# Home\n", encoding="utf-8")
+    (tmp_path / "reproduce.md").write_text('??? example "Makefile"\n\n    make\n', encoding="utf-8")
+    nav = [{"Home": "index.md"}, {"Method": [{"Training": "training.md"}]},
+           {"Appendix": [{"Reproduce": "reproduce.md"}, {"Code listings": "appendix-code.md"}]}]
+    assert site_hooks.body_chapters(nav) == [("Home", "index.md"), ("Training", "training.md")]
+    listings = site_hooks.listings_markdown(tmp_path, nav)
+    assert listings.startswith("## Training\n\n### The loop (training.py)\n\n=== ")
+    assert "### On a GPU\n\nCUDA graphs." in listings and "Kept in place" not in listings and "Makefile" not in listings
+
+
+def test_the_print_page_numbers_figures_through_the_document():
+    figure, table = '<span class="caption-prefix">Figure {}.</span>', '<span class="caption-prefix">Table {}.</span>'
+    chapters = [figure.format(1) + table.format(1) + figure.format(2), figure.format(1), table.format(1) + figure.format(1)]
+    assert _prefixes(site_hooks.number_through_document("".join(chapters))) == \
+        ["Figure 1.", "Table 1.", "Figure 2.", "Figure 3.", "Table 2.", "Figure 4."]
+
+
+def test_a_figure_keeps_the_width_at_which_its_text_is_readable(tmp_path):
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (840).to_bytes(4, "big") + (338).to_bytes(4, "big")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "beta.png").write_bytes(png)
+    html = ('<p><img alt="β" loading="lazy" src="../assets/figures/beta.png"></p>'
+            '<img src="../assets/figures/unlisted.png"><img src="data:image/png;base64,AAAA">')
+    marked = site_hooks.readable_widths(html, tmp_path, {"figures/beta.png": 14.0})
+    # 840 px drawn with 14 px text: 10 px text at 600 px wide.
+    assert '<img alt="β" loading="lazy" src="../assets/figures/beta.png" style="--readable-width: 600px">' in marked
+    assert marked.count("--readable-width") == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # The built site (built once per session: tests/support/site.py); the browser checks are in
 # test_site_browser.py.

@@ -4,8 +4,9 @@ The site is built once per test session and served from 127.0.0.1 (tests/support
 every page the test checks that every image loaded, that math was rendered by KaTeX, that no raw
 Markdown or placeholder is left, that every table fits its box at 1400 px, that figure and table
 numbers have no gaps in any tab, that figure text is at least 10 px where the manifest gives its
-size, that axe-core finds no WCAG 2 A/AA violation (light and dark palettes), that no request
-left the local server (each one is blocked and recorded), that content tabs switch on a real mouse
+size, that at 400 px (a phone) the page never scrolls sideways and figure text is still 10 px
+(a wide table, formula or figure scrolls in its own box), that axe-core finds no WCAG 2 A/AA
+violation (light and dark palettes), that no request left the local server (each one is blocked and recorded), that content tabs switch on a real mouse
 click and that the notebook page shows executed outputs. A click on a figure opens it full size
 (glightbox) and Escape closes it. With $SITE_SCREENSHOTS set, screenshots at 1400 and 400 px (and
 three in the dark palette) go to that folder; they assert nothing, so without it none is taken. axe-core comes from npm:
@@ -28,6 +29,7 @@ AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 MIN_FIGURE_TEXT_PX = 10
 PRINT_PAGE = "print_page/"   # the whole report on one page: checked as a PDF (test_site_pdf.py)
 SCREENSHOT_MAX_HEIGHT_PX = 6000
+NARROW_PX = 400              # a phone: every page is checked at this width too
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,6 +63,11 @@ def caption_gaps(captions: list[str]) -> list[str]:
             for kind, found in numbers.items() if found != list(range(1, len(found) + 1))]
 
 
+def page_wider_than_screen(page_width: int, screen_px: int) -> list[str]:
+    """The page is wider than the screen: the reader must scroll the whole page sideways."""
+    return [f"the page is {page_width} px wide on a {screen_px} px screen"] if page_width > screen_px else []
+
+
 def small_figure_text(images: list[dict], figure_text_px: dict[str, float],
                       minimum_px: float = MIN_FIGURE_TEXT_PX) -> list[str]:
     """Images whose smallest text, at the size shown, is under `minimum_px` (listed ones only)."""
@@ -90,6 +97,11 @@ def test_figure_numbers_with_gaps_are_reported():
     assert caption_gaps(["Figure 1.", "Table 1.", "Figure 2.", "Table 2."]) == []
     assert caption_gaps(["Figure 1.", "Figure 2.", "Figure 3.", "Figure 7."])
     assert caption_gaps(["Table 2."])
+
+
+def test_a_page_wider_than_the_screen_is_reported():
+    assert page_wider_than_screen(400, 400) == []
+    assert page_wider_than_screen(816, 400) == ["the page is 816 px wide on a 400 px screen"]
 
 
 def test_figure_text_is_checked_only_for_images_the_manifest_lists():
@@ -150,6 +162,7 @@ LAYOUT = r"""
       return {head: (table.rows[0] ? table.rows[0].textContent : '').replace(/\s+/g, ' ').trim().slice(0, 50),
               scroll: box.scrollWidth, width: box.clientWidth};
     }),
+    pageWidth: document.documentElement.scrollWidth,
     captions: [...article.querySelectorAll('.caption-prefix')].filter(shown).map(s => s.textContent.trim()),
     images: [...article.querySelectorAll('img')].filter(shown).map(img => ({
       src: new URL(img.src).pathname, shown: img.getBoundingClientRect().width, natural: img.naturalWidth})),
@@ -218,24 +231,39 @@ def _content_problems(report: dict, page: str, served: str) -> list[str]:
 
 
 
-def _layout_problems(page, figure_text_px: dict[str, float]) -> list[str]:
-    """Tables, caption numbers and figure text, with every tab of every tab set shown once."""
-    problems: dict[str, str] = {}  # each defect once, with the first tab state that shows it
+def _in_every_tab(page, judge) -> list[str]:
+    """What `judge(layout)` finds with every tab of every tab set shown once, collapsed blocks open;
+    each defect once, with the first tab state that shows it."""
+    problems: dict[str, str] = {}
 
-    def judge(state: str):
-        layout = page.evaluate(LAYOUT)
-        for found in (overflowing_tables(layout["tables"]) + caption_gaps(layout["captions"])
-                      + small_figure_text(layout["images"], figure_text_px)):
+    def look(state: str):
+        for found in judge(page.evaluate(LAYOUT)):
             problems.setdefault(found, state)
 
     tab_counts = page.evaluate(TAB_STATES)
-    judge("first tabs")
+    look("first tabs")
     for index, count in enumerate(tab_counts):
         for choice in range(1, count):
             page.evaluate(SELECT_TAB % (index, choice))
-            judge(f"tab {choice + 1} of tab set {index + 1}")
+            look(f"tab {choice + 1} of tab set {index + 1}")
         page.evaluate(SELECT_TAB % (index, 0))
     return [f"{found} ({state})" for found, state in problems.items()]
+
+
+def _layout_problems(page, figure_text_px: dict[str, float]) -> list[str]:
+    """Tables, caption numbers and figure text, with every tab of every tab set shown once."""
+    return _in_every_tab(page, lambda layout: overflowing_tables(layout["tables"]) + caption_gaps(layout["captions"])
+                         + small_figure_text(layout["images"], figure_text_px))
+
+
+def _narrow_problems(page, figure_text_px: dict[str, float]) -> list[str]:
+    """At a phone's width the page never scrolls sideways: a wide table, formula or figure scrolls
+    in its own box, and a figure keeps the width at which its text stays readable."""
+    def judge(layout: dict) -> list[str]:
+        return (page_wider_than_screen(layout["pageWidth"], NARROW_PX)
+                + small_figure_text(layout["images"], figure_text_px))
+
+    return _in_every_tab(page, judge)
 
 
 def _accessibility_problems(page) -> list[str]:
@@ -343,13 +371,13 @@ def test_every_page_in_headless_chromium(built_site, site_browser, tmp_path_fact
         tabs_checked += clicked
         problems += [f"/{name}: {p}" for p in found + click_problems]
     assert tabs_checked >= 3, f"only {tabs_checked} pages had content tabs to click"
-    if screens is not None:
-        page.set_viewport_size({"width": 400, "height": 900})  # a phone: screenshots for a reader's eye
-        for name in pages:
-            page.goto(f"{served}/{name}")
-            page.evaluate(PAGE_REPORT)
-            _screenshot(page, screens / f"{_screen_name(name)}-400.png")
-        page.set_viewport_size({"width": 1400, "height": 900})
+    page.set_viewport_size({"width": NARROW_PX, "height": 900})  # a phone
+    for name in pages:
+        page.goto(f"{served}/{name}")
+        page.evaluate(PAGE_REPORT)
+        _screenshot(page, screens and screens / f"{_screen_name(name)}-{NARROW_PX}.png")
+        problems += [f"/{name} at {NARROW_PX} px: {p}" for p in _narrow_problems(page, figure_text_px)]
+    page.set_viewport_size({"width": 1400, "height": 900})
     problems += _dark_palette_problems(page, served, screens)
     # Every request Chromium made for another host than the local server was blocked and recorded.
     if site_browser.outside_requests:

@@ -3,8 +3,9 @@ printed by headless Chromium (code/site_pdf.py), then read back with poppler-uti
 
 `pdftohtml -xml` gives every piece of text with its page and font, so that code (set in a
 monospace font, where `$` and `|` are Python) is told apart from prose. The test checks that
-every chapter of the navigation starts a new page with its title, in the order of the
-navigation; that no raw markup reached the paper (`{{`, `{%`, `--8<--`, a line of a Markdown table,
+every chapter of the navigation starts a new page with its title (under its part's title when it
+is the part's first chapter), in the order of the navigation; that figures and tables are numbered
+through the whole document; that no raw markup reached the paper (`{{`, `{%`, `--8<--`, a line of a Markdown table,
 a `$` of unrendered math); and that the latent explorer, which needs a pointer, shows its
 static fallback on paper.
 """
@@ -26,14 +27,25 @@ from support.site import ROOT, site_pdf
 RAW_TOKENS = ("{{", "{%", "--8<--", "$")
 
 
-def _nav_pages(config: Path) -> list[str]:
-    """The source files of mkdocs.yml's navigation, in order (tags such as !ENV are ignored)."""
+def _nav(config: Path) -> list:
+    """mkdocs.yml's navigation (tags such as !ENV are ignored)."""
     class Loader(yaml.SafeLoader):
         pass
 
     Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
     Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
-    nav = yaml.load(config.read_text(encoding="utf-8"), Loader=Loader)["nav"]
+    return yaml.load(config.read_text(encoding="utf-8"), Loader=Loader)["nav"]
+
+
+def _nav_parts(config: Path) -> list[str]:
+    """The titles of the navigation's parts (Method, Results, ...), which head their first chapter on paper."""
+    return [next(iter(item)) for item in _nav(config)
+            if isinstance(item, dict) and isinstance(next(iter(item.values())), list)]
+
+
+def _nav_pages(config: Path) -> list[str]:
+    """The source files of mkdocs.yml's navigation, in order."""
+    nav = _nav(config)
 
     def walk(items):
         for item in items:
@@ -73,6 +85,35 @@ def pdf_pages(pdf: Path) -> list[list[tuple[str, bool]]]:
     return pages
 
 
+def _without_part_title(start: str, parts: list[str]) -> str:
+    """A page's first words without the title of a part that heads it (printed in capitals)."""
+    for part in parts:
+        if start.lower().startswith(_squeeze(part).lower()):
+            return start[len(_squeeze(part)):]
+    return start
+
+
+def caption_numbers_on_paper(pages: list[list[tuple[str, bool]]]) -> list[str]:
+    """'Figure n.' and 'Table n.' must count 1, 2, 3, ... through the whole document, so that a
+    reader can cite one: no number twice, none skipped."""
+    numbers: dict[str, list[int]] = {}
+    for lines in pages:
+        for text, mono in lines:
+            match = None if mono else re.match(r"(Figure|Table) (\d+)\.(?:\s|$)", text.strip())
+            if match:
+                numbers.setdefault(match[1], []).append(int(match[2]))
+    return [f"{kind} numbers on paper {found}, expected 1 to {len(found)}"
+            for kind, found in numbers.items() if found != list(range(1, len(found) + 1))]
+
+
+def test_caption_numbers_that_restart_on_paper_are_reported():
+    pages = [[("Figure 1. Samples", False), ("Table 1. Runs", False)],
+             [("Figure 2. Curves", False), ("Figure 3.", False), ("Figure 1. = plt.figure()", True)]]
+    assert caption_numbers_on_paper(pages) == []
+    restarted = pages + [[("Figure 1. Samples again", False)]]
+    assert caption_numbers_on_paper(restarted) == ["Figure numbers on paper [1, 2, 3, 1], expected 1 to 4"]
+
+
 def raw_markup_on_paper(pages: list[list[tuple[str, bool]]]) -> list[str]:
     """Raw markup in the prose (code is Python and shell, where `$` and `|` are meant)."""
     found = []
@@ -108,7 +149,8 @@ def report_pdf(chromium, served_site, tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_the_pdf_holds_every_chapter_on_its_own_pages_without_raw_markup(built_site, report_pdf):
     pages = pdf_pages(report_pdf)
-    page_starts = [_squeeze("".join(text for text, _ in lines[:4])) for lines in pages]
+    parts = _nav_parts(ROOT / "mkdocs.yml")
+    page_starts = [_without_part_title(_squeeze("".join(text for text, _ in lines[:5])), parts) for lines in pages]
     titles = [_title(_built_page(built_site, source).read_text(encoding="utf-8"))
               for source in _nav_pages(ROOT / "mkdocs.yml")]
     assert len(titles) >= 10, titles
@@ -120,6 +162,7 @@ def test_the_pdf_holds_every_chapter_on_its_own_pages_without_raw_markup(built_s
             continue
         previous = starts[0]
     problems += raw_markup_on_paper(pages)
+    problems += caption_numbers_on_paper(pages)
 
     # The explorer needs a pointer: on paper it shows its fallback, the text of its block in the page.
     latent_space = (built_site / "latent-space" / "index.html").read_text(encoding="utf-8")
