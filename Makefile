@@ -1,6 +1,6 @@
 # `make report` retrains everything on the best available device, then builds the site.
 # `make test` runs the test suite. Every target installs what it needs first.
-# `make pdf` prints the whole report to report.pdf. `make lock` updates requirements.lock.
+# `make pdf` prints the whole report to docs/report.pdf. `make lock` updates requirements.lock.
 PYTHON   ?= python3
 VENV     := .venv
 PY       := $(VENV)/bin/python
@@ -64,11 +64,12 @@ site: install
 	mv site.partial site
 	rm -rf site.previous
 
-# The whole report as one PDF: the print page of the built site, printed by headless Chromium.
-# Also copied into site/ so that the Home page's link to it works in the served site.
+# The whole report as one PDF: the print page of the built site, printed by headless Chromium,
+# into docs/ (committed with the assets it was printed from, so that `make site` alone serves the
+# Home page's link to it) and into the site just built.
 pdf: site
-	$(PY) code/site_pdf.py --site site --out report.pdf
-	cp report.pdf site/report.pdf
+	$(PY) code/site_pdf.py --site site --out docs/report.pdf
+	cp docs/report.pdf site/report.pdf
 
 serve: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
