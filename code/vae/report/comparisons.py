@@ -18,7 +18,6 @@ from .. import figures
 from .plan import PlanError, Profile, Role, RunSpec, describe, role_value
 from .run import RunOutcome
 from .tables import Column, write_table
-from .verdicts import Finding, Spread
 
 TEST_TERMS = [Column("test_elbo", "test -ELBO", "nats"), Column("test_recon", "reconstruction", "nats"),
               Column("test_kl", "KL", "nats")]
@@ -133,18 +132,3 @@ def sweep_outputs(c: Comparison, experiment: str, label: str, parameter: str, lo
                                       c.figures / f"{label}_samples.png", title="prior samples")]
 
 
-
-
-def against(prefix: str, claim: str, verdicts: tuple[str, ...], row: dict[str, Any], reference: dict[str, Any],
-            terms: dict[str, str], spread: Spread, **numbers: Any) -> list[Finding]:
-    """One finding per term (`{prefix}_{term}`): a sweep's `row` against its `reference` row (the
-    largest β against β = 1, a free-bits floor against none), each judged against its spread."""
-    found = []
-    for term, key in terms.items():
-        call = spread.differ(row[key] - reference[key], key)
-        found.append(Finding(f"{prefix}_{term}", f"{claim}: {key}", verdicts, call["verdict"], {
-            "value": row["value"], "reference_value": reference["value"], "at_value": row[key],
-            "at_reference": reference[key], "difference": row[key] - reference[key], "margin": call["margin"],
-            "seeds_at_value": row["seeds"], "seeds_at_reference": reference["seeds"], **numbers},
-            spread.record(key), call, [*reference["runs"], *row["runs"]]))
-    return found

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ... import figures
-from ..comparisons import Comparison, against, sweep_outputs, sweep_rows
+from ..comparisons import Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
@@ -69,8 +69,16 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                          FINDINGS["beta_trade"], "trades" if trades else "mixed",
                          {"steps": steps, "smallest_beta": rows[0]["value"], "largest_beta": top["value"]},
                          evidence=evidence))
-    return found + against("beta_largest", "the largest β against β = 1", (*DIFFERENCE_VERDICTS, "unmeasured"),
-                           top, one, LARGEST, spread, latent_dim=c.profile.sweep_latent_dim)
+    for term, key in LARGEST.items():
+        call = spread.differ(top[key] - one[key], key)
+        found.append(Finding(f"beta_largest_{term}", f"the largest β against β = 1: {key}",
+                             FINDINGS[f"beta_largest_{term}"], call["verdict"], {
+                                 "beta": top["value"], "at_1": one[key], "at_largest": top[key],
+                                 "difference": top[key] - one[key], "margin": call["margin"],
+                                 "latent_dim": c.profile.sweep_latent_dim, "seeds_at_1": one["seeds"],
+                                 "seeds_at_largest": top["seeds"]},
+                             spread.record(key), call, evidence))
+    return found
 
 
 def _shared_labels(points: Sequence[Mapping[str, float]], tolerance: float = 0.01) -> dict[tuple[float, float], list[str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..comparisons import Comparison, against, sweep_outputs, sweep_rows
+from ..comparisons import Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
@@ -41,5 +41,14 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
     none, top = by_value.get(0.0), rows[-1] if rows else None
     if none is None or top is none:
         return [unmeasured(name, "the free-bits sweep", verdicts) for name, verdicts in FINDINGS.items()]
-    return against("free_bits", "the largest free-bits floor against none", (*DIFFERENCE_VERDICTS, "unmeasured"),
-                   top, none, TERMS, spread, latent_dim=c.profile.free_bits_latent_dim)
+    found = []
+    for term, key in TERMS.items():
+        call = spread.differ(top[key] - none[key], key)
+        found.append(Finding(f"free_bits_{term}", f"free bits λ = {top['value']:g} against none: {key}",
+                             FINDINGS[f"free_bits_{term}"], call["verdict"], {
+                                 "floor": top["value"], "without": none[key], "with_floor": top[key],
+                                 "difference": top[key] - none[key], "margin": call["margin"],
+                                 "latent_dim": c.profile.free_bits_latent_dim,
+                                 "floors": len(rows) - 1, "smallest_floor": rows[1]["value"]},
+                             spread.record(key), call, [run for r in rows for run in r["runs"]]))
+    return found
