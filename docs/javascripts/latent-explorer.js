@@ -125,14 +125,19 @@
      the sprite's images, of the share of each one's bounding box its ink covers and of its ink's
      intensity. Measured from the images in the page, so it holds for any dataset and run. */
   function silhouettes(sprite, columns, count) {
+    // The whole sprite read once (one canvas, not one per image: this runs as the page starts).
+    const canvas = element("canvas", null, { width: sprite.naturalWidth, height: sprite.naturalHeight });
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(sprite, 0, 0);
+    const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
     const coverage = [], ink = [];
     for (let n = 0; n < count; n++) {
-      const values = spriteCell(sprite, columns, n), inked = [];
+      const row0 = Math.floor(n / columns) * 28, column0 = (n % columns) * 28, inked = [];
       let top = 28, bottom = -1, left = 28, right = -1;
       for (let i = 0; i < 784; i++) {
-        if (values[i] <= INK_LEVEL) continue;
-        const y = Math.floor(i / 28), x = i % 28;
-        inked.push(values[i]);
+        const y = Math.floor(i / 28), x = i % 28, value = data[4 * ((row0 + y) * canvas.width + column0 + x)] / 255;
+        if (value <= INK_LEVEL) continue;
+        inked.push(value);
         top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
       }
       if (!inked.length) continue;
