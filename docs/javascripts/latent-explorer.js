@@ -9,6 +9,9 @@
  * JavaScript the container's own content (a pointer to the static figures) stays. A missing or
  * malformed explorer.json or model file (vae-model.js `check`: its length, its finiteness) puts
  * the reason in the page in its place (`.lx-error`), and the explorer never reports itself ready.
+ * Where the test images are filled silhouettes (Fashion-MNIST; measured from originals.png), a
+ * drawn outline is nothing like them: a hint says so, Fill closes and fills new strokes in their
+ * grey, and garment shapes can start a drawing. Plain strokes are the same input either way.
  *
  * For tests and the curious, each container's `explorer` property holds what is shown: the
  * encoder's input, mu, logvar, the reconstruction, the sample, the pointer's decode, the
@@ -30,9 +33,9 @@
   const INK_LEVEL = 0.1;         // an image's pixels above this intensity are its ink
 
   /* Garment silhouettes to start from, as closed polygons in pad fractions (x right, y down),
-     shaped as the test images are (trousers 0.36 as wide as tall, their median
-     0.39, for wider ones are read as dresses; shoes toe left);
-     offered only where explorer.json's classes have the name. Framed like any drawing. */
+     shaped as the test images are: shoes toe left, trousers 0.36 as wide as tall (the test set's
+     median is 0.39; at 0.45 and over, a filled trouser lands among dresses). Offered only where
+     explorer.json's classes have the name; framed like any drawing. */
   const SHAPES = [
     { name: "Trouser", label: "Trousers", polygons: [[[0.36, 0.08], [0.64, 0.08], [0.65, 0.92], [0.54, 0.92],
       [0.50, 0.30], [0.46, 0.92], [0.35, 0.92]]] },
@@ -375,7 +378,7 @@
     };
     const state = {
       strokes: [],            // each a list of [x, y] in [0, 1]^2 of the pad; `filled` when drawn with Fill on
-      base: null,             // {kind: "test", index, values}, {kind: "file", name, raster} or {kind: "shape", name, strokes}
+      base: null,             // {kind: "test", index, values}, {kind: "file", name, raster} or {kind: "shape", name, label, strokes}
       fill: false,            // Fill on: new strokes are closed and filled in the test images' grey
       current: null,          // what the encoder sees now and its answers
       previous: null,         // the input before the last Clear, test image or file
