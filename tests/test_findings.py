@@ -277,8 +277,8 @@ def test_the_sentence_follows_the_verdict(both):
     assert "a short training can move the optimum" in sentence("beta_best", reversed_["beta_best"])
     assert "stands apart from clothing" in sentence("latent_reading", found["latent_reading"])
     assert "footwear is mixed with clothing" in sentence("latent_reading", reversed_["latent_reading"])
-    assert "confusions of one class for another" in sentence("failures_confused_mnist",
-                                                              found["failures_confused_mnist"])
+    assert "reconstructions as another class" in sentence("failures_confused_mnist",
+                                                           found["failures_confused_mnist"])
 
 
 CONDITION = re.compile(r"\{%[-+]?\s*(?:el)?if\b(.*?)%\}", re.S)
@@ -411,5 +411,5 @@ def test_the_experiments_page_turns_around_when_the_results_do(tmp_path):
     assert "lowers the rate (KL) and raises the distortion" in forward
     assert "does not lower the rate and raise the distortion at every step" in backward
     assert "Its reconstruction term rises by" in forward and "Its reconstruction term falls by" in backward
-    assert "keeps 32 units active against 2 without it" in forward
+    assert "keeps 32 units above the active-unit threshold against 2 without it" in forward
     assert "Beyond 16 latent dimensions" in forward and "no larger code improves on it" in backward
