@@ -160,11 +160,36 @@ def listings_markdown(docs_dir: Path, nav: list) -> str:
     return "\n".join(sections)
 
 
+# The blocks that docs/stylesheets/print.css does not print: folded listings and appendix notes
+# (printed once, in the appendix of code listings) and what only the web site needs.
+HIDDEN_DETAILS = re.compile(r'<details class="[^"]*\b(?:example|appendix)\b[^"]*"[^>]*>.*?</details>', re.S)
+WEB_ONLY = re.compile(r'<div class="web-only">')
+DIV_TAG = re.compile(r"<(/?)div\b")
+
+
+def unprinted_spans(html: str) -> list[tuple[int, int]]:
+    """Where the blocks that paper does not show start and end in `html` (details do not nest here;
+    a web-only div is closed by the div that balances it)."""
+    spans = [(m.start(), m.end()) for m in HIDDEN_DETAILS.finditer(html)]
+    for opening in WEB_ONLY.finditer(html):
+        depth = 0
+        for tag in DIV_TAG.finditer(html, opening.start()):
+            depth += -1 if tag[1] else 1
+            if depth == 0:
+                spans.append((opening.start(), tag.end()))
+                break
+    return spans
+
+
 def number_through_document(html: str) -> str:
-    """Figure and table numbers counted through the whole document (the print page), per kind."""
+    """Figure and table numbers counted through the whole document (the print page), per kind,
+    over what is printed: a caption in a block that paper does not show takes no number."""
     counters: dict[str, int] = {}
+    hidden = unprinted_spans(html)
 
     def renumber(match: re.Match) -> str:
+        if any(start <= match.start() < end for start, end in hidden):
+            return match[0]
         kind = match["text"].split(" ", 1)[0]
         counters[kind] = counters.get(kind, 0) + 1
         return match[1] + re.sub(r"\d+(?:\.\d+)*", str(counters[kind]), match["text"], count=1) + match[3]

@@ -95,7 +95,7 @@ class SharedReport:
 def shared_report(tmp_path_factory, data_dir) -> SharedReport:
     """The quick profile's plan (every run, table and figure), with smaller subsets, fewer epochs and
     importance samples than `make report PROFILE=quick`: the tests check the shape of the result, not its
-    values. The run names stay those of the quick plan (the training-length run keeps its 8 epochs)."""
+    values. Its runs are the quick plan's; their names follow from this profile's settings (`run_name`)."""
     import collections
     import dataclasses
 

@@ -191,10 +191,10 @@ def test_on_cuda_the_defaults_are_the_eager_step_and_one_run_at_a_time_and_flags
 
     asked = []
     monkeypatch.setattr(vae.report, "build_report", lambda profile, *args, **kwargs: asked.append(profile))
-    code, _, err = run_cli(["report", "--profile", "quick", "--workers", "3", "--cuda-graph", "--data-dir", data_dir,
+    code, _, err = run_cli(["report", "--profile", "quick", "--workers", "2", "--cuda-graph", "--data-dir", data_dir,
                             "--out", tmp_path / "assets"], capsys)
     assert code == 0, err
-    assert (asked[0].workers, asked[0].cuda_graph) == (3, True)
+    assert (asked[0].workers, asked[0].cuda_graph) == (2, True)
     assert all(spec.config.cuda_graph for spec in run_specs(asked[0], data_dir))
     code, _, err = run_cli(["report", "--workers", "0", "--data-dir", data_dir, "--out", tmp_path / "assets"], capsys)
     assert code == 2

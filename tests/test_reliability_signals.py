@@ -227,7 +227,7 @@ def test_a_ctrl_c_swallowed_during_a_report_stops_it_after_the_run_in_progress(
     # or comparisons, so that the test is about the interruption alone.
     monkeypatch.setattr(build, "run_specs", lambda profile, data_dir="data": specs)
     monkeypatch.setattr(build, "_data_assets", lambda *args, **kwargs: ({}, []))
-    monkeypatch.setattr(build, "write_comparisons", lambda *args, **kwargs: [])
+    monkeypatch.setattr(build, "write_all", lambda *args, **kwargs: [])
     started, real_produce_run = [], runner.produce_run
 
     def produce_run(spec, *args, **kwargs):
@@ -260,7 +260,7 @@ if __name__ == "__main__":      # spawned workers import this file again
     # Two long tiny runs stand in for the quick plan, with no classifier or comparisons.
     build.run_specs = lambda profile, data_dir="data": specs
     build._data_assets = lambda *args, **kwargs: ({}, [])
-    build.write_comparisons = lambda *args, **kwargs: []
+    build.write_all = lambda *args, **kwargs: []
     raise SystemExit(cli.main(["report", "--profile", "quick", "--workers", "2", "--data-dir", data_dir, "--out", out]))
 """
 

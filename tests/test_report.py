@@ -397,7 +397,8 @@ def test_a_complete_report_replaces_every_report_entry_and_nothing_else(tmp_path
     assert not (out / "runs" / "mnist-mlp400-z8").exists()                   # a run of the older report is gone
     assert (out / "bench" / "bench.md").read_text() == "bench" and (out / "README.md").read_text() == "readme"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["assets"]
-    assert set(p.name for p in out.iterdir()) == {"bench", "README.md"} | (set(REPORT_ENTRIES) - {"explorer"})
+    assert set(p.name for p in out.iterdir()) == ({"bench", "README.md", transaction.ASSETS_LOCK}
+                                                  | (set(REPORT_ENTRIES) - {"explorer"}))
 
 
 @pytest.mark.slow
@@ -442,7 +443,7 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
 
     assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(manifest))
     assert manifest["profile"] == "quick" and manifest["wall_time_s"] > 0 and not manifest["failed_runs"]
-    expected = {spec.name: spec for spec in run_specs(PROFILES["quick"])}
+    expected = {spec.name: spec for spec in run_specs(profile)}
     assert [run["name"] for run in manifest["runs"]] == list(expected)
     for run in manifest["runs"]:
         folder = out / "runs" / run["name"]
@@ -534,7 +535,7 @@ def test_a_run_writes_only_its_folder_and_the_listed_explorer_and_one_record_of_
     assert all(f not in run["files"] for run in manifest["runs"] for f in ("explorer", "explorer.json"))
     listed = set(manifest["tables"]) | set(manifest["figures"]) | set(manifest["explorer"]) \
         | {f for run in manifest["runs"] for f in run["files"]} | {"manifest.json", "classifier.json", "findings.json"}
-    assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == listed
+    assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} - {transaction.ASSETS_LOCK} == listed
     assert set(manifest["files"]) == listed - {"manifest.json"}     # what the next report may replace
     for run in manifest["runs"]:       # the trainer's three records, once each, in the trainer's format
         folder = out / "runs" / run["name"]

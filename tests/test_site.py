@@ -356,6 +356,11 @@ def test_the_print_page_numbers_figures_through_the_document():
     chapters = [figure.format(1) + table.format(1) + figure.format(2), figure.format(1), table.format(1) + figure.format(1)]
     assert _prefixes(site_hooks.number_through_document("".join(chapters))) == \
         ["Figure 1.", "Table 1.", "Figure 2.", "Figure 3.", "Table 2.", "Figure 4."]
+    # a caption that paper does not show (a folded listing, an appendix note, a web-only block) takes no number
+    hidden = ('<details class="example"><summary>x</summary>' + table.format(5) + "</details>"
+              + '<div class="web-only"><div>' + figure.format(9) + "</div></div>")
+    assert _prefixes(site_hooks.number_through_document(figure.format(1) + hidden + figure.format(3))) == \
+        ["Figure 1.", "Table 5.", "Figure 9.", "Figure 2."]
 
 
 def test_a_figure_keeps_the_width_at_which_its_text_is_readable(tmp_path):

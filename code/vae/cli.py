@@ -254,12 +254,14 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_report(args: argparse.Namespace) -> None:
+    from .plumbing.device import select_device
     from .report import PROFILES, ReportError, build_report   # matplotlib and sklearn only when needed
 
     if args.workers is not None and (not isinstance(args.workers, int) or args.workers < 1):
         raise ConfigError("workers", f"must be a positive integer (got {args.workers!r})")
     cores = os.cpu_count() or 1
-    if args.workers is not None and args.workers > cores:   # more processes than cores only compete
+    on_cpu = args.workers is not None and select_device(PROFILES[args.profile].device).type == "cpu"
+    if on_cpu and args.workers > cores:   # on a CPU more processes than cores only compete
         raise ConfigError("workers", f"must be at most {cores}, the CPU cores of this machine (got {args.workers})")
     profile = dataclasses.replace(PROFILES[args.profile], cuda_graph=args.cuda_graph,
                                   workers=PROFILES[args.profile].workers if args.workers is None else args.workers)

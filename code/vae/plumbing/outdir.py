@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .artifacts import ArtifactError
+from .errors import ConfigError
 
 
 class FolderBusyError(ArtifactError):
