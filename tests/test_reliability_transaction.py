@@ -265,6 +265,7 @@ def test_a_file_added_to_a_previous_reports_run_while_the_report_trains_is_never
 @guarantee("transaction")
 def test_a_report_into_a_mount_point_stages_on_its_filesystem_and_lands(tiny_report, tmp_path, capsys):
     """`--out` a mount point (another filesystem than its parent): staged inside it, so the report lands, no staging left."""
+    from vae.report import transaction
     mount_point = tmp_path / "mounted"
     mount_point.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount_point)],

@@ -491,23 +491,27 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
     assert sum(row["mnist_test"] for row in counts) == 10_000
     assert sum(row["mnist_train"] for row in counts) == profile.train_limit
     likelihood = json.loads((out / "tables" / "likelihood.json").read_text())["rows"]
-    assert {row["run"] for row in likelihood} == {"mnist-bin-mlp400-z50"} | LIKELIHOOD_RUNS    # binary pixels only
+    binarized = {name for name, spec in expected.items() if spec.config.binarize}
+    assert {row["run"] for row in likelihood} == binarized and len(binarized) == 3     # binary pixels only
     assert all(row["nll"] <= row["negative_elbo"] + 1.0 for row in likelihood)
     binarized = json.loads((out / "tables" / "binarized.json").read_text())["rows"]
-    assert {row["run"] for row in binarized if "run" in row} == {"mnist-bin-mlp400-z50"} | LIKELIHOOD_RUNS
-    assert all((out / "runs" / name / "test_bound.csv").is_file() for name in LIKELIHOOD_RUNS)
+    planned = run_specs(profile)
+    likelihood_runs = {s.name for s in planned if s.plays("likelihood")}
+    assert {row["run"] for row in binarized if "run" in row} == {s.name for s in planned if s.plays("binarized")}
+    assert all((out / "runs" / name / "test_bound.csv").is_file() for name in likelihood_runs)
     assert 0.0 <= json.loads((out / "tables" / "anomaly.json").read_text())["rows"][0]["roc_auc"] <= 1.0
     record = json.loads((out / "findings.json").read_text())
     found = record["findings"]
     assert record["runs"]["reference"]["fashion-mnist"] == ["fashion-mnist-conv-z2"]
     assert len(record["runs"]["beta"]["1"]) == PROFILES["quick"].seeds
     assert found["yardstick"]["numbers"]["seeds"] == PROFILES["quick"].seeds
-    assert {"beta_best", "beta_trade", "latent_size", "training_length", "latent_reading", "datasets"} <= set(found)
+    from vae.report.experiments import declared_findings
+    assert set(found) == set(declared_findings())
     assert json.loads((out / "tables" / "quoted.json").read_text())["quoted"] is True
     for name in ("mnist-conv-z2", "fashion-mnist-conv-z2"):
         assert is_png(out / "runs" / name / "failures.png")
     assert not [p for p in out.rglob("*.pt") if p.name != "model.pt"]    # checkpoints stay out of the assets
-    assert not [p for p in out.rglob(".*")]                              # no staging or temporary files
+    assert [p.name for p in out.rglob(".*")] == [transaction.ASSETS_LOCK]   # no staging or temporary files
     assert sorted(p.name for p in out.parent.iterdir()) == ["assets"]
 
 
