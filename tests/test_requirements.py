@@ -119,18 +119,30 @@ def _uv() -> str:
     return found
 
 
+@pytest.fixture(scope="module")
+def resolutions() -> dict[str, tuple[int, str]]:
+    """Each supported Python's resolution of the lock: (exit code, stderr). A resolution from the
+    packages' metadata only (no wheel is downloaded): a pin whose Requires-Python excludes that
+    Python fails here as pip's resolver would at install time. They run side by side, since each
+    mostly waits on the package index."""
+    uv = _uv()
+    started = {python: subprocess.Popen([uv, "pip", "compile", "--quiet", "--python-version", python,
+                                         "--python-platform", "x86_64-manylinux_2_28", "--output-file", os.devnull,
+                                         str(ROOT / "requirements.lock")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for python in supported_pythons()}
+    # communicate() reads stderr while it waits: a full pipe never blocks a resolver
+    stderr = {python: process.communicate(timeout=300)[1] for python, process in started.items()}
+    return {python: (process.returncode, stderr[python]) for python, process in started.items()}
+
+
 @pytest.mark.parametrize("python", supported_pythons())
-def test_the_lock_resolves_on_every_supported_python(python):
+def test_the_lock_resolves_on_every_supported_python(python, resolutions):
     """requirements.lock resolves on every supported Python, Debian 12's 3.11.2 included."""
-    # A resolution from the packages' metadata only (no wheel is downloaded, about a second once
-    # uv's cache holds the metadata): a pin whose Requires-Python excludes this Python fails here
-    # as pip's resolver would at install time.
-    result = subprocess.run([_uv(), "pip", "compile", "--quiet", "--python-version", python, "--python-platform",
-                             "x86_64-manylinux_2_28", "--output-file", os.devnull, str(ROOT / "requirements.lock")],
-                            capture_output=True, text=True, timeout=300)
-    if result.returncode != 0 and re.search(r"Failed to fetch|error sending request|dns error|connect", result.stderr):
+    code, stderr = resolutions[python]
+    if code != 0 and re.search(r"Failed to fetch|error sending request|dns error|connect", stderr):
         pytest.skip(f"the package index is not reachable, so the lock was not resolved for Python {python}")
-    assert result.returncode == 0, f"requirements.lock does not resolve on Python {python}:\n{result.stderr}"
+    assert code == 0, f"requirements.lock does not resolve on Python {python}:\n{stderr}"
 
 
 def test_make_install_refuses_an_unsupported_python_in_one_line(tmp_path):
