@@ -28,7 +28,7 @@ from support.site import screenshot_folder
 
 from vae import figures
 from vae.checkpoints import load_model
-from support.explorer_images import read_png, sprite_cell
+from support.explorer_images import drag_on_pad, read_png, sprite_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "docs" / "assets"
@@ -112,22 +112,7 @@ def _settle(page, dataset: str) -> None:
 
 def _draw(page, dataset: str, strokes, touch: bool = False) -> None:
     """Each stroke as a real pointer drag over the pad: mouse button down, or a finger."""
-    box = _box(page, f"{explorer(dataset)} .lx-pad")
-    cdp = page.context.new_cdp_session(page) if touch else None
-    for stroke in strokes:
-        path = [stroke[0]] + [(x0 + (x1 - x0) * t / 8, y0 + (y1 - y0) * t / 8)
-                              for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]) for t in range(1, 9)]
-        pixels = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in path]
-        if touch:
-            for kind, (x, y) in zip(["touchStart"] + ["touchMove"] * (len(pixels) - 1), pixels):
-                cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-        else:
-            page.mouse.move(*pixels[0])
-            page.mouse.down()
-            for x, y in pixels[1:]:
-                page.mouse.move(x, y)
-            page.mouse.up()
+    drag_on_pad(page, _box(page, f"{explorer(dataset)} .lx-pad"), strokes, touch)
     _settle(page, dataset)
 
 

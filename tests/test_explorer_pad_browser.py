@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.explorer_images import read_png, sprite_cell
+from support.explorer_images import drag_on_pad, read_png, sprite_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "docs" / "assets" / "runs"
@@ -95,15 +95,7 @@ def _draw(page, dataset: str, stroke) -> None:
     """One stroke as a real mouse drag over the pad, with points in between."""
     pad = page.locator(f"{explorer(dataset)} .lx-pad")
     pad.scroll_into_view_if_needed()
-    box = pad.bounding_box()
-    path = [stroke[0]] + [(x0 + (x1 - x0) * t / 8, y0 + (y1 - y0) * t / 8)
-                          for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]) for t in range(1, 9)]
-    pixels = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in path]
-    page.mouse.move(*pixels[0])
-    page.mouse.down()
-    for x, y in pixels[1:]:
-        page.mouse.move(x, y)
-    page.mouse.up()
+    drag_on_pad(page, pad.bounding_box(), [stroke])
     _settle(page, dataset)
 
 

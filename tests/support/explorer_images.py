@@ -20,3 +20,24 @@ def read_png(path: str | Path) -> np.ndarray:
 def sprite_cell(sprite: np.ndarray, row: int, column: int) -> np.ndarray:
     """The 28 x 28 cell at (row, column) of a sprite (explorer.sprite lays cells out row by row)."""
     return sprite[row * CELL:(row + 1) * CELL, column * CELL:(column + 1) * CELL]
+
+
+def drag_on_pad(page, box: dict, strokes, touch: bool = False) -> None:
+    """Each stroke (points as fractions of the pad's width and height) as a real pointer drag over
+    the pad whose bounding box is `box`, with seven points between each two given: a mouse button
+    held down, or a finger (Chrome's touch events)."""
+    cdp = page.context.new_cdp_session(page) if touch else None
+    for stroke in strokes:
+        path = [stroke[0]] + [(x0 + (x1 - x0) * t / 8, y0 + (y1 - y0) * t / 8)
+                              for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]) for t in range(1, 9)]
+        pixels = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in path]
+        if touch:
+            for kind, (x, y) in zip(["touchStart"] + ["touchMove"] * (len(pixels) - 1), pixels):
+                cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        else:
+            page.mouse.move(*pixels[0])
+            page.mouse.down()
+            for x, y in pixels[1:]:
+                page.mouse.move(x, y)
+            page.mouse.up()
