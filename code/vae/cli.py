@@ -229,6 +229,9 @@ def _add_bench_command(commands) -> None:
     bench.add_argument("--no-report", action="store_true",
                        help="do not time the report (quick profile on the CPU, standard on CUDA)")
     bench.add_argument("--no-compile", action="store_true", help="do not measure torch.compile")
+    bench.add_argument("--tables-only", action="store_true",
+                       help="time nothing: write the tables of the bench.json in --out again (after a change of "
+                            "their wording or of a translation)")
     bench.add_argument("--examples-dir", default=None,
                        help="a copy of github.com/pytorch/examples: also time its vae/main.py (10 epochs) against "
                             "`vae train` with the same MLP, one after the other (CPU; a few minutes)")
@@ -273,9 +276,15 @@ def run_report(args: argparse.Namespace) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> None:
-    from .bench import BenchConfig, main as bench_main
+    from .bench import BenchConfig, main as bench_main, rewrite_tables
     from .plumbing.device import select_device
 
+    if args.tables_only:
+        try:
+            rewrite_tables(args.out, console.log)
+        except FileNotFoundError as err:
+            _fail(str(err), 2)
+        return
     device = select_device(args.device)
     prepare(DATASETS["mnist"], args.data_dir)
     with owned(args.out):       # checked and locked before minutes of timing, as train and report do

@@ -29,9 +29,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import Formatter, FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 import torch  # noqa: E402
 
+from .language import TRANSLATED, localized_path, translate  # noqa: E402
 from .plumbing.artifacts import save_figure  # noqa: E402
 
 STYLE = {
@@ -94,7 +95,49 @@ def smallest_text_px(fig) -> float:
 
 
 def save_png(fig, path: str | Path) -> Path:
-    return save_figure(fig, path, dpi=DPI, metadata={TEXT_PX_KEY: str(smallest_text_px(fig))})
+    """The figure as drawn (English), then a copy in each other language beside it (curves.pt.png):
+    the same figure with its texts translated and its numbers in that language's convention."""
+    metadata = {TEXT_PX_KEY: str(smallest_text_px(fig))}
+    try:
+        written = save_figure(fig, path, dpi=DPI, metadata=metadata, close=False)
+        for language in TRANSLATED:
+            translate_figure(fig, language)
+            save_figure(fig, localized_path(path, language), dpi=DPI, metadata=metadata, close=False)
+        return written
+    finally:
+        plt.close(fig)
+
+
+class _LocalizedTicks(Formatter):
+    """An axis's own tick formatter, its labels then written in another language."""
+
+    def __init__(self, inner: Formatter, language: str):
+        self.inner, self.language = inner, language
+
+    def set_axis(self, axis) -> None:
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def __call__(self, x, pos=None) -> str:
+        return translate(self.inner(x, pos), self.language)
+
+    def format_ticks(self, values) -> list[str]:
+        return [translate(text, self.language) for text in self.inner.format_ticks(values)]
+
+    def get_offset(self) -> str:
+        return translate(self.inner.get_offset(), self.language)
+
+
+def translate_figure(fig, language: str) -> None:
+    """Every text of `fig` in `language` (vae.language.translate), tick labels included."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(_LocalizedTicks(axis.get_major_formatter(), language))
+            axis.set_minor_formatter(_LocalizedTicks(axis.get_minor_formatter(), language))
+    fig.canvas.draw()   # tick labels are made when drawn: translate the texts drawn now
+    for text in fig.findobj(Text):
+        if text.get_text().strip():
+            text.set_text(translate(text.get_text(), language))
 
 
 def save_titled(fig, path: str | Path, title: str) -> Path:

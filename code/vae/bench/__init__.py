@@ -24,9 +24,18 @@ import torch
 from ..plumbing import artifacts
 from .cpu import BenchConfig, run_bench
 from .cuda import run_cuda_bench
-from .markdown import cuda_to_markdown, page_numbers, to_markdown
+from .markdown import cuda_to_markdown, page_numbers, write_tables
 
-__all__ = ["BenchConfig", "main"]   # what the command line uses; the parts are imported from their modules
+__all__ = ["BenchConfig", "main", "rewrite_tables"]   # what the command line uses; the parts are imported from their modules
+
+
+def rewrite_tables(out_dir: str | Path, log: Callable[[str], None] = print) -> None:
+    """The tables of an existing bench.json written again (in every language), timing nothing."""
+    path = Path(out_dir) / "bench.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run `python -m vae bench` first")
+    written = write_tables(artifacts.read_json(path), Path(out_dir))
+    log(f"bench: wrote {len(written)} tables from {path}")
 
 
 def main(cfg: BenchConfig, device: torch.device | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -45,8 +54,7 @@ def main(cfg: BenchConfig, device: torch.device | None = None, log: Callable[[st
     result["bench_wall_s"] = time.perf_counter() - started
     result["page"] = page_numbers(result)
     artifacts.write_json(out / "bench.json", result)
-    for name, table in to_markdown(result).items():
-        artifacts.write_text(out / f"{name}.md", table)
+    write_tables(result, out)
     limits = ", ".join(f"{name} step at {100 * (lim['fraction_of_limit'] or 0):.0f}% of its {lim['precision']} limit"
                        for name, lim in result["roofline"].items())
     log(f"bench: conv {result['conv_speedup']:.2f}x, mlp {result['mlp_speedup']:.2f}x, "

@@ -4,8 +4,11 @@ one formatter (`report/tables.py`); the sentences themselves live in docs/perfor
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from ..language import LANGUAGES, SOURCE_LANGUAGE, localized_path
+from ..plumbing import artifacts
 from ..report.tables import Column, markdown_table
 from .pipelines import MODELS
 
@@ -67,7 +70,7 @@ ROOFLINE_COLUMNS = [Column("model", "Model"), Column("precision", "step precisio
                     Column("bf16", "limit bf16 GFLOP/s", "rate"), Column("fraction", "step / limit", "percent")]
 
 
-def to_markdown(r: dict[str, Any]) -> dict[str, str]:
+def to_markdown(r: dict[str, Any], language: str = SOURCE_LANGUAGE) -> dict[str, str]:
     """Four tables, by file name: the pipelines side by side, the levers, the targets, the limits."""
     pipelines = []
     for name in MODELS:
@@ -82,10 +85,16 @@ def to_markdown(r: dict[str, Any]) -> dict[str, str]:
     limits = [{"model": MODEL_LABELS[name], "precision": lim["precision"], "step": lim["step_flop_per_s"] / 1e9,
                "fp32": lim["fp32"]["flop_per_s"] / 1e9, "bf16": lim["bf16"]["flop_per_s"] / 1e9,
                "fraction": lim["fraction_of_limit"]} for name, lim in r.get("roofline", {}).items()]
-    return {"bench": markdown_table(pipelines, PIPELINE_COLUMNS),
-            "bench_levers": markdown_table(r["levers"], LEVER_COLUMNS),
-            "bench_targets": markdown_table(targets, TARGET_COLUMNS),
-            "bench_roofline": markdown_table(limits, ROOFLINE_COLUMNS)}
+    return {"bench": markdown_table(pipelines, PIPELINE_COLUMNS, language),
+            "bench_levers": markdown_table(r["levers"], LEVER_COLUMNS, language),
+            "bench_targets": markdown_table(targets, TARGET_COLUMNS, language),
+            "bench_roofline": markdown_table(limits, ROOFLINE_COLUMNS, language)}
+
+
+def write_tables(result: dict[str, Any], out: Path) -> list[Path]:
+    """bench.json's tables as Markdown, in every language (bench.md, bench.pt.md, ...)."""
+    return [artifacts.write_text(localized_path(out / f"{name}.md", language), table)
+            for language in LANGUAGES for name, table in to_markdown(result, language).items()]
 
 
 CUDA_COLUMNS = [Column("model", "Model"), Column("step", "Step"), Column("images_per_s", "Training images/s", "rate"),

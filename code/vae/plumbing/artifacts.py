@@ -149,15 +149,18 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     return write_atomic(path, lambda f: torch.save({"format_version": CHECKPOINT_FORMAT_VERSION, **state}, f))
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 150, metadata: dict[str, str] | None = None) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it; `metadata` goes into PNG text chunks."""
+def save_figure(fig, path: str | os.PathLike, dpi: int = 150, metadata: dict[str, str] | None = None,
+                close: bool = True) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it (unless `close` is False: the caller
+    saves it again); `metadata` goes into PNG text chunks."""
     import matplotlib.pyplot as plt
 
     try:
         return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight",
                                                         metadata=metadata))
     finally:
-        plt.close(fig)
+        if close:
+            plt.close(fig)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -28,7 +28,7 @@ from ..models import VAE
 from ..training import EpochCallback, TrainResult, train
 from . import classifier
 from .plan import Profile, RunSpec, describe
-from .tables import Column, markdown_table
+from .tables import Column, write_markdown_tables
 
 HISTORY_COLUMNS = [Column("epoch", "epoch", "count"), Column("train_elbo", "train -ELBO", "nats"),
                    Column("val_elbo", "val -ELBO", "nats"), Column("val_recon", "val reconstruction", "nats"),
@@ -199,9 +199,9 @@ class RunMeasurements:
 
 def write_tables(spec: RunSpec, result: TrainResult, run_dir: Path) -> None:
     """history.md, metrics.md and the training curves, beside the trainer's history.csv and metrics.json."""
-    artifacts.write_text(run_dir / "history.md", markdown_table(result.history, HISTORY_COLUMNS))
-    artifacts.write_text(run_dir / "metrics.md", markdown_table(
-        [{"split": split, **result.metrics[split]} for split in ("val", "test")], METRICS_COLUMNS))
+    write_markdown_tables(run_dir / "history.md", result.history, HISTORY_COLUMNS)
+    write_markdown_tables(run_dir / "metrics.md", [{"split": split, **result.metrics[split]} for split in ("val", "test")],
+                          METRICS_COLUMNS)
     figures.plot_training_curves(result.history, run_dir / "curves.png", describe(spec.config))
 
 

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..language import SOURCE_LANGUAGE, TRANSLATED, localize_number, localized_path, translate
 from ..plumbing import artifacts
 
 MINUS = "\u2212"
-TABLE_FILES = (".md", ".csv", ".json")   # the files write_table writes for one table
+# The files write_table writes for one table: its Markdown in each language (name.md, name.pt.md),
+# its CSV and its JSON.
+TABLE_FILES = (".md", *(f".{language}.md" for language in TRANSLATED), ".csv", ".json")
 SIGN = re.compile(r"(?<![\w.])-(?=[\w(])")    # a minus sign, not a hyphen inside a word or number
 
 
@@ -27,8 +30,9 @@ DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "mean": 1}   # me
 QUANTITIES = (*DECIMALS, "count", "rate", "ratio", "percent", "setting", "text")   # setting: β, k... as given (0.5, 2)
 
 
-def format_number(value: Any, quantity: str) -> str:
-    """`value` as a page shows it: the quantity's decimals, thousands separators, U+2212 minus."""
+def format_number(value: Any, quantity: str, language: str = SOURCE_LANGUAGE) -> str:
+    """`value` as a page shows it: the quantity's decimals, thousands separators, U+2212 minus,
+    in `language`'s convention (Portuguese: 1.234,56)."""
     if quantity not in QUANTITIES:
         raise ValueError(f"unknown quantity {quantity!r}; use one of {', '.join(QUANTITIES)}")
     if value is None or value == "":
@@ -47,12 +51,12 @@ def format_number(value: Any, quantity: str) -> str:
         text = f"{100 * float(value):,.0f} %"
     else:
         text = f"{float(value):g}"
-    return text.replace("-", MINUS)
+    return localize_number(text.replace("-", MINUS), language)
 
 
-def format_spec(value: float, spec: str) -> str:
+def format_spec(value: float, spec: str, language: str = SOURCE_LANGUAGE) -> str:
     """`value` with an explicit format spec (".1f", ".0%", ",.0f"), for a page; U+2212 minus."""
-    return format(value, spec).replace("-", MINUS)
+    return localize_number(format(value, spec).replace("-", MINUS), language)
 
 
 @dataclass(frozen=True)
@@ -67,19 +71,29 @@ class Column:
             raise ValueError(f"column {self.key!r}: unknown quantity {self.quantity!r}")
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> str:
-    """A Markdown table of `rows`; numbers right-aligned. Notes and captions live in the pages."""
-    lines = ["| " + " | ".join(typographic(c.header) for c in columns) + " |",
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], language: str = SOURCE_LANGUAGE) -> str:
+    """A Markdown table of `rows` in `language` (its headers and words translated by
+    vae.language); numbers right-aligned. Notes and captions live in the pages."""
+    def cell(row: dict[str, Any], c: Column) -> str:
+        text = format_number(row.get(c.key), c.quantity, language)
+        return translate(text, language) if c.quantity == "text" else text
+    lines = ["| " + " | ".join(translate(typographic(c.header), language) for c in columns) + " |",
              "|" + "|".join("---" if c.quantity == "text" else "---:" for c in columns) + "|"]
-    lines += ["| " + " | ".join(format_number(row.get(c.key), c.quantity) for c in columns) + " |"
-              for row in rows]
+    lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
+def write_markdown_tables(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> list[Path]:
+    """The table as Markdown at `path` (English) and beside it in each other language (x.pt.md)."""
+    return [artifacts.write_text(localized_path(path, language), markdown_table(rows, columns, language))
+            for language in (SOURCE_LANGUAGE, *TRANSLATED)]
+
+
 def write_table(folder: Path, name: str, rows: list[dict[str, Any]], columns: Sequence[Column]) -> list[Path]:
-    """<name>.md (the columns a reader needs, ready to include), <name>.csv and <name>.json (every field)."""
+    """<name>.md and <name>.pt.md (the columns a reader needs, ready to include), <name>.csv and
+    <name>.json (every field)."""
     keys = list(dict.fromkeys([c.key for c in columns] + [key for row in rows for key in row]))
-    return [artifacts.write_text(folder / f"{name}.md", markdown_table(rows, columns)),
+    return [*write_markdown_tables(folder / f"{name}.md", rows, columns),
             artifacts.write_csv(folder / f"{name}.csv", rows, keys),
             artifacts.write_json(folder / f"{name}.json",
                                  {"columns": {c.key: c.header for c in columns}, "rows": rows})]
