@@ -52,6 +52,12 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 
+CODE_DIR = str(Path(__file__).resolve().parent)
+if CODE_DIR not in sys.path:
+    sys.path.insert(0, CODE_DIR)
+
+from vae.language import SOURCE_LANGUAGE, building, localized_path, translate  # noqa: E402
+
 log = logging.getLogger("mkdocs.hooks.site")
 
 REMOTE_TAG = re.compile(
@@ -149,13 +155,15 @@ def body_chapters(nav: list) -> list[tuple[str, str]]:
     return chapters
 
 
-def listings_markdown(docs_dir: Path, nav: list) -> str:
-    """The chapters' folded listings, one section per chapter, one subsection per listing."""
+def listings_markdown(docs_dir: Path, nav: list, language: str = SOURCE_LANGUAGE,
+                      titles: dict[str, str] | None = None) -> str:
+    """The chapters' folded listings, one section per chapter, one subsection per listing, from the
+    chapters of `language` (their X.pt.md) under their titles in that language (`titles`)."""
     sections = []
     for title, source in body_chapters(nav):
-        listings = folded_listings((docs_dir / source).read_text(encoding="utf-8"))
+        listings = folded_listings((docs_dir / localized_path(source, language)).read_text(encoding="utf-8"))
         if listings:
-            sections.append(f"## {title}\n")
+            sections.append(f"## {(titles or {}).get(title, title)}\n")
             sections += [f"### {name}\n\n{content}\n" for name, content in listings]
     return "\n".join(sections)
 
@@ -225,8 +233,43 @@ def readable_widths(html: str, assets: Path, text_px: dict[str, float]) -> str:
     return IMG_TAG.sub(mark, html) if "<img" in html else html
 
 
+PRINT_TITLES = {"en": "The whole report", "pt": "O relatório completo"}
+NOTEBOOK_DOWNLOADS = {
+    "en": ('Download this notebook: <a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) or '
+           '<a href="{stem}.py" download>{stem}.py</a> (Python, percent format). '
+           "It runs from <code>docs/notebooks/</code> of a clone, where it finds the assets."),
+    "pt": ('Baixe este notebook: <a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) ou '
+           '<a href="{stem}.py" download>{stem}.py</a> (Python, formato percent). '
+           "Ele roda a partir de <code>docs/notebooks/</code> de um clone, onde encontra os assets.")}
+# A snippet of a Markdown file (a generated table, an include): the Portuguese page takes its X.pt.md.
+MARKDOWN_SNIPPET = re.compile(r'^(?P<indent>[ \t]*--8<-- ")(?P<path>docs/[^"]+?)(?P<suffix>\.md)"', re.M)
+
+
+def localized_snippets(markdown: str, language: str) -> str:
+    """Each included Markdown file replaced by its `language` copy (beta.md -> beta.pt.md); a missing
+    copy fails the strict build (pymdownx.snippets' check_paths), so no English table reaches a
+    page in another language unnoticed."""
+    if language == SOURCE_LANGUAGE:
+        return markdown
+    return MARKDOWN_SNIPPET.sub(lambda m: f'{m["indent"]}{m["path"]}.{language}.md"', markdown)
+
+
+def translated_captions(html: str, language: str) -> str:
+    """"Figure 3." / "Table 1." in the page's language (pymdownx.blocks.caption writes English)."""
+    if language == SOURCE_LANGUAGE or "caption-prefix" not in html:
+        return html
+
+    def word(match: re.Match) -> str:
+        kind, _, rest = match["text"].partition(" ")
+        return match[1] + translate(kind, language) + (" " + rest if rest else "") + match[3]
+    return CAPTION_PREFIX.sub(word, html)
+
+
 @event_priority(100)   # before the plugins' own on_config: mkdocs-macros loads its module there
 def on_config(config, **kwargs):
+    print_site = config["plugins"].get("print-site")
+    if print_site is not None:   # the i18n plugin builds each language with this same configuration
+        print_site.config["print_page_title"] = PRINT_TITLES[building(config)]
     macros = config["plugins"].get(MACROS_PLUGIN)
     if macros is not None and not Path(macros.config["module_name"]).is_absolute():
         macros.config["module_name"] = str(REPOSITORY / macros.config["module_name"])
@@ -246,9 +289,6 @@ def on_pre_build(config, **kwargs):
     """Hold the assets' lock for the whole build (7), then refuse assets whose runs, tables and
     manifest come from different reports (vae/plumbing/consistency.py)."""
     global _assets_lock
-    code_dir = str(Path(__file__).resolve().parent)
-    if code_dir not in sys.path:
-        sys.path.insert(0, code_dir)
     from vae.plumbing.consistency import InconsistentAssets, check_assets
     from vae.report.transaction import lock_assets
 
@@ -277,9 +317,13 @@ def on_build_error(error, **kwargs):
 
 @event_priority(50)    # before mkdocs-macros renders the page, so the listings' values are rendered too
 def on_page_markdown(markdown: str, page, config, files, **kwargs):
-    if page.file.src_uri != LISTINGS_PAGE:
+    language = building(config)
+    markdown = localized_snippets(markdown, language)
+    if page.file.src_uri != str(localized_path(LISTINGS_PAGE, language)):
         return markdown
-    listings = listings_markdown(Path(config["docs_dir"]), config["nav"] or [])
+    i18n = config["plugins"].get("i18n")
+    titles = (i18n.current_language_config.nav_translations or {}) if i18n is not None else {}
+    listings = listings_markdown(Path(config["docs_dir"]), config["nav"] or [], language, titles)
     if not listings:
         raise PluginError(f"{LISTINGS_PAGE}: no chapter before the {APPENDIX_PART!r} part of the navigation folds a listing")
     return markdown.rstrip("\n") + "\n\n" + listings
@@ -290,15 +334,12 @@ def on_page_content(html: str, page, config, files, **kwargs):
     manifest = assets / "manifest.json"
     if manifest.is_file():
         html = readable_widths(html, assets, json.loads(manifest.read_text(encoding="utf-8")).get("figure_text_px", {}))
-    source = page.file.src_uri
+    source, language = page.file.src_uri, building(config)
     if source.startswith("notebooks/") and source.endswith(".py"):
         # The notebook page offers its own source, next to it in the built site (on_post_build).
         stem = Path(source).stem
-        html = (f'<p class="notebook-downloads">Download this notebook: '
-                f'<a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) or '
-                f'<a href="{stem}.py" download>{stem}.py</a> (Python, percent format). '
-                "It runs from <code>docs/notebooks/</code> of a clone, where it finds the assets.</p>\n") + html
-    return renumber_captions(html)
+        html = f'<p class="notebook-downloads">{NOTEBOOK_DOWNLOADS[language].format(stem=stem)}</p>\n' + html
+    return translated_captions(renumber_captions(html), language)
 
 
 def on_post_build(config, **kwargs):
@@ -310,13 +351,18 @@ def on_post_build(config, **kwargs):
     """
     import jupytext
 
+    language = building(config)
+    site = Path(config["site_dir"]) / ("" if language == SOURCE_LANGUAGE else language)
     try:
-        print_page = Path(config["site_dir"]) / PRINT_PAGE
+        print_page = site / PRINT_PAGE
         if print_page.is_file():
             print_page.write_text(number_through_document(print_page.read_text(encoding="utf-8")),
                                   encoding="utf-8")
         for source in sorted((Path(config["docs_dir"]) / "notebooks").glob("*.py")):
-            target = Path(config["site_dir"]) / "notebooks" / source.stem / f"{source.stem}.ipynb"
+            stem, _, suffix = source.stem.partition(".")   # latent_space.pt.py: the Portuguese edition
+            if suffix != ("" if language == SOURCE_LANGUAGE else language):
+                continue
+            target = site / "notebooks" / stem / f"{stem}.ipynb"
             if target.parent.is_dir():
                 jupytext.write(jupytext.read(source), target)
     finally:

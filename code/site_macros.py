@@ -65,6 +65,9 @@ if str(CODE_DIR) not in sys.path:
     sys.path.insert(0, str(CODE_DIR))
 
 REGENERATE = "regenerate the assets with `python -m vae report`"
+# The language of the page being rendered (the i18n plugin builds one language at a time; set
+# before each page by on_pre_page_macros): numbers, sentences and generated tables follow it.
+PAGE = SimpleNamespace(language="en")
 
 
 def _regenerate(file: str) -> str:
@@ -72,7 +75,8 @@ def _regenerate(file: str) -> str:
     return "rerun `python -m vae bench`" if file.startswith("docs/assets/bench/") else REGENERATE
 DOWNLOADS = (("config.json", "configuration"), ("history.csv", "history"), ("metrics.json", "metrics"),
              ("model.pt", "weights"), ("latents.npz", "latent codes"))
-LOCAL_COPY = "cd vae-report                 # the folder of your copy of this project"
+LOCAL_COPY = {"en": "cd vae-report                 # the folder of your copy of this project",
+              "pt": "cd vae-report                 # a pasta da sua cópia deste projeto"}
 NOTEBOOK_SUFFIXES = (".py", ".ipynb")
 LIST_OPENER = re.compile(r"^[ \t]*\{\{(?:(?!\}\}).)*\}\}[.)](?:[ \t]|$)", re.MULTILINE)
 # An indented line that opens with a block tag and has words after it: `lstrip_blocks` would take
@@ -212,6 +216,10 @@ class Folder:
 # Numbers and words. One formatter for the site: vae.report.tables.
 
 
+class PerLanguage(dict):
+    """Markup with one form per language ({"en": ..., "pt": ...}), printed in the page's."""
+
+
 def _number(value: Any, what: str) -> float | int:
     if isinstance(value, Null):
         raise PageValueError(f"{what}: {value.where}, not a number; {REGENERATE}")
@@ -225,7 +233,7 @@ def _number(value: Any, what: str) -> float | int:
 def _quantity_filter(quantity: str):
     def write(value: Any) -> str:
         from vae.report.tables import format_number
-        return format_number(_number(value, quantity), quantity)
+        return format_number(_number(value, quantity), quantity, PAGE.language)
     write.__name__ = quantity
     write.__doc__ = f"A number as a {quantity} (vae.report.tables.format_number)."
     return write
@@ -234,7 +242,7 @@ def _quantity_filter(quantity: str):
 def fmt(value: Any, spec: str) -> str:
     """A number with an explicit format spec (".1f", ".0%", ",.0f"), minus as U+2212."""
     from vae.report.tables import format_spec
-    return format_spec(_number(value, f"fmt({spec!r})"), spec)
+    return format_spec(_number(value, f"fmt({spec!r})"), spec, PAGE.language)
 
 
 def finalize(value: Any) -> Any:
@@ -246,6 +254,8 @@ def finalize(value: Any) -> Any:
     from vae.report.tables import format_number
     if isinstance(value, Markup):
         return value
+    if isinstance(value, PerLanguage):
+        return Markup(value[PAGE.language])
     if isinstance(value, str):
         return _text(value)
     if isinstance(value, Null):
@@ -253,9 +263,9 @@ def finalize(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (Record, Folder, SimpleNamespace, dict, list)):
         raise PageValueError(f"cannot print {value!r}: pick a number or a string from it")
     if isinstance(value, int):
-        return format_number(value, "count")
+        return format_number(value, "count", PAGE.language)
     if isinstance(value, float):
-        return format_number(_number(value, "value"), "setting")
+        return format_number(_number(value, "value"), "setting", PAGE.language)
     return _text(str(value))
 
 
@@ -273,7 +283,7 @@ def say(assets: "Assets", name: str, form: str | None = None) -> str:
     if record is None:
         raise PageValueError(f"docs/assets/findings.json: no finding {name!r}; {REGENERATE}")
     try:
-        return sentence(name, record, form=form)
+        return sentence(name, record, PAGE.language, form=form)
     except WordingError as err:
         raise PageValueError(f"finding {name!r}: {err}") from None
 
@@ -287,7 +297,9 @@ def run_downloads(assets: Path, link_prefix: str = "assets/runs") -> Markup:
     runs = sorted(p for p in (assets / "runs").iterdir() if p.is_dir()) if (assets / "runs").is_dir() else []
     if not runs:
         raise PageValueError(f"no run folders in {assets / 'runs'}; {REGENERATE}")
-    lines = ["| run | " + " | ".join(label for _, label in DOWNLOADS) + " |",
+    from vae.language import translate
+    lines = ["| " + " | ".join(translate(label, PAGE.language) for label in ("run", *(label for _, label in DOWNLOADS)))
+             + " |",
              "|---|" + "---|" * len(DOWNLOADS)]
     for run in runs:
         name = html.escape(run.name)
@@ -327,18 +339,27 @@ def layer_table(arch: str, latent: int, hidden: tuple[int, ...] | list[int] = (4
     with torch.no_grad():
         model.encode(torch.zeros(1, *IMAGE_SHAPE))
         model.decode(torch.zeros(1, latent))
-    lines = ["| part | layer | output shape (per example) | parameters |", "|---|---|---|--:|",
-             f"| input | image | {' × '.join(map(str, IMAGE_SHAPE))} | |"]
-    lines += [f"| {part} | {name} | {shape} | {format_number(params, 'count')} |" for part, name, shape, params in rows]
-    lines.append(f"| **total** | | | **{format_number(count_parameters(model), 'count')}** |")
+    from vae.language import translate
+
+    def words(*texts: str) -> list[str]:
+        return [translate(text, PAGE.language) for text in texts]
+    lines = ["| " + " | ".join(words("part", "layer", "output shape (per example)", "parameters")) + " |",
+             "|---|---|---|--:|", "| {} | {} | {} | |".format(*words("input", "image"), " × ".join(map(str, IMAGE_SHAPE)))]
+    lines += [f"| {translate(part, PAGE.language)} | {name} | {shape} | {format_number(params, 'count', PAGE.language)} |"
+              for part, name, shape, params in rows]
+    lines.append(f"| **{translate('total', PAGE.language)}** | | | "
+                 f"**{format_number(count_parameters(model), 'count', PAGE.language)}** |")
     return Markup("\n".join(lines))
 
 
 def _layer_kind(layer) -> str:
+    from vae.language import translate
     kind = type(layer).__name__
     if hasattr(layer, "kernel_size"):
         k, st, pad = layer.kernel_size[0], layer.stride[0], layer.padding[0]
-        return f"{kind} {layer.in_channels}→{layer.out_channels}, kernel {k}, stride {st}, padding {pad}"
+        # the class name is PyTorch's own, in every language; the words after it are translated
+        return f"{kind} {layer.in_channels}→{layer.out_channels}, " + translate(
+            f"kernel {k}, stride {st}, padding {pad}", PAGE.language)
     if hasattr(layer, "in_features"):
         return f"{kind} {layer.in_features}→{layer.out_features}"
     return kind
@@ -362,8 +383,8 @@ def define_env(env) -> None:
         "runs": Folder(lambda name: SimpleNamespace(name=name, metrics=assets(f"runs/{name}/metrics.json"),
                                                     config=assets(f"runs/{name}/config.json"))),
         # The builder's own setting, written as it is: it goes into a shell command (a code block).
-        "get_project": Markup(f"git clone {env.conf['repo_url']} vae-report && cd vae-report"
-                              if env.conf.get("repo_url") else LOCAL_COPY),
+        "get_project": PerLanguage({language: f"git clone {env.conf['repo_url']} vae-report && cd vae-report"
+                                    if env.conf.get("repo_url") else local for language, local in LOCAL_COPY.items()}),
     }
     for name, value in variables.items():
         env.variables[name] = value
@@ -382,6 +403,8 @@ def on_pre_page_macros(env) -> None:
     # tag on its own line leaves no line behind, so an {% if %} inside a paragraph, indented in
     # an admonition or not, does not split it.
     env.env.finalize, env.env.trim_blocks, env.env.lstrip_blocks = finalize, True, True
+    from vae.language import building
+    PAGE.language = building(env.conf)
     source = env.page.file.src_uri
     if source.endswith(NOTEBOOK_SUFFIXES):
         # mkdocs-jupyter renders the notebook from its file; its Python may hold "{{" (f-strings).

@@ -97,3 +97,10 @@ def translate(text: str, language: str) -> str:
             values = iter(translate(group, language) for group in match.groups())
             return re.sub(r"\{\}", lambda _: next(values), target)
     raise TranslationError(f"no {language} text for {text!r}: add it to {LABELS_DIR / (language + '.yml')}")
+
+
+def building(mkdocs_config) -> str:
+    """The language an MkDocs build is making: mkdocs-static-i18n builds one at a time, and says
+    which; without the plugin, the source language."""
+    plugin = mkdocs_config["plugins"].get("i18n")
+    return getattr(plugin, "current_language", None) or SOURCE_LANGUAGE

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from ..language import localize_number, translate
 from .tables import QUANTITIES, format_number
 
 SENTENCES_DIR = Path(__file__).resolve().parent / "sentences"
@@ -65,19 +66,21 @@ def lookup(record: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def write_value(value: Any, quantity: str | None) -> str:
-    """One placeholder's text, by the report's one formatter."""
+def write_value(value: Any, quantity: str | None, language: str = "en") -> str:
+    """One placeholder's text, by the report's one formatter, in `language`'s convention."""
     if value is None:
         raise WordingError("a placeholder names a value that is null in this build")
     if isinstance(value, (dict, list)):
         raise WordingError("a placeholder names a record, not a number or a word")
     if quantity in ("abs_nats", "abs_setting"):
-        return format_number(abs(value), quantity[4:])
+        return format_number(abs(value), quantity[4:], language)
     if quantity == "percent1":
-        return f"{100 * float(value):.1f} %".replace("-", "\u2212")
+        return localize_number(f"{100 * float(value):.1f} %".replace("-", "\u2212"), language)
     if quantity is None:
         quantity = "text" if isinstance(value, str) else "count" if isinstance(value, int) else "setting"
-    return format_number(value, quantity)
+    if quantity == "text":   # a name from the data (a class, a model): in the sentence's language
+        return translate(format_number(value, quantity), language)
+    return format_number(value, quantity, language)
 
 
 def sentence(name: str, record: Mapping[str, Any], language: str = "en", form: str | None = None) -> str:
@@ -92,7 +95,7 @@ def sentence(name: str, record: Mapping[str, Any], language: str = "en", form: s
 
     def fill(match: re.Match) -> str:
         try:
-            return write_value(lookup(record, match[1]), match[2])
+            return write_value(lookup(record, match[1]), match[2], language)
         except WordingError as err:
             raise WordingError(f"{key} ({verdict}), {{{match[1]}}}: {err}") from None
     return PLACEHOLDER.sub(fill, entries[verdict])
