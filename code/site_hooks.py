@@ -285,6 +285,21 @@ def on_config(config, **kwargs):
     return config
 
 
+@event_priority(-110)   # after mkdocs-static-i18n's on_files (-100), which remakes every File
+def on_files(files, config, **kwargs):
+    """Notebooks stay pages under the i18n plugin. mkdocs-jupyter marks a notebook as a page by
+    wrapping its File; mkdocs-static-i18n then makes a plain File of each (its own subclass lost),
+    and the notebook would be copied as a .py instead of rendered. Its File is marked as a page
+    again here, keeping the destination the i18n plugin gave it (/pt/notebooks/...)."""
+    jupyter = config["plugins"].get(JUPYTER_PLUGIN)
+    if jupyter is None:
+        return files
+    for file in files:
+        if jupyter.should_include(file) and not file.is_documentation_page():
+            file.__class__ = type("NotebookPage", (file.__class__,), {"is_documentation_page": lambda self: True})
+    return files
+
+
 def on_pre_build(config, **kwargs):
     """Hold the assets' lock for the whole build (7), then refuse assets whose runs, tables and
     manifest come from different reports (vae/plumbing/consistency.py)."""
@@ -337,7 +352,7 @@ def on_page_content(html: str, page, config, files, **kwargs):
     source, language = page.file.src_uri, building(config)
     if source.startswith("notebooks/") and source.endswith(".py"):
         # The notebook page offers its own source, next to it in the built site (on_post_build).
-        stem = Path(source).stem
+        stem = Path(source).stem.partition(".")[0]   # latent_space.pt.py is offered as latent_space.py
         html = f'<p class="notebook-downloads">{NOTEBOOK_DOWNLOADS[language].format(stem=stem)}</p>\n' + html
     return translated_captions(renumber_captions(html), language)
 
@@ -365,6 +380,10 @@ def on_post_build(config, **kwargs):
             target = site / "notebooks" / stem / f"{stem}.ipynb"
             if target.parent.is_dir():
                 jupytext.write(jupytext.read(source), target)
+                if suffix:   # mkdocs-jupyter copied latent_space.pt.py: its readers download latent_space.py
+                    copied = target.parent / source.name
+                    if copied.is_file():
+                        copied.replace(target.with_suffix(".py"))
     finally:
         release_assets()
 
