@@ -14,7 +14,7 @@
 # # Análise do espaço latente (notebook executado)
 #
 # Esta página é um notebook Jupyter (`docs/notebooks/latent_space.pt.py`, formato percent do jupytext)
-# que o **mkdocs-jupyter executa toda vez que o site é construído**. Ele não treina e não precisa
+# que o **mkdocs-jupyter executa toda vez que o site é compilado**. Ele não treina e não precisa
 # dos conjuntos de dados: lê o que `python -m vae report` salvou para as duas execuções de referência
 # do ConvVAE, `latents.npz` (média da posterior $\mu_\phi(x)$, log-variância $\log\sigma^2_\phi(x)$ e
 # rótulo de cada imagem de teste) e `model.pt` (os pesos da época com a melhor validação). Todos os números
