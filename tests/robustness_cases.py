@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = sorted(Path(__file__).resolve().parent.glob("test_reliability_*.py"))
 INCLUDE = ROOT / "docs" / "includes" / "robustness.md"
+INCLUDE_PT = ROOT / "docs" / "includes" / "robustness.pt.md"   # the Portuguese edition's
 
 INTRO = """\
 Every guarantee below is checked by `make test` on a CPU without network access, using tiny
@@ -80,6 +81,86 @@ suite fails if this page and the tests disagree.
 """
 
 
+INTRO_PT = """\
+Cada garantia abaixo é verificada por `make test` numa CPU sem acesso à rede, com modelos
+minúsculos e subconjuntos dos dados, para que as verificações levem segundos, não minutos. A tabela
+é gerada a partir dos próprios testes (`tests/test_reliability_*.py`) por `tests/robustness_cases.py`;
+a suíte falha se esta página e os testes discordarem.
+
+- **Valores inválidos** terminam numa linha no stderr que nomeia a opção e os valores aceitos,
+  com código de saída 2, antes que qualquer coisa seja escrita. Falhas esperadas (dados ou
+  checkpoints danificados, disco cheio, pouca memória, uma perda não finita) terminam numa linha
+  com código 1; uma interrupção termina numa linha com código 130 (Ctrl-C), 143 (SIGTERM) ou 129
+  (SIGHUP, o terminal fechado). Nenhuma delas imprime um traceback. Um erro que o código não
+  esperava (um bug) termina numa linha que pede um relato do bug, com código 70, e o traceback é
+  salvo num arquivo de log cujo nome a linha informa.
+- **Os dados** só são usados depois que cada um dos quatro arquivos IDX de um conjunto tem o MD5
+  esperado; `make data` (ou `python -m vae data`) repara uma pasta de dados danificada, mantendo os
+  arquivos que já estão certos, e nomeia uma pasta encontrada onde deveria haver um arquivo.
+- **Cada arquivo é escrito de forma atômica**: num arquivo temporário da mesma pasta, descarregado
+  (fsync) e então renomeado sobre o destino. Uma queda deixa o arquivo antigo ou o novo, nunca uma
+  mistura (no máximo sobra um arquivo oculto `.NOME.*.tmp`, que o site ignora). Os arquivos recebem
+  as permissões que a umask dá (0644 com a usual 022), então um site copiado é legível.
+- **Checkpoints** são carregados com `torch.load(weights_only=True)` e o CRC-32 de cada registro é
+  verificado, então um arquivo danificado ou estranho é recusado com uma mensagem em vez de
+  carregado. Cada um registra a versão do seu formato: um formato mais novo, um campo ou uma
+  configuração desconhecidos são recusados, nunca descartados, e a configuração que ele guarda é
+  verificada com as regras da linha de comando, nomeando o arquivo.
+- **Um treinamento interrompido**, mesmo por `SIGKILL`, continua com `--resume` a partir da última
+  época completa e, na CPU, termina exatamente com as métricas de uma execução sem interrupção.
+- **Um disco cheio** é nomeado como tal mesmo quando o gravador de checkpoints do torch o esconde
+  atrás de um erro próprio: o gravador guarda o erro do próprio arquivo (verificado num sistema de
+  arquivos real de 1 MB onde a máquina de teste permite montá-lo).
+- **As pastas de saída têm dono.** Um `train`, `report` ou `bench` em execução mantém uma trava na
+  sua pasta `--out`, que o sistema libera quando o processo termina, mesmo por `SIGKILL`; um
+  segundo comando na mesma pasta é recusado numa linha. `train` numa pasta que já tem uma execução
+  exige `--resume` (que confere as configurações da execução, mesmo sem `last.pt`) ou
+  `--overwrite` (que apaga antes os arquivos da execução antiga, para que as duas nunca se misturem).
+- **Ctrl-C sempre para um comando**, mesmo quando cai num finalizador em que o Python o
+  ignoraria: o sinal é registrado e verificado depois de cada época e de cada execução do relatório.
+- **O log nunca para uma execução**: se o stdout é fechado (`train ... | head -1`) ou falha, as
+  linhas restantes são descartadas e o treinamento continua; caracteres que o stdout não consegue
+  codificar são escapados.
+- **A compilação do site recusa assets misturados ou impublicáveis**: antes de qualquer página, ela
+  verifica que as execuções, as tabelas e o `manifest.json` de `docs/assets` vêm de um mesmo
+  relatório, que os registros estão bem formados, que cada figura listada é um PNG e cada tabela
+  gerada uma tabela sem HTML bruto, e nomeia o primeiro arquivo com problema. `make site` compila
+  numa pasta temporária e a troca de lugar no fim, então uma compilação que falha deixa o site
+  anterior.
+- **O relatório nunca apaga o que não escreveu.** Ele é montado numa pasta de preparação no mesmo
+  sistema de arquivos de `--out` e chega de uma vez ou não chega. Substitui só os arquivos que o
+  `manifest.json` do relatório anterior lista; se qualquer outra coisa estiver onde ele escreveria,
+  para numa linha (código 2) antes do treinamento, como faz quando algo que substituiria está atrás
+  de um link simbólico ou quando `--out` contém as fontes ou as páginas do projeto. A preparação
+  deixada por um comando morto é removida pelo próximo assim que a trava estiver livre; um
+  relatório paralelo parado por um sinal termina numa linha, e seus workers terminam com ele,
+  mesmo depois de um `SIGKILL`.
+- **O caminho CUDA** é verificado na CPU: o dispositivo pedido passa a ser o atual e o passo é
+  capturado no seu stream de aquecimento; fp32 significa fp32 (sem TF32) com cuDNN determinístico;
+  a binarização fixa é sorteada na CPU; cada execução do relatório ganha um processo worker novo.
+  Até que uma execução em GPU os meça, o passo capturado e as execuções paralelas são opcionais
+  (`--cuda-graph`, `report --workers N`).
+"""
+# The guarantees' names in Portuguese. The table's middle column stays in English: it is each
+# test's own docstring, the one description the code keeps of what the test checks.
+GUARANTEES_PT = {
+    "Invalid command-line and configuration values": "Valores inválidos na linha de comando e na configuração",
+    "Dataset files missing, truncated or corrupted": "Arquivos de dados ausentes, truncados ou corrompidos",
+    "Checkpoints": "Checkpoints",
+    "Interruption and resume": "Interrupção e retomada",
+    "Non-finite loss": "Perda não finita",
+    "Atomic files": "Arquivos atômicos",
+    "Unwritable folders and full disks": "Pastas sem permissão de escrita e discos cheios",
+    "Owned output folders": "Pastas de saída com dono",
+    "The report never deletes what it did not write": "O relatório nunca apaga o que não escreveu",
+    "Consistent report assets": "Assets coerentes do relatório",
+    "Out of memory": "Falta de memória",
+    "A closed or failing stdout": "Um stdout fechado ou com falha",
+    "Unexpected errors": "Erros inesperados",
+    "The CUDA path, checked on the CPU": "O caminho CUDA, verificado na CPU",
+}
+
+
 def load_tests_modules() -> list:
     if str(TESTS[0].parent) not in sys.path:        # `support` is imported as pytest imports it
         sys.path.insert(0, str(TESTS[0].parent))
@@ -118,36 +199,45 @@ def escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render() -> str:
+def render(language: str = "en") -> str:
     table = rows()
     total = sum(n for _, _, n in table)
+    if language == "pt":
+        intro, summary = INTRO_PT, f"A suíte verifica essas garantias em **{total} casos** ({len(table)} testes; " \
+                                   "a descrição de cada um é a docstring do próprio teste, em inglês):"
+        header, name = "| Garantia | O que o teste verifica | Casos |", GUARANTEES_PT.__getitem__
+    else:
+        intro, summary = INTRO, f"The suite checks these guarantees in **{total} cases** ({len(table)} tests):"
+        header, name = "| Guarantee | What the test checks | Cases |", str
     lines = [
         "<!-- Generated by tests/robustness_cases.py from tests/test_reliability_*.py; do not edit. -->",
         "",
-        INTRO,
-        f"The suite checks these guarantees in **{total} cases** ({len(table)} tests):",
+        intro,
+        summary,
         "",
-        "| Guarantee | What the test checks | Cases |",
+        header,
         "|---|---|--:|",
-        *[f"| {area} | {escape(text)} | {n} |" for area, text, n in table],
+        *[f"| {name(area)} | {escape(text)} | {n} |" for area, text, n in table],
         "",
     ]
     return "\n".join(lines)
 
 
+INCLUDES = {"en": INCLUDE, "pt": INCLUDE_PT}
+
+
 def main(argv: list[str]) -> int:
-    text = render()
     if "--check" in argv:
-        current = INCLUDE.read_text(encoding="utf-8") if INCLUDE.exists() else ""
-        if current != text:
-            print(f"{INCLUDE.relative_to(ROOT)} is out of date; run: python tests/robustness_cases.py",
-                  file=sys.stderr)
-            return 1
-        return 0
+        stale = [path for language, path in INCLUDES.items()
+                 if (path.read_text(encoding="utf-8") if path.exists() else "") != render(language)]
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is out of date; run: python tests/robustness_cases.py", file=sys.stderr)
+        return 1 if stale else 0
     from vae.plumbing.artifacts import write_text
 
-    write_text(INCLUDE, text)
-    print(f"wrote {INCLUDE.relative_to(ROOT)}: {sum(n for _, _, n in rows())} cases")
+    for language, path in INCLUDES.items():
+        write_text(path, render(language))
+        print(f"wrote {path.relative_to(ROOT)}: {sum(n for _, _, n in rows())} cases")
     return 0
 
 

@@ -143,7 +143,7 @@ def test_a_figure_is_saved_in_every_language_with_its_words_translated(tmp_path)
         figures.save_png(fig, tmp_path / "curve.png")
     finally:
         figures.save_figure = original
-    assert {"epoch", "train"} <= seen["curve.png"] and {"época", "treino"} <= seen["curve.pt.png"]
+    assert {"epoch", "train"} <= seen["curve.png"] and {"época", "treinamento"} <= seen["curve.pt.png"]
     assert any("," in text for text in seen["curve.pt.png"]) and not any("época" in t for t in seen["curve.png"])
     assert Image.open(tmp_path / "curve.pt.png").size[0] > 0
 

@@ -8,8 +8,9 @@ import robustness_cases
 
 
 def test_the_robustness_include_is_up_to_date_with_the_reliability_tests():
-    assert robustness_cases.INCLUDE.read_text(encoding="utf-8") == robustness_cases.render(), \
-        "docs/includes/robustness.md is out of date: run `python tests/robustness_cases.py`"
+    for language, include in robustness_cases.INCLUDES.items():
+        assert include.read_text(encoding="utf-8") == robustness_cases.render(language), \
+            f"{include.name} is out of date: run `python tests/robustness_cases.py`"
 
 
 def test_the_case_count_of_the_include_is_the_number_of_tests_pytest_collects(repo_root, subprocess_env):

@@ -79,6 +79,19 @@ def needs_words(text: str) -> bool:
     return any(word not in NAMES for word in WORD.findall(bare))
 
 
+def split_top_level(text: str, separator: str) -> list[str]:
+    """`text` split at each `separator` outside parentheses: "cpu (x86_64, 2 threads), bf16" in two."""
+    parts, depth, start, index = [], 0, 0, 0
+    while index < len(text):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0 and text.startswith(separator, index):
+            parts.append(text[start:index])
+            start = index = index + len(separator)
+            continue
+        index += 1
+    return [*parts, text[start:]]
+
+
 def translate(text: str, language: str) -> str:
     """`text` (a figure's or a table header's) in `language`; TranslationError if it has no entry."""
     if language == SOURCE_LANGUAGE or not text.strip():
@@ -96,6 +109,10 @@ def translate(text: str, language: str) -> str:
         if match:
             values = iter(translate(group, language) for group in match.groups())
             return re.sub(r"\{\}", lambda _: next(values), target)
+    for separator in (": ", "; ", ", "):   # a title and its parts: "MLP 784-400, latent 16: decoded grid"
+        parts = split_top_level(text, separator)
+        if len(parts) > 1:
+            return separator.join(translate(part, language) for part in parts)
     raise TranslationError(f"no {language} text for {text!r}: add it to {LABELS_DIR / (language + '.yml')}")
 
 
