@@ -1,6 +1,6 @@
 # `make report` retrains everything on the best available device, then builds the site.
 # `make test` runs the test suite. Every target installs what it needs first.
-# `make pdf` prints the whole report to docs/report.pdf. `make lock` updates requirements.lock.
+# `make pdf` prints the whole report to docs/report.pdf (and its Portuguese edition to docs/report.pt.pdf). `make lock` updates requirements.lock.
 PYTHON   ?= python3
 VENV     := .venv
 PY       := $(VENV)/bin/python
@@ -69,7 +69,9 @@ site: install
 # Home page's link to it) and into the site just built.
 pdf: site
 	$(PY) code/site_pdf.py --site site --out docs/report.pdf
+	$(PY) code/site_pdf.py --site site --language pt --out docs/report.pt.pdf
 	cp docs/report.pdf site/report.pdf
+	cp docs/report.pt.pdf site/pt/report.pdf
 
 serve: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
@@ -84,8 +86,10 @@ axe:
 	elif [ ! -f $(AXE) ] || [ tests/browser/package-lock.json -nt $(AXE) ]; then \
 	    npm ci --prefix tests/browser --no-audit --no-fund && touch $(AXE); fi
 
+# One test worker per core (pytest-xdist), each test file on one worker, so that a file's
+# fixtures are made once; the quick report and the site are made once for all of them.
 test: data axe
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 # EXAMPLES_DIR=path/to/a/copy/of/pytorch/examples also times its vae/main.py against ours.
 bench: data

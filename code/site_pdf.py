@@ -2,6 +2,7 @@
 headless Chromium through Playwright.
 
     python code/site_pdf.py --site site --out report.pdf      (`make pdf` builds the site first)
+    python code/site_pdf.py --site site --language pt --out report.pt.pdf   (the Portuguese edition)
 
 The built site is served from 127.0.0.1 (never opened from file://, so pages load exactly as on
 the web), every image is loaded and KaTeX has rendered before Chromium prints. Chromium is the
@@ -85,11 +86,18 @@ def serve_folder(folder: Path) -> Iterator[str]:
         server.server_close()
 
 
-def render_pdf(browser, url: str) -> bytes:
-    """The PDF of the print page of the site served at `url`, printed by a Playwright `browser`."""
+def edition(language: str) -> str:
+    """Where an edition's pages are in the built site: the English at its root, the others in a
+    folder named by their language (mkdocs-static-i18n)."""
+    return "" if language == "en" else f"{language}/"
+
+
+def render_pdf(browser, url: str, language: str = "en") -> bytes:
+    """The PDF of the print page of the `language` edition of the site served at `url`, printed by
+    a Playwright `browser`."""
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     try:
-        page.goto(f"{url}/{PRINT_PAGE}", wait_until="load", timeout=120_000)
+        page.goto(f"{url}/{edition(language)}{PRINT_PAGE}", wait_until="load", timeout=120_000)
         ready = page.evaluate(PAGE_READY)
         if ready["broken"] or ready["unrendered"]:
             raise RuntimeError(f"the print page is not ready to print: images not loaded {ready['broken']}, "
@@ -101,16 +109,16 @@ def render_pdf(browser, url: str) -> bytes:
         page.close()
 
 
-def print_pdf(site: Path, out: Path) -> Path:
-    """Print the built site's print page to `out` (A4, backgrounds on); returns `out`."""
+def print_pdf(site: Path, out: Path, language: str = "en") -> Path:
+    """Print the print page of the built site's `language` edition to `out` (A4, backgrounds on)."""
     from playwright.sync_api import sync_playwright
 
-    if not (site / PRINT_PAGE / "index.html").is_file():
-        raise FileNotFoundError(f"{site / PRINT_PAGE} is missing: build the site first (make site)")
+    if not (site / edition(language) / PRINT_PAGE / "index.html").is_file():
+        raise FileNotFoundError(f"{site / edition(language) / PRINT_PAGE} is missing: build the site first (make site)")
     with serve_folder(site) as url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            pdf = render_pdf(browser, url)
+            pdf = render_pdf(browser, url, language)
         finally:
             browser.close()
     return write_atomic(out, lambda file: file.write(pdf))
@@ -120,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print the built site's print page to one PDF.")
     parser.add_argument("--site", type=Path, default=Path("site"), help="the built site (mkdocs build)")
     parser.add_argument("--out", type=Path, default=Path("report.pdf"), help="the PDF to write")
+    parser.add_argument("--language", default="en", choices=("en", "pt"), help="the edition to print")
     args = parser.parse_args(argv)
     try:
-        out = print_pdf(args.site, args.out)
+        out = print_pdf(args.site, args.out, args.language)
     except (FileNotFoundError, RuntimeError, ArtifactError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

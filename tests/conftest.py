@@ -19,6 +19,15 @@ from support.site import built_site, chromium, served_site, site_browser  # noqa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (`make test` runs one worker per core), each worker's torch takes its
+    share of the cores, so that two workers' training does not fight over each core."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
@@ -95,26 +104,36 @@ class SharedReport:
 def shared_report(tmp_path_factory, data_dir) -> SharedReport:
     """The quick profile's plan (every run, table and figure), with smaller subsets, fewer epochs and
     importance samples than `make report PROFILE=quick`: the tests check the shape of the result, not its
-    values. Its runs are the quick plan's; their names follow from this profile's settings (`run_name`)."""
+    values. Its runs are the quick plan's; their names follow from this profile's settings (`run_name`).
+    Made once per test run and shared by the test workers (support/shared.py)."""
     import collections
     import dataclasses
+    import json
 
+    from support.shared import made_once
     from vae import data
     from vae.report import PROFILES, build_report
 
     profile = dataclasses.replace(PROFILES["quick"], name="quick", epochs=1, sweep_epoch_cap=3, likelihood_epochs=(1, 1),
                                   train_limit=512, val_split=0.005, tsne_points=100, iwae_k=8, iwae_conv_images=8,
                                   iwae_mlp_images=50, anomaly_images=200, device="cpu")
-    out = tmp_path_factory.mktemp("shared-report") / "assets"
-    md5_checks: collections.Counter = collections.Counter()
-    real_md5sum = data.md5sum
 
-    def counted_md5sum(path: Path) -> str:
-        md5_checks[str(path.relative_to(data_dir))] += 1
-        return real_md5sum(path)
+    def make(folder: Path) -> None:
+        md5_checks: collections.Counter = collections.Counter()
+        real_md5sum = data.md5sum
 
-    log: list[str] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(data, "md5sum", counted_md5sum)
-        manifest = build_report(profile, data_dir, out, log=log.append)
-    return SharedReport(out=out, manifest=manifest, log=log, md5_checks=dict(md5_checks), profile=profile)
+        def counted_md5sum(path: Path) -> str:
+            md5_checks[str(path.relative_to(data_dir))] += 1
+            return real_md5sum(path)
+
+        log: list[str] = []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(data, "md5sum", counted_md5sum)
+            build_report(profile, data_dir, folder / "assets", log=log.append)
+        (folder / "report.json").write_text(json.dumps({"log": log, "md5_checks": md5_checks}), encoding="utf-8")
+
+    folder = made_once(tmp_path_factory, "shared-report", make)
+    made = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    manifest = json.loads((folder / "assets" / "manifest.json").read_text(encoding="utf-8"))
+    return SharedReport(out=folder / "assets", manifest=manifest, log=made["log"], md5_checks=made["md5_checks"],
+                        profile=profile)

@@ -352,8 +352,8 @@ def test_every_page_in_headless_chromium(built_site, site_browser, tmp_path_fact
     served = site_browser.url
     # Screenshots are for a reader's eye and assert nothing: taken when $SITE_SCREENSHOTS names a folder.
     screens = screenshot_folder(tmp_path_factory, "site-screens") if os.environ.get("SITE_SCREENSHOTS") else None
-    pages = [p for p in _pages(built_site) if p != PRINT_PAGE]
-    assert "" in pages and "notebooks/latent_space/" in pages, pages
+    pages = [p for p in _pages(built_site) if not p.endswith(PRINT_PAGE)]   # both editions
+    assert {"", "notebooks/latent_space/", "pt/", "pt/notebooks/latent_space/"} <= set(pages), pages
     figure_text_px = _figure_text_px(built_site)
     problems: list[str] = []
     page = site_browser.new_page(width=1400)

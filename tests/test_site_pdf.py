@@ -27,19 +27,34 @@ from support.site import ROOT, site_pdf
 RAW_TOKENS = ("{{", "{%", "--8<--", "$")
 
 
-def _nav(config: Path) -> list:
-    """mkdocs.yml's navigation (tags such as !ENV are ignored)."""
+def _config(config: Path) -> dict:
+    """mkdocs.yml (tags such as !ENV are ignored)."""
     class Loader(yaml.SafeLoader):
         pass
 
     Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
     Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
-    return yaml.load(config.read_text(encoding="utf-8"), Loader=Loader)["nav"]
+    return yaml.load(config.read_text(encoding="utf-8"), Loader=Loader)
 
 
-def _nav_parts(config: Path) -> list[str]:
+def _nav(config: Path) -> list:
+    return _config(config)["nav"]
+
+
+def _nav_translations(config: Path, language: str) -> dict[str, str]:
+    """The i18n plugin's titles of the navigation in `language` (none for English)."""
+    for plugin in _config(config)["plugins"]:
+        if isinstance(plugin, dict) and "i18n" in plugin:
+            for edition in plugin["i18n"]["languages"]:
+                if edition["locale"] == language:
+                    return edition.get("nav_translations") or {}
+    return {}
+
+
+def _nav_parts(config: Path, language: str = "en") -> list[str]:
     """The titles of the navigation's parts (Method, Results, ...), which head their first chapter on paper."""
-    return [next(iter(item)) for item in _nav(config)
+    translations = _nav_translations(config, language)
+    return [translations.get(next(iter(item)), next(iter(item))) for item in _nav(config)
             if isinstance(item, dict) and isinstance(next(iter(item.values())), list)]
 
 
@@ -99,7 +114,7 @@ def caption_numbers_on_paper(pages: list[list[tuple[str, bool]]]) -> list[str]:
     numbers: dict[str, list[int]] = {}
     for lines in pages:
         for text, mono in lines:
-            match = None if mono else re.match(r"(Figure|Table) (\d+)\.(?:\s|$)", text.strip())
+            match = None if mono else re.match(r"(Figure|Table|Figura|Tabela) (\d+)\.(?:\s|$)", text.strip())
             if match:
                 numbers.setdefault(match[1], []).append(int(match[2]))
     return [f"{kind} numbers on paper {found}, expected 1 to {len(found)}"
@@ -135,21 +150,24 @@ def test_raw_markup_on_paper_is_reported_but_code_is_not():
     assert raw_markup_on_paper([[("A formula, rendered: z = μ + σ ⊙ ε.", False)]]) == []
 
 
-@pytest.fixture(scope="session")
-def report_pdf(chromium, served_site, tmp_path_factory) -> Path:
-    """report.pdf as `make pdf` prints it (code/site_pdf.py), from the site of this session."""
+@pytest.fixture(scope="session", params=["en", "pt"])
+def report_pdf(request, chromium, served_site, tmp_path_factory) -> tuple[str, Path]:
+    """The language and report.pdf of each edition as `make pdf` prints it (code/site_pdf.py),
+    from the site of this session."""
     if shutil.which("pdftohtml") is None:
         pytest.skip("pdftohtml not found (apt-get install poppler-utils); the PDF check needs it")
-    pdf = tmp_path_factory.mktemp("pdf") / "report.pdf"
-    pdf.write_bytes(site_pdf.render_pdf(chromium, served_site))
-    return pdf
+    pdf = tmp_path_factory.mktemp("pdf") / f"report.{request.param}.pdf"
+    pdf.write_bytes(site_pdf.render_pdf(chromium, served_site, request.param))
+    return request.param, pdf
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_the_pdf_holds_every_chapter_on_its_own_pages_without_raw_markup(built_site, report_pdf):
+    language, report_pdf = report_pdf
+    built_site = built_site / site_pdf.edition(language)
     pages = pdf_pages(report_pdf)
-    parts = _nav_parts(ROOT / "mkdocs.yml")
+    parts = _nav_parts(ROOT / "mkdocs.yml", language)
     page_starts = [_without_part_title(_squeeze("".join(text for text, _ in lines[:5])), parts) for lines in pages]
     titles = [_title(_built_page(built_site, source).read_text(encoding="utf-8"))
               for source in _nav_pages(ROOT / "mkdocs.yml")]

@@ -37,15 +37,19 @@ def build_site(config: Path, site_dir: Path, cwd: Path = ROOT) -> subprocess.Com
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
-    """The real site, built once for the whole session from the committed docs/assets."""
+    """The real site, built once for the whole test run (shared by the test workers) from the
+    committed docs/assets, in both languages."""
     if not (ROOT / "docs" / "assets" / "manifest.json").is_file():
         pytest.skip("docs/assets has no generated report; run `python -m vae report` (make report) first")
-    site = tmp_path_factory.mktemp("site")
-    started = time.perf_counter()
-    result = build_site(ROOT / "mkdocs.yml", site)
-    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stderr[-5000:]}"
-    print(f"site built in {time.perf_counter() - started:.1f} s")
-    return site
+    from support.shared import made_once
+
+    def make(folder: Path) -> None:
+        started = time.perf_counter()
+        result = build_site(ROOT / "mkdocs.yml", folder / "site")
+        assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stderr[-5000:]}"
+        print(f"site built in {time.perf_counter() - started:.1f} s")
+
+    return made_once(tmp_path_factory, "built-site", make) / "site"
 
 
 @pytest.fixture(scope="session")
