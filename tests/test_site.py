@@ -24,7 +24,8 @@ import site_hooks  # noqa: E402  (code/ is not a package; the hook is a plain mo
 import site_macros  # noqa: E402  (the pages' Jinja variables, filters and macros)
 
 MKDOCS = [sys.executable, "-m", "mkdocs"]
-ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUTF8": "1"}
+# The one-page sites here test the build's rules, which are the same in both languages: English only.
+ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUTF8": "1", "I18N_ONLY": "en"}
 
 
 def _build(config: Path, site_dir: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:

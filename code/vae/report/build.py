@@ -181,5 +181,7 @@ def _manifest(profile: Profile, env: dict[str, Any], outcomes: dict[str, RunOutc
     return {"profile": profile.name, "profile_settings": dataclasses.asdict(profile), "wall_time_s": None,
             "code_commit": env["git_commit"], "device": device, "environment": env, "runs": runs,
             "failed_runs": failures, "tables": sorted(p for p in shared if p.startswith("tables/")),
-            "figures": sorted(p for p in shared if p.startswith("figures/")), "explorer": explorer_files,
+            # Every figure, with its copies in the other languages (save_png writes them beside it).
+            "figures": sorted(str(p.relative_to(staging)) for p in (staging / "figures").glob("*.png")),
+            "explorer": explorer_files,
             "figure_text_px": {p: figures.text_px(staging / p) for p in pngs}}

@@ -19,7 +19,7 @@ SPLITS = ("train", "val", "test")
 def output_names(datasets: Iterable[str]) -> list[str]:
     """The files the Data page's assets are, for `datasets` (relative to the assets folder): known
     before any training, so that the report refuses at once to replace a user's own file."""
-    return [*(f"figures/examples_{dataset}.png" for dataset in datasets), *outputs(tables=("class_counts",))]
+    return list(outputs(tables=("class_counts",), figures=[f"examples_{dataset}.png" for dataset in datasets]))
 
 
 def class_examples_figure(dataset: str, splits: Splits, figures_dir: Path) -> Path:

@@ -100,7 +100,9 @@ def write_table(folder: Path, name: str, rows: list[dict[str, Any]], columns: Se
 
 
 def outputs(tables: Iterable[str] = (), figures: Iterable[str] = ()) -> tuple[str, ...]:
-    """The files, relative to the assets folder, of the tables named `tables` (write_table's three
-    files each, under tables/) and of the figure files `figures` (under figures/)."""
+    """The files, relative to the assets folder, of the tables named `tables` (write_table's files
+    for each, under tables/) and of the figure files `figures` with their copies in the other
+    languages (under figures/: beta_sweep.png, beta_sweep.pt.png)."""
     return (*(f"tables/{name}{suffix}" for name in tables for suffix in TABLE_FILES),
-            *(f"figures/{name}" for name in figures))
+            *(f"figures/{localized_path(name, language).as_posix()}" for name in figures
+              for language in (SOURCE_LANGUAGE, *TRANSLATED)))
