@@ -234,6 +234,10 @@ def readable_widths(html: str, assets: Path, text_px: dict[str, float]) -> str:
 
 
 PRINT_TITLES = {"en": "The whole report", "pt": "O relatório completo"}
+PRINT_CONTENTS = {"en": "Table of Contents", "pt": "Sumário"}
+# mkdocs-print-site's page footer says "Page n" in its own CSS; an edition in another language
+# says it in its own words (Chromium prints @page margin boxes).
+PAGE_FOOTER = {"pt": "<style>@page { @bottom-right { content: 'Página ' counter(page); } }</style>"}
 NOTEBOOK_DOWNLOADS = {
     "en": ('Download this notebook: <a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) or '
            '<a href="{stem}.py" download>{stem}.py</a> (Python, percent format). '
@@ -270,6 +274,10 @@ def on_config(config, **kwargs):
     print_site = config["plugins"].get("print-site")
     if print_site is not None:   # the i18n plugin builds each language with this same configuration
         print_site.config["print_page_title"] = PRINT_TITLES[building(config)]
+        print_site.config["toc_title"] = PRINT_CONTENTS[building(config)]
+        cover = print_site.config.get("cover_page_template")
+        if cover and not Path(cover).is_absolute():   # relative to this repository, as the hooks
+            print_site.config["cover_page_template"] = str(REPOSITORY / cover)
     macros = config["plugins"].get(MACROS_PLUGIN)
     if macros is not None and not Path(macros.config["module_name"]).is_absolute():
         macros.config["module_name"] = str(REPOSITORY / macros.config["module_name"])
@@ -287,17 +295,32 @@ def on_config(config, **kwargs):
 
 @event_priority(-110)   # after mkdocs-static-i18n's on_files (-100), which remakes every File
 def on_files(files, config, **kwargs):
-    """Notebooks stay pages under the i18n plugin. mkdocs-jupyter marks a notebook as a page by
+    """Notebooks stay pages under the i18n plugin, and each edition has its own print page.
+
+    mkdocs-jupyter marks a notebook as a page by
     wrapping its File; mkdocs-static-i18n then makes a plain File of each (its own subclass lost),
     and the notebook would be copied as a .py instead of rendered. Its File is marked as a page
     again here, keeping the destination the i18n plugin gave it (/pt/notebooks/...)."""
     jupyter = config["plugins"].get(JUPYTER_PLUGIN)
-    if jupyter is None:
-        return files
-    for file in files:
+    for file in files if jupyter is not None else ():
         if jupyter.should_include(file) and not file.is_documentation_page():
             file.__class__ = type("NotebookPage", (file.__class__,), {"is_documentation_page": lambda self: True})
+    edition_print_page(config)
     return files
+
+
+def edition_print_page(config) -> None:
+    """The print page of each edition in that edition's folder (/pt/print_page/). mkdocs-print-site
+    places its page at the site's root whatever the language being built, so the Portuguese build
+    would write its print page over the English one."""
+    language, print_site = building(config), config["plugins"].get("print-site")
+    if language == SOURCE_LANGUAGE or print_site is None or not hasattr(print_site, "print_file"):
+        return
+    file = print_site.print_file
+    if not file.dest_uri.startswith(f"{language}/"):
+        file.dest_uri = f"{language}/{file.dest_uri}"
+        file.url = f"{language}/{file.url}"
+        file.abs_dest_path = os.path.normpath(os.path.join(config["site_dir"], file.dest_uri))
 
 
 def on_pre_build(config, **kwargs):
@@ -371,8 +394,12 @@ def on_post_build(config, **kwargs):
     try:
         print_page = site / PRINT_PAGE
         if print_page.is_file():
-            print_page.write_text(number_through_document(print_page.read_text(encoding="utf-8")),
-                                  encoding="utf-8")
+            html = number_through_document(print_page.read_text(encoding="utf-8"))
+            if language != SOURCE_LANGUAGE:
+                # mkdocs-print-site writes each chapter's links for a print page at the site's
+                # root ("../pt/assets/..."); this edition's is one folder down (pt/print_page/).
+                html = html.replace(f'="../{language}/', '="../').replace("</head>", PAGE_FOOTER.get(language, "") + "</head>", 1)
+            print_page.write_text(html, encoding="utf-8")
         for source in sorted((Path(config["docs_dir"]) / "notebooks").glob("*.py")):
             stem, _, suffix = source.stem.partition(".")   # latent_space.pt.py: the Portuguese edition
             if suffix != ("" if language == SOURCE_LANGUAGE else language):

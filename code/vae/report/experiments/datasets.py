@@ -50,7 +50,8 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
         call = spread.differ(b[key] - a[key], key)
         found.append(Finding(f"datasets_{term}", claims[term], FINDINGS[f"datasets_{term}"], call["verdict"], {
             "mnist": a[key], "fashion_mnist": b[key], "difference": b[key] - a[key], "margin": call["margin"],
-            # the share of the bound's difference that lies in this term
-            "share_of_elbo_difference": (b[key] - a[key]) / elbo_difference if elbo_difference else None},
+            # the share of the bound's difference that lies in this term (for the bound itself, none)
+            "share_of_elbo_difference": (b[key] - a[key]) / elbo_difference if elbo_difference and term != "elbo"
+            else None},
             {**spread.record(key), "borrowed": True}, call, [mnist.spec.name, fashion.spec.name]))
     return found
