@@ -217,14 +217,17 @@ def png_width(path: Path) -> int | None:
     return struct.unpack(">I", header[16:20])[0]
 
 
-def readable_widths(html: str, assets: Path, text_px: dict[str, float]) -> str:
-    """Give each image listed in `text_px` (manifest.json's figure_text_px) its readable width."""
+def readable_widths(html: str, assets: Path, text_px: dict[str, float], language: str = SOURCE_LANGUAGE) -> str:
+    """Give each image listed in `text_px` (manifest.json's figure_text_px) its readable width:
+    from the width of the copy the page shows (curves.pt.png on a Portuguese page, whose longer
+    words can make it wider), at the text size the figure was drawn with."""
     def mark(match: re.Match) -> str:
         tag = match[0]
         source = re.search(r'\bsrc="([^"]*assets/([^"]+))"', tag)
         if not source or source[2] not in text_px or "style=" in tag:
             return tag
-        width = png_width(assets / source[2])
+        shown = localized_path(assets / source[2], language)
+        width = png_width(shown if shown.is_file() else assets / source[2])
         if not width:
             return tag
         readable = math.ceil(width * MIN_FIGURE_TEXT_PX / text_px[source[2]])
@@ -371,13 +374,30 @@ def on_page_content(html: str, page, config, files, **kwargs):
     assets = Path(config["docs_dir"]) / "assets"
     manifest = assets / "manifest.json"
     if manifest.is_file():
-        html = readable_widths(html, assets, json.loads(manifest.read_text(encoding="utf-8")).get("figure_text_px", {}))
+        html = readable_widths(html, assets, json.loads(manifest.read_text(encoding="utf-8")).get("figure_text_px", {}),
+                               building(config))
     source, language = page.file.src_uri, building(config)
     if source.startswith("notebooks/") and source.endswith(".py"):
         # The notebook page offers its own source, next to it in the built site (on_post_build).
         stem = Path(source).stem.partition(".")[0]   # latent_space.pt.py is offered as latent_space.py
         html = f'<p class="notebook-downloads">{NOTEBOOK_DOWNLOADS[language].format(stem=stem)}</p>\n' + html
     return translated_captions(renumber_captions(html), language)
+
+
+def on_page_context(context, page, config, nav, **kwargs):
+    """The language selector of a notebook page leads to the same notebook in the other language.
+    mkdocs-static-i18n (its on_page_context runs before the hooks') finds a page's translations
+    among the documentation pages it saw, which a notebook was not yet (on_files above), and would
+    lead to the other edition's home page instead."""
+    source, language = page.file.src_uri, building(config)
+    alternates = config.extra.get("alternate") if "alternate" in config.extra else None
+    if not (source.startswith("notebooks/") and source.endswith(".py")) or not alternates:
+        return context
+    prefix = "" if language == SOURCE_LANGUAGE else f"{language}/"
+    path = page.url[len(prefix):] if page.url.startswith(prefix) else page.url
+    for alternate in alternates:
+        alternate["link"] = ("" if alternate["lang"] == SOURCE_LANGUAGE else f"{alternate['lang']}/") + path
+    return context
 
 
 def on_post_build(config, **kwargs):

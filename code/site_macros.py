@@ -27,6 +27,8 @@ Strings are HTML-escaped when printed (`<` `>` `&`, and `[` `]` against Markdown
 markup in a JSON file reaches a page.
 
 Words and blocks:
+- `| words`: a word or phrase that an asset holds or a page chooses ("uses", "centre of mass"), in
+  the page's language (code/vae/labels/<language>.yml);
 - `say("beta_best")`: the sentence of a finding for the verdict the report's code reached
   (findings.json), from the sentence catalogue `code/vae/report/sentences/en.yml`, its numbers
   written by the one formatter; `say("beta_best", "summary")` a second form of it. A page never
@@ -239,6 +241,15 @@ def _quantity_filter(quantity: str):
     return write
 
 
+def words(text: Any) -> str:
+    """A word or phrase from an asset or a page's own choice ("uses", "centre of mass"), in the
+    page's language (vae.language, the labels catalogue)."""
+    from vae.language import translate
+    if not isinstance(text, str):
+        raise PageValueError(f"words: expected a text, got {text!r}")
+    return _text(translate(text, PAGE.language))
+
+
 def fmt(value: Any, spec: str) -> str:
     """A number with an explicit format spec (".1f", ".0%", ",.0f"), minus as U+2212."""
     from vae.report.tables import format_spec
@@ -391,6 +402,7 @@ def define_env(env) -> None:
     for quantity in ("nats", "auc", "per_pixel", "seconds", "count", "rate", "ratio", "percent", "setting", "mean"):
         env.filter(_quantity_filter(quantity))
     env.filter(fmt)
+    env.filter(words)
     env.macro(lambda name, form=None: say(assets, name, form), "say")
     env.macro(lambda arch, latent, hidden=(400,): layer_table(arch, latent, hidden), "layers")
     env.macro(lambda: run_downloads(assets.folder), "run_downloads")

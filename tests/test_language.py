@@ -169,3 +169,29 @@ def test_no_english_sentence_of_a_finding_is_on_a_portuguese_page(built_site):
     shown = [s for s in english if " ".join(s.split()) in pages["en"]]
     assert len(shown) > len(english) // 2          # the check can fail: the English pages show them
     assert [s for s in english if " ".join(s.split()) in pages["pt"]] == []
+
+
+def test_the_language_switcher_leads_to_the_same_page_in_the_other_language(built_site):
+    """Material's language selector, as mkdocs-static-i18n sets it on each page."""
+    for page in ("evaluation", "notebooks/latent_space", "glossary"):
+        english = (built_site / page / "index.html").read_text(encoding="utf-8")
+        portuguese = (built_site / "pt" / page / "index.html").read_text(encoding="utf-8")
+        depth = "../" * (page.count("/") + 1)
+        assert f'href="{depth}pt/{page}/" hreflang="pt"' in english, page
+        assert f'href="{depth}../{page}/" hreflang="en"' in portuguese, page
+        assert '<html lang="pt"' in portuguese and '<html lang="en"' in english
+
+
+@pytest.mark.browser
+def test_search_finds_the_pages_of_the_reader_s_language(site_browser):
+    """The search box of each edition finds that edition's pages (one index, both languages)."""
+    page = site_browser.new_page(width=1400)
+    found = {}
+    for path, word in (("pt/evaluation/", "reconstrução"), ("evaluation/", "reconstruction")):
+        page.goto(f"{site_browser.url}/{path}")
+        page.fill("input.md-search__input", word)
+        page.wait_for_selector(".md-search-result__link", timeout=20_000)
+        found[path] = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.getAttribute('href'))")
+    assert found["pt/evaluation/"] and sum("/pt/" in link for link in found["pt/evaluation/"]) > 0.8 * len(found["pt/evaluation/"])
+    # (each glossary names the terms in both languages, so a few results may be the other edition's)
+    assert found["evaluation/"] and sum("/pt/" not in link for link in found["evaluation/"]) > 0.8 * len(found["evaluation/"])
