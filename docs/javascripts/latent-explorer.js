@@ -12,6 +12,7 @@
  * Where the test images are filled silhouettes (Fashion-MNIST; measured from originals.png), a
  * drawn outline is nothing like them: a hint says so, Fill closes and fills new strokes in their
  * grey, and garment shapes can start a drawing. Plain strokes are the same input either way.
+ * Every text it shows, aria-labels and errors included, is in the page's language (TEXT below).
  *
  * For tests and the curious, each container's `explorer` property holds what is shown: the
  * encoder's input, mu, logvar, the reconstruction, the sample, the pointer's decode, the
@@ -35,15 +36,203 @@
   /* Garment silhouettes to start from, as closed polygons in pad fractions (x right, y down),
      shaped as the test images are: shoes toe left, trousers 0.36 as wide as tall (the test set's
      median is 0.39; at 0.45 and over, a filled trouser lands among dresses). Offered only where
-     explorer.json's classes have the name; framed like any drawing. */
+     explorer.json's classes have the name; framed like any drawing. Their buttons' words are in
+     TEXT (`shapes`), by the same name. */
   const SHAPES = [
-    { name: "Trouser", label: "Trousers", polygons: [[[0.36, 0.08], [0.64, 0.08], [0.65, 0.92], [0.54, 0.92],
+    { name: "Trouser", polygons: [[[0.36, 0.08], [0.64, 0.08], [0.65, 0.92], [0.54, 0.92],
       [0.50, 0.30], [0.46, 0.92], [0.35, 0.92]]] },
-    { name: "Sneaker", label: "Shoe", polygons: [[[0.05, 0.60], [0.16, 0.52], [0.38, 0.46], [0.58, 0.36],
+    { name: "Sneaker", polygons: [[[0.05, 0.60], [0.16, 0.52], [0.38, 0.46], [0.58, 0.36],
       [0.72, 0.40], [0.84, 0.34], [0.95, 0.36], [0.95, 0.68], [0.05, 0.68]]] },
-    { name: "T-shirt/top", label: "T-shirt", polygons: [[[0.38, 0.10], [0.62, 0.10], [0.90, 0.24], [0.82, 0.42],
+    { name: "T-shirt/top", polygons: [[[0.38, 0.10], [0.62, 0.10], [0.90, 0.24], [0.82, 0.42],
       [0.72, 0.37], [0.72, 0.90], [0.28, 0.90], [0.28, 0.37], [0.18, 0.42], [0.10, 0.24]]] },
   ];
+
+  /* ---- every text the explorer shows, in the page's language ----
+     The page's language is <html lang> (Material writes "pt" on the Portuguese edition): one that
+     starts with "pt" is Portuguese, any other English. A text with values is a function of them;
+     the numbers in it come written by `number` (a decimal comma in Portuguese, the typographic
+     minus in both, as the site's own formatter writes them). The Portuguese follows the pages'
+     vocabulary (docs/latent-space.pt.md, docs/glossary.pt.md). Class names are not here: they
+     come from explorer.json, in English, and the page gives their translation (`classNames`). The
+     model's refusals (vae-model.js) carry a reason and its values, worded here (`model`). */
+  const TEXT = {
+    en: {
+      decimal: ".", group: ",",
+      planeLabel: "Latent plane: move the pointer or use the arrow keys to decode any point; "
+                  + "click a test point or press Enter near one to load it into the drawing pad",
+      padLabel: "Drawing pad: draw a digit or a garment here with a mouse, a finger or a pen, "
+                + "or drop an image file on it",
+      pointerImage: "decoded image at the pointer's z",
+      inputImage: "the encoder's input",
+      reconstructionImage: "reconstruction: the decoder at mu",
+      sampleImage: "the decoder at one sample z of q(z|x)",
+      stripImage: "interpolation between the previous input and the current one",
+      undo: "Undo", clear: "Clear", resample: "New sample",
+      hint: "This model learned filled grey silhouettes, like the training images: draw a "
+            + "filled shape, turn on Fill (each stroke is closed and filled), or start from a shape.",
+      fill: "Fill", fillLabel: "Fill: close and fill each new stroke in grey",
+      shapesLabel: "Start from a shape", startFrom: "Start from:",
+      shapes: { "Trouser": "Trousers", "Sneaker": "Shoe", "T-shirt/top": "T-shirt" },
+      shapeLabel: (shape) => `Start from a filled ${shape.toLowerCase()} shape`,
+      classes: "classes",
+      planeTitle: "Latent plane: test images at their means; your input's \u03bc (+), 1\u03c3 ellipse and "
+                  + "sample z (\u25cb)",
+      drawHere: "Draw here", pointerTitle: "Decoded at the pointer",
+      inputTitle: "Encoder input", reconstructionTitle: "Reconstruction", sampleTitle: "Decoded at sample z",
+      stripTitle: "Interpolation: decoded on the straight line from the previous input's \u03bc to the current one's",
+      testImage: (n, name) => `test image ${n} (${name})`,
+      shape: (shape) => `the ${shape.toLowerCase()} shape`,
+      file: (name) => `the image ${name}`,
+      withStrokes: (what) => `${what} with your strokes`,
+      drawing: "your drawing",
+      posterior: (mu, sigma, z) => `\u03bc = ${mu}, \u03c3 = ${sigma}, sample z = ${z}`,
+      nothingYet: "Draw on the pad, or click a test point on the plane.",
+      onPad: (what) => `On the pad: ${what}.`, padEmpty: "The pad is empty.",
+      stripNote: (from, to) => `From ${from} (left) to ${to} (right); the end images are the encoder's inputs.`,
+      timing: (encode, decode) => "Measured in this browser: " + (encode !== null ? `encode ${encode} ms, ` : "")
+                                  + `decode ${decode} ms (medians of the last runs).`,
+      epoch: "epoch", play: "Play", pause: "Pause",
+      when: (epoch, untrained) => `epoch ${epoch}` + (untrained ? " (untrained)" : ""),
+      epochOf: (epoch, last, untrained) => `epoch ${epoch} of ${last}` + (untrained ? " (untrained)" : ""),
+      framePlaneTitle: (when) => `Test images at their latent means, ${when}`,
+      frameSamplesTitle: (n, when) => `The same ${n} prior codes decoded, ${when}`,
+      framePlaneLabel: (epoch) => `test images at their latent means, epoch ${epoch}`,
+      frameSamplesLabel: (n, epoch) => `${n} images decoded from the same prior z, epoch ${epoch}`,
+      cannotLoad: (url) => `cannot load ${url}`,
+      notLoaded: (name, why) => `${name} could not be loaded (${why})`,
+      notJson: "explorer.json is not valid JSON",
+      unnamed: "explorer.json is malformed (no model weights or test points named)",
+      failed: (reason) => `The explorer could not load its model: ${reason}. Regenerate the assets with `
+                          + "python -m vae report (make report). The figures above show the same encoder and decoder.",
+      model: {
+        malformed: (what) => `explorer.json's model is malformed (${what})`,
+        "no-model": "no model entry",
+        "dtype": (dtype) => `its weights are ${dtype}, not float32-le`,
+        "no-latent": "no latent dimension",
+        "no-layers": "no encoder or decoder",
+        "layer-missing": (index) => `layer ${index} is missing`,
+        "layer-op": (index, op) => `layer ${index} is a ${op}`,
+        "layer-shape": (index, op) => `layer ${index} (${op}) has no valid shape`,
+        "layer-size": (index, op, n, biases) => `layer ${index} (${op}) does not hold its ${n} `
+                                                + (biases ? "biases" : "weights"),
+        "layer-gaps": "its layers' weights overlap or leave gaps",
+        "file-length": (name, bytes, expected) => `the model file ${name} is ${bytes} bytes, expected ${expected}`
+                                                  + " (what the layers of explorer.json need)",
+        "not-finite": (name, index) => `the model file ${name} holds a value that is not a number or infinite `
+                                       + `(value ${index})`,
+        "big-endian": "this browser is big-endian",
+        "unknown-op": (op) => `the page's model has no layer ${op}`,
+      },
+    },
+    pt: {
+      decimal: ",", group: ".",
+      planeLabel: "Plano latente: mova o ponteiro ou use as setas do teclado para decodificar qualquer ponto; "
+                  + "clique num ponto de teste ou pressione Enter perto de um para carregá-lo na área de desenho",
+      padLabel: "Área de desenho: desenhe aqui um dígito ou uma peça de roupa com o mouse, o dedo ou uma caneta, "
+                + "ou solte nela um arquivo de imagem",
+      pointerImage: "imagem decodificada no z do ponteiro",
+      inputImage: "a entrada do codificador",
+      reconstructionImage: "reconstrução: o decodificador em mu",
+      sampleImage: "o decodificador numa amostra z de q(z|x)",
+      stripImage: "interpolação entre a entrada anterior e a atual",
+      undo: "Desfazer", clear: "Limpar", resample: "Nova amostra",
+      hint: "Este modelo aprendeu silhuetas cinza preenchidas, como as imagens de treinamento: desenhe uma "
+            + "forma preenchida, ative Preencher (cada traço é fechado e preenchido) ou comece de uma forma.",
+      fill: "Preencher", fillLabel: "Preencher: fechar cada novo traço e preenchê-lo de cinza",
+      shapesLabel: "Começar de uma forma", startFrom: "Começar de:",
+      shapes: { "Trouser": "Calça", "Sneaker": "Sapato", "T-shirt/top": "Camiseta" },
+      shapeLabel: (shape) => `Começar da forma preenchida de ${shape.toLowerCase()}`,
+      classes: "classes",
+      planeTitle: "Plano latente: imagens de teste nas suas médias; \u03bc (+), elipse de 1\u03c3 e amostra z (\u25cb) "
+                  + "da sua entrada",
+      drawHere: "Desenhe aqui", pointerTitle: "Decodificado no ponteiro",
+      inputTitle: "Entrada do codificador", reconstructionTitle: "Reconstrução", sampleTitle: "Decodificado na amostra z",
+      stripTitle: "Interpolação: decodificado na reta que vai da \u03bc da entrada anterior à \u03bc da atual",
+      testImage: (n, name) => `imagem de teste ${n} (${name})`,
+      shape: (shape) => `a forma de ${shape.toLowerCase()}`,
+      file: (name) => `a imagem ${name}`,
+      withStrokes: (what) => `${what}, com os seus traços`,
+      drawing: "o seu desenho",
+      posterior: (mu, sigma, z) => `\u03bc = ${mu}, \u03c3 = ${sigma}, amostra z = ${z}`,
+      nothingYet: "Desenhe na área de desenho ou clique num ponto de teste do plano.",
+      onPad: (what) => `Na área de desenho: ${what}.`, padEmpty: "A área de desenho está vazia.",
+      stripNote: (from, to) => `Início: ${from} (à esquerda); fim: ${to} (à direita); as imagens das pontas `
+                               + "são as entradas do codificador.",
+      timing: (encode, decode) => "Medido neste navegador: " + (encode !== null ? `codificação ${encode} ms, ` : "")
+                                  + `decodificação ${decode} ms (medianas das últimas execuções).`,
+      epoch: "época", play: "Reproduzir", pause: "Pausar",
+      when: (epoch, untrained) => `época ${epoch}` + (untrained ? " (não treinado)" : ""),
+      epochOf: (epoch, last, untrained) => `época ${epoch} de ${last}` + (untrained ? " (não treinado)" : ""),
+      framePlaneTitle: (when) => `Imagens de teste nas suas médias latentes, ${when}`,
+      frameSamplesTitle: (n, when) => `Os mesmos ${n} códigos sorteados da prior, decodificados, ${when}`,
+      framePlaneLabel: (epoch) => `imagens de teste nas suas médias latentes, época ${epoch}`,
+      frameSamplesLabel: (n, epoch) => `${n} imagens decodificadas dos mesmos z sorteados da prior, época ${epoch}`,
+      cannotLoad: (url) => `não foi possível carregar ${url}`,
+      notLoaded: (name, why) => `não foi possível carregar ${name} (${why})`,
+      notJson: "explorer.json não é um JSON válido",
+      unnamed: "explorer.json está malformado (não nomeia os pesos do modelo nem os pontos de teste)",
+      failed: (reason) => `O explorador não conseguiu carregar o seu modelo: ${reason}. Gere os arquivos de novo com `
+                          + "python -m vae report (make report). As figuras acima mostram o mesmo codificador e o "
+                          + "mesmo decodificador.",
+      model: {
+        malformed: (what) => `o modelo de explorer.json está malformado (${what})`,
+        "no-model": "não há entrada model",
+        "dtype": (dtype) => `os seus pesos são ${dtype}, e não float32-le`,
+        "no-latent": "não há dimensão latente",
+        "no-layers": "não há codificador ou decodificador",
+        "layer-missing": (index) => `falta a camada ${index}`,
+        "layer-op": (index, op) => `a camada ${index} é uma ${op}`,
+        "layer-shape": (index, op) => `a camada ${index} (${op}) não tem uma forma válida`,
+        "layer-size": (index, op, n, biases) => `a camada ${index} (${op}) não contém os seus ${n} `
+                                                + (biases ? "vieses" : "pesos"),
+        "layer-gaps": "os pesos das suas camadas se sobrepõem ou deixam lacunas",
+        "file-length": (name, bytes, expected) => `o arquivo do modelo ${name} tem ${bytes} bytes, e o esperado é ${expected}`
+                                                  + " (o que as camadas de explorer.json pedem)",
+        "not-finite": (name, index) => `o arquivo do modelo ${name} contém um valor que não é um número ou é `
+                                       + `infinito (valor ${index})`,
+        "big-endian": "este navegador é big-endian",
+        "unknown-op": (op) => `o modelo da página não tem a camada ${op}`,
+      },
+    },
+  };
+  const say = TEXT[(document.documentElement.lang || "").toLowerCase().startsWith("pt") ? "pt" : "en"];
+
+  /* A number as the page's language writes it: `digits` decimals, thousands grouped, the
+     typographic minus (U+2212) and no sign on a value that rounds to zero. */
+  function number(value, digits = 0) {
+    const [whole, fraction] = Math.abs(value).toFixed(digits).split(".");
+    const text = whole.replace(/\B(?=(\d{3})+(?!\d))/g, say.group) + (fraction === undefined ? "" : say.decimal + fraction);
+    return (value < 0 && /[1-9]/.test(text) ? "\u2212" : "") + text;
+  }
+
+  /* A point's first two coordinates: (0.12, −1.30), in Portuguese (0,12, −1,30). */
+  const point = (v) => `(${number(v[0], 2)}, ${number(v[1], 2)})`;
+
+  /* A refusal of the model (vae-model.js: a reason and its values) in the page's words; any other
+     error as its own message. */
+  function reasonOf(error) {
+    if (!error || !error.reason) return error && error.message ? error.message : String(error);
+    const word = (entry, values) => typeof entry === "function"
+      ? entry(...values.map((v) => typeof v === "number" ? number(v) : v)) : entry;
+    const [detail, ...values] = error.values;
+    return error.reason === "malformed" ? say.model.malformed(word(say.model[detail], values))
+                                        : word(say.model[error.reason], error.values);
+  }
+
+  /* The class names in the page's language: the page's <script type="application/json"
+     class="lx-labels"> maps explorer.json's (English) names to its own (code/site_macros.py
+     `explorer_labels`); a name it does not hold, or a page without it, shows as it is. */
+  function classNames(classes) {
+    let names = {};
+    const given = document.querySelector("script.lx-labels");
+    try {
+      if (given) names = JSON.parse(given.textContent) || {};
+    } catch (error) {
+      console.error("latent explorer: the page's class names are not valid JSON", error);
+    }
+    const own = (name) => Object.prototype.hasOwnProperty.call(names, name) && typeof names[name] === "string";
+    return classes.map((name) => own(name) ? names[name] : name);
+  }
 
   function element(tag, className, attributes) {
     const node = document.createElement(tag);
@@ -64,7 +253,7 @@
     return new Promise((resolve, reject) => {
       const image = new Image();
       image.onload = () => resolve(image);
-      image.onerror = () => reject(new Error("cannot load " + url));
+      image.onerror = () => reject(new Error(say.cannotLoad(url)));
       image.src = url;
     });
   }
@@ -241,8 +430,8 @@
       context.moveTo(p, 0); context.lineTo(p, width); context.moveTo(0, q); context.lineTo(width, q);
       context.stroke();
       if (tick !== 0 && Math.abs(tick) < extent - 0.75) {   // the outermost ticks would hit the axis names
-        context.fillText(String(tick), p + 2, width - 4);
-        context.fillText(String(tick), 3, q - 2);
+        context.fillText(number(tick), p + 2, width - 4);
+        context.fillText(number(tick), 3, q - 2);
       }
     }
     context.fillText("z\u2081 \u2192", width - 34, width - 4);
@@ -267,8 +456,8 @@
   }
 
   function legend(spec) {
-    const list = element("ul", "lx-legend", { "aria-label": "classes" });
-    spec.classes.forEach((name, index) => {
+    const list = element("ul", "lx-legend", { "aria-label": say.classes });
+    spec.classNames.forEach((name, index) => {
       const item = element("li");
       const swatch = element("span", "lx-swatch", { "aria-hidden": "true" });
       swatch.style.background = spec.look.class_colours[index % spec.look.class_colours.length];
@@ -290,32 +479,29 @@
                                                  { width: 28, height: 28, role: "img", "aria-label": label });
     const ui = {
       plane: element("canvas", "lx-plane", { tabindex: "0", role: "application",
-        "aria-label": "Latent plane: move the pointer or use the arrow keys to decode any point; "
-                      + "click a test point or press Enter near one to load it into the drawing pad" }),
-      pad: element("canvas", "lx-pad", { role: "img",
-        "aria-label": "Drawing pad: draw a digit or a garment here with a mouse, a finger or a pen, "
-                      + "or drop an image file on it" }),
+        "aria-label": say.planeLabel }),
+      pad: element("canvas", "lx-pad", { role: "img", "aria-label": say.padLabel }),
       undo: element("button", "md-button lx-button lx-undo", { type: "button" }),
       clear: element("button", "md-button lx-button lx-clear", { type: "button" }),
       resample: element("button", "md-button lx-button lx-resample", { type: "button" }),
       fill: null,
       shapes: [],
       source: element("p", "lx-note lx-source", { "aria-live": "polite" }),
-      pointer: square("lx-pointer", "decoded image at the pointer's z"),
+      pointer: square("lx-pointer", say.pointerImage),
       pointerZ: element("p", "lx-note lx-z"),
-      input: square("lx-input", "the encoder's input"),
-      reconstruction: square("lx-reconstruction", "reconstruction: the decoder at mu"),
-      sample: square("lx-sample", "the decoder at one sample z of q(z|x)"),
+      input: square("lx-input", say.inputImage),
+      reconstruction: square("lx-reconstruction", say.reconstructionImage),
+      sample: square("lx-sample", say.sampleImage),
       posterior: element("p", "lx-note lx-posterior", { "aria-live": "polite" }),
       strip: element("canvas", "lx-strip", { width: 28 * (STEPS + 3), height: 28, role: "img",
-        "aria-label": "interpolation between the previous input and the current one" }),
+        "aria-label": say.stripImage }),
       stripNote: element("p", "lx-note lx-strip-note"),
       timing: element("p", "lx-note lx-timing"),
       app: element("div", "lx-explorer"),
     };
-    ui.undo.textContent = "Undo";
-    ui.clear.textContent = "Clear";
-    ui.resample.textContent = "New sample";
+    ui.undo.textContent = say.undo;
+    ui.clear.textContent = say.clear;
+    ui.resample.textContent = say.resample;
     const buttons = element("div", "lx-buttons");
     buttons.append(ui.undo, ui.clear, ui.resample);
     const padRow = element("div", "lx-row lx-area-pad");
@@ -324,38 +510,35 @@
     if (filled) {
       // The model knows filled grey shapes only: say so, and give the tools to draw one.
       const hint = element("p", "lx-note lx-hint");
-      hint.textContent = "This model learned filled grey silhouettes, like the training images: draw a "
-                         + "filled shape, turn on Fill (each stroke is closed and filled), or start from a shape.";
+      hint.textContent = say.hint;
       padRow.append(hint);
       ui.fill = element("button", "md-button lx-button lx-fill", { type: "button", "aria-pressed": "false",
-        "aria-label": "Fill: close and fill each new stroke in grey" });
-      ui.fill.textContent = "Fill";
+        "aria-label": say.fillLabel });
+      ui.fill.textContent = say.fill;
       buttons.append(ui.fill);
-      const shapes = element("div", "lx-buttons lx-shapes", { role: "group", "aria-label": "Start from a shape" });
+      const shapes = element("div", "lx-buttons lx-shapes", { role: "group", "aria-label": say.shapesLabel });
       const label = element("span", "lx-note lx-shapes-label", { "aria-hidden": "true" });
-      label.textContent = "Start from:";
+      label.textContent = say.startFrom;
       shapes.append(label);
       for (const shape of SHAPES.filter((s) => spec.classes.includes(s.name))) {
         const button = element("button", "md-button lx-button lx-shape", { type: "button",
-          "data-shape": shape.name, "aria-label": `Start from a filled ${shape.label.toLowerCase()} shape` });
-        button.textContent = shape.label;
+          "data-shape": shape.name, "aria-label": say.shapeLabel(say.shapes[shape.name]) });
+        button.textContent = say.shapes[shape.name];
         ui.shapes.push([button, shape]);
         shapes.append(button);
       }
       if (ui.shapes.length) controls.append(shapes);
     }
     controls.append(ui.source);
-    const planePanel = titled("Latent plane: test images at their means; your input's \u03bc (+), "
-                              + "1\u03c3 ellipse and sample z (\u25cb)", ui.plane, legend(spec));
+    const planePanel = titled(say.planeTitle, ui.plane, legend(spec));
     planePanel.classList.add("lx-area-plane");
-    padRow.append(titled("Draw here", ui.pad), titled("Decoded at the pointer", ui.pointer, ui.pointerZ));
+    padRow.append(titled(say.drawHere, ui.pad), titled(say.pointerTitle, ui.pointer, ui.pointerZ));
     const images = element("div", "lx-row lx-row-3 lx-area-images");
-    images.append(titled("Encoder input", ui.input), titled("Reconstruction", ui.reconstruction),
-                  titled("Decoded at sample z", ui.sample));
+    images.append(titled(say.inputTitle, ui.input), titled(say.reconstructionTitle, ui.reconstruction),
+                  titled(say.sampleTitle, ui.sample));
     const details = element("div", "lx-area-details");
     details.append(ui.posterior, ui.timing);
-    ui.stripPanel = titled("Interpolation: decoded on the straight line from the previous input's \u03bc "
-                           + "to the current one's", ui.strip, ui.stripNote);
+    ui.stripPanel = titled(say.stripTitle, ui.strip, ui.stripNote);
     ui.stripPanel.classList.add("lx-area-strip");
     ui.stripPanel.hidden = true;
     ui.app.append(planePanel, padRow, controls, images, details, ui.stripPanel);
@@ -378,7 +561,7 @@
     };
     const state = {
       strokes: [],            // each a list of [x, y] in [0, 1]^2 of the pad; `filled` when drawn with Fill on
-      base: null,             // {kind: "test", index, values}, {kind: "file", name, raster} or {kind: "shape", name, label, strokes}
+      base: null,             // {kind: "test", index, values}, {kind: "file", name, raster} or {kind: "shape", name, strokes}
       fill: false,            // Fill on: new strokes are closed and filled in the test images' grey
       current: null,          // what the encoder sees now and its answers
       previous: null,         // the input before the last Clear, test image or file
@@ -444,14 +627,12 @@
     };
 
     const describe = () => {
-      if (state.base && state.base.kind === "test") {
-        const name = spec.classes[points.labels[state.base.index]];
-        return `test image ${state.base.index + 1} (${name})` + (state.strokes.length ? " with your strokes" : "");
-      }
-      if (state.base && state.base.kind === "shape")
-        return `the ${state.base.label.toLowerCase()} shape` + (state.strokes.length ? " with your strokes" : "");
-      if (state.base) return `the image ${state.base.name}` + (state.strokes.length ? " with your strokes" : "");
-      return state.strokes.length ? "your drawing" : null;
+      const base = state.base;
+      if (!base) return state.strokes.length ? say.drawing : null;
+      const what = base.kind === "test"
+        ? say.testImage(number(base.index + 1), spec.classNames[points.labels[base.index]])
+        : base.kind === "shape" ? say.shape(say.shapes[base.name]) : say.file(base.name);
+      return state.strokes.length ? say.withStrokes(what) : what;
     };
 
     const encode = () => {
@@ -480,12 +661,10 @@
       paint(ui.input, c ? c.input : blank, grey);
       paint(ui.reconstruction, c ? c.reconstruction : blank, grey);
       paint(ui.sample, c ? c.sample.image : blank, grey);
-      const f = (v) => v.toFixed(2);
       ui.posterior.textContent = c
-        ? `\u03bc = (${f(c.mu[0])}, ${f(c.mu[1])}), \u03c3 = (${f(Math.exp(c.logvar[0] / 2))}, `
-          + `${f(Math.exp(c.logvar[1] / 2))}), sample z = (${f(c.sample.z[0])}, ${f(c.sample.z[1])})`
-        : "Draw on the pad, or click a test point on the plane.";
-      ui.source.textContent = c ? `On the pad: ${c.label}.` : "The pad is empty.";
+        ? say.posterior(point(c.mu), point(Array.from(c.logvar, (v) => Math.exp(v / 2))), point(c.sample.z))
+        : say.nothingYet;
+      ui.source.textContent = c ? say.onPad(c.label) : say.padEmpty;
       Object.assign(shown, c ? { input: c.input, mu: c.mu, logvar: c.logvar, reconstruction: c.reconstruction,
                                  sample: c.sample } : { input: null, mu: null, logvar: null, reconstruction: null,
                                                         sample: null });
@@ -501,8 +680,7 @@
       const z = Array.from({ length: STEPS }, (_, k) =>
         Array.from(a.mu, (m, d) => m + (b.mu[d] - m) * k / (STEPS - 1)));
       state.strip = { z, images: [], from: a, to: b };
-      ui.stripNote.textContent = `From ${a.label} (left) to ${b.label} (right); the end images are the `
-                                 + "encoder's inputs.";
+      ui.stripNote.textContent = say.stripNote(a.label, b.label);
       const context = ui.strip.getContext("2d");
       context.fillStyle = `rgb(${grey(0)}, ${grey(0)}, ${grey(0)})`;
       context.fillRect(0, 0, ui.strip.width, 28);
@@ -576,7 +754,7 @@
         if (d.pointer) {
           const image = timed("decode", () => model.decode(state.pointerZ));
           paint(ui.pointer, image, grey);
-          ui.pointerZ.textContent = `z = (${state.pointerZ[0].toFixed(2)}, ${state.pointerZ[1].toFixed(2)})`;
+          ui.pointerZ.textContent = `z = ${point(state.pointerZ)}`;
           shown.pointer = { z: state.pointerZ.slice(), image };
           d.pointer = false; d.plane = true;
         }
@@ -585,8 +763,7 @@
         if (d.pad) { drawPad(); d.pad = false; }
         const encodeMs = median(timings.encode), decodeMs = median(timings.decode);
         if (decodeMs !== null)
-          ui.timing.textContent = "Measured in this browser: " + (encodeMs !== null ? `encode ${encodeMs.toFixed(1)} ms, ` : "")
-            + `decode ${decodeMs.toFixed(1)} ms (medians of the last runs).`;
+          ui.timing.textContent = say.timing(encodeMs !== null ? number(encodeMs, 1) : null, number(decodeMs, 1));
         stepStrip(started + 12);
         if (state.strip && state.strip.images.length < STEPS) update();
         if (!scheduled) root.dataset.busy = "false";
@@ -629,7 +806,7 @@
       ui.fill.setAttribute("aria-pressed", String(state.fill));
     });
     for (const [button, shape] of ui.shapes) button.addEventListener("click", () => replace({
-      kind: "shape", name: shape.name, label: shape.label,
+      kind: "shape", name: shape.name,
       strokes: shape.polygons.map((polygon) => Object.assign(polygon.map((p) => p.slice()), { filled: true })) }));
     listenPlane(ui.plane, spec, state, (z) => { state.pointerZ = z; changed("pointer"); }, load);
     new ResizeObserver(() => { state.dirty.plane = state.dirty.pad = true; update(); }).observe(ui.plane);
@@ -748,10 +925,10 @@
     const plane = element("canvas", "lx-plane lx-frame-plane", { role: "img" });
     const samples = element("canvas", "lx-samples", { width: perRow * 28, height: rows * 28, role: "img" });
     const slider = element("input", "lx-epoch", { type: "range", min: "0", max: String(last), step: "1",
-      value: String(last), "aria-label": "epoch" });
+      value: String(last), "aria-label": say.epoch });
     const label = element("output", "lx-epoch-label", { "aria-live": "polite" });
     const play = element("button", "md-button lx-button lx-play", { type: "button", "aria-pressed": "false" });
-    play.textContent = "Play";
+    play.textContent = say.play;
     const controls = element("div", "lx-controls");
     controls.append(play, slider, label);
     const planeTitle = titled("", plane), samplesTitle = titled("", samples, controls);
@@ -773,24 +950,24 @@
         paint(cell, cells[index][k], grey);
         context.drawImage(cell, (k % perRow) * 28, Math.floor(k / perRow) * 28);
       }
-      const when = `epoch ${epoch}` + (epoch === 0 ? " (untrained)" : "");
-      label.textContent = `epoch ${epoch} of ${frames.epochs[last]}` + (epoch === 0 ? " (untrained)" : "");
-      planeTitle.firstChild.textContent = `Test images at their latent means, ${when}`;
-      samplesTitle.firstChild.textContent = `The same ${frames.samples} prior codes decoded, ${when}`;
-      plane.setAttribute("aria-label", `test images at their latent means, epoch ${epoch}`);
-      samples.setAttribute("aria-label", `${frames.samples} images decoded from the same prior z, epoch ${epoch}`);
+      const written = number(epoch), samplesWritten = number(frames.samples), when = say.when(written, epoch === 0);
+      label.textContent = say.epochOf(written, number(frames.epochs[last]), epoch === 0);
+      planeTitle.firstChild.textContent = say.framePlaneTitle(when);
+      samplesTitle.firstChild.textContent = say.frameSamplesTitle(samplesWritten, when);
+      plane.setAttribute("aria-label", say.framePlaneLabel(written));
+      samples.setAttribute("aria-label", say.frameSamplesLabel(samplesWritten, written));
       root.dataset.epoch = epoch;
     };
     let timer = null;
     const stop = () => {
       clearInterval(timer);
       timer = null;
-      play.textContent = "Play";
+      play.textContent = say.play;
       play.setAttribute("aria-pressed", "false");
     };
     play.addEventListener("click", () => {
       if (timer !== null) return stop();
-      play.textContent = "Pause";
+      play.textContent = say.pause;
       play.setAttribute("aria-pressed", "true");
       if (Number(slider.value) === last) { slider.value = "0"; draw(); }
       const advance = () => { slider.value = String((Number(slider.value) + 1) % (last + 1)); draw(); };
@@ -808,9 +985,9 @@
     try {
       response = await fetch(new URL(name, folder));
     } catch (error) {
-      throw new Error(`${name} could not be loaded (${error.message})`);
+      throw new Error(say.notLoaded(name, error.message));
     }
-    if (!response.ok) throw new Error(`${name} could not be loaded (HTTP ${response.status})`);
+    if (!response.ok) throw new Error(say.notLoaded(name, `HTTP ${response.status}`));
     return response;
   }
 
@@ -821,12 +998,12 @@
     try {
       spec = JSON.parse(text);
     } catch (error) {
-      throw new Error("explorer.json is not valid JSON");
+      throw new Error(say.notJson);
     }
     const named = (v) => typeof v === "string" && v !== "" && !v.includes("/");
     if (!spec || typeof spec !== "object" || !spec.model || !named(spec.model.weights)
         || !spec.points || !named(spec.points.originals)) {
-      throw new Error("explorer.json is malformed (no model weights or test points named)");
+      throw new Error(say.unnamed);
     }
     return spec;
   }
@@ -835,6 +1012,7 @@
     // The folder is the page's: its data-explorer attribute (docs/latent-space.md).
     const folder = new URL(root.dataset.explorer.replace(/\/?$/, "/"), siteBase());
     const spec = await readSpec(folder);
+    spec.classNames = classNames(spec.classes || []);
     const weights = await fetchFile(folder, spec.model.weights);
     const model = window.VAEModel.load(spec.model, await weights.arrayBuffer(), spec.model.weights);
     const names = { originals: spec.points.originals };
@@ -858,9 +1036,7 @@
      JavaScript", which would blame the reader's browser for a broken or missing file. */
   function failed(root, error) {
     const message = element("p", "lx-error", { role: "alert" });
-    const reason = error && error.message ? error.message : String(error);
-    message.textContent = `The explorer could not load its model: ${reason}. Regenerate the assets with `
-      + "python -m vae report (make report). The figures above show the same encoder and decoder.";
+    message.textContent = say.failed(reasonOf(error));
     root.classList.add("is-failed");
     root.prepend(message);
   }

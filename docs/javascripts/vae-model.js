@@ -8,9 +8,25 @@
  * Layers are the PyTorch ones of code/vae/models.py: Conv2d, ConvTranspose2d, Linear, ReLU, Tanh,
  * Flatten, Unflatten. Arithmetic is in double precision (JavaScript numbers), so the results
  * differ from PyTorch's float32 ones by float32 rounding only.
+ *
+ * A refusal is a `VAEModel.ModelError`: its `reason` names what is wrong and its `values` say
+ * where (numbers as numbers), and the page words it in its own language (latent-explorer.js,
+ * TEXT `model`); this file holds no reader's text.
  */
 (function (global) {
   "use strict";
+
+  /* "malformed" (explorer.json's model entry; its first value is the detail's own reason),
+     "file-length", "not-finite", "big-endian" or "unknown-op", with the values the page's
+     words need. The message is the same, for a console. */
+  class ModelError extends Error {
+    constructor(reason, ...values) {
+      super(values.length ? `${reason} (${values.join(", ")})` : reason);
+      this.name = "ModelError";
+      this.reason = reason;
+      this.values = values;
+    }
+  }
 
   /* A convolution as one matrix product: out (O x N) = W (O x K) . columns (K x N), with
      K = C * k * k unfolded input values per output position and N output positions; the inner
@@ -151,7 +167,7 @@
       else if (layer.op === "unflatten") {
         const [channels, height, width] = layer.shape.length === 3 ? layer.shape : [layer.shape[0], 1, 1];
         tensor = { data: t.data, channels, height, width };
-      } else throw new Error("the page's model has no layer " + layer.op);
+      } else throw new ModelError("unknown-op", layer.op);
     }
     return tensor;
   }
@@ -171,7 +187,6 @@
     return prepared;
   }
 
-  const count = (n) => n.toLocaleString("en-US");
   const isCount = (v, least) => Number.isInteger(v) && v >= least;
   /* The number of weights and biases each layer holds, from its shape (PyTorch's layout). */
   const SHAPES = {
@@ -184,27 +199,27 @@
   /* Refuse a model the page cannot run as the report trained it: a malformed `model` entry, a
      file whose length is not exactly what the layers' shapes need (cut short, empty, or with
      anything appended), or a weight that is not finite (it would decode a blank image without
-     any error). Each error says what is wrong, in a sentence for the page. */
+     any error). Each refusal is a ModelError naming what is wrong. */
   function check(spec, buffer, name) {
-    const malformed = (what) => new Error(`explorer.json's model is malformed (${what})`);
-    if (!spec || typeof spec !== "object") throw malformed("no model entry");
-    if (spec.dtype !== "float32-le") throw malformed(`its weights are ${spec.dtype}, not float32-le`);
-    if (!isCount(spec.latent_dim, 1)) throw malformed("no latent dimension");
-    if (!Array.isArray(spec.encoder) || !Array.isArray(spec.decoder)) throw malformed("no encoder or decoder");
+    const malformed = (what, ...values) => new ModelError("malformed", what, ...values);
+    if (!spec || typeof spec !== "object") throw malformed("no-model");
+    if (spec.dtype !== "float32-le") throw malformed("dtype", String(spec.dtype));
+    if (!isCount(spec.latent_dim, 1)) throw malformed("no-latent");
+    if (!Array.isArray(spec.encoder) || !Array.isArray(spec.decoder)) throw malformed("no-layers");
     const ranges = [];
     [...spec.encoder, spec.mu, spec.logvar, ...spec.decoder].forEach((layer, index) => {
       const op = layer && layer.op;
       if (PLAIN.includes(op)) return;
-      if (!SHAPES[op]) throw malformed(`layer ${index} is ${op === undefined ? "missing" : "a " + op}`);
+      if (!SHAPES[op]) throw op === undefined ? malformed("layer-missing", index) : malformed("layer-op", index, String(op));
       const sizes = ["in", "out", "kernel"].filter((key) => op !== "linear" || key !== "kernel");
       if (!sizes.every((key) => isCount(layer[key], 1))
           || (op !== "linear" && !["stride", "padding"].every((key) => isCount(layer[key], key === "stride" ? 1 : 0)))) {
-        throw malformed(`layer ${index} (${op}) has no valid shape`);
+        throw malformed("layer-shape", index, op);
       }
       SHAPES[op](layer).forEach((expected, part) => {
         const range = layer[part ? "bias" : "weight"];
         if (!Array.isArray(range) || range.length !== 2 || !isCount(range[0], 0) || range[1] !== expected) {
-          throw malformed(`layer ${index} (${op}) does not hold its ${count(expected)} ${part ? "biases" : "weights"}`);
+          throw malformed("layer-size", index, op, expected, part === 1);
         }
         ranges.push(range);
       });
@@ -212,23 +227,20 @@
     ranges.sort((a, b) => a[0] - b[0]);
     let end = 0;
     for (const [offset, n] of ranges) {
-      if (offset !== end) throw malformed("its layers' weights overlap or leave gaps");
+      if (offset !== end) throw malformed("layer-gaps");
       end += n;
     }
-    if (buffer.byteLength !== 4 * end) {
-      throw new Error(`the model file ${name} is ${count(buffer.byteLength)} bytes, expected ${count(4 * end)}`
-                      + " (what the layers of explorer.json need)");
-    }
+    if (buffer.byteLength !== 4 * end) throw new ModelError("file-length", name, buffer.byteLength, 4 * end);
     const floats = new Float32Array(buffer);
     for (let i = 0; i < floats.length; i++) {
-      if (!Number.isFinite(floats[i])) throw new Error(`the model file ${name} holds a value that is not a number or infinite (value ${count(i)})`);
+      if (!Number.isFinite(floats[i])) throw new ModelError("not-finite", name, i);
     }
     return floats;
   }
 
   function load(spec, buffer, name) {
     const floats = check(spec, buffer, name || "model.bin");
-    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("this browser is big-endian");
+    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new ModelError("big-endian");
     const encoder = spec.encoder.map((layer) => prepare(layer, floats));
     const decoder = spec.decoder.map((layer) => prepare(layer, floats));
     const heads = { mu: prepare(spec.mu, floats), logvar: prepare(spec.logvar, floats) };
@@ -247,5 +259,5 @@
     };
   }
 
-  global.VAEModel = { load, check };
+  global.VAEModel = { load, check, ModelError };
 })(typeof window !== "undefined" ? window : globalThis);
