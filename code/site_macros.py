@@ -35,6 +35,8 @@ Words and blocks:
   compares numbers to choose its words: the code judged each finding once, and the page places it;
 - `layers("conv", latent=2)`, `layers("mlp", latent=2, hidden=[512, 256])`: a table of every
   layer of the model the package builds; `run_downloads()`: a table of every run's files;
+  `explorer_labels()`: the class names of both datasets in the page's language, for the latent
+  explorer (docs/javascripts/latent-explorer.js), once on a page that has one;
   a block inside a content tab or an admonition takes `| indent(4)`;
 - `get_project`: the shell line that gets the project: `git clone <the repository> vae-report && cd
   vae-report` where the build environment names the repository, else a `cd` into the reader's copy
@@ -320,6 +322,20 @@ def run_downloads(assets: Path, link_prefix: str = "assets/runs") -> Markup:
     return Markup("\n".join(lines))
 
 
+def explorer_labels() -> Markup:
+    """The class names the latent explorer shows, in the page's language: a JSON map from each
+    dataset's class names (as explorer.json writes them, in English) to the page's, in a
+    `<script type="application/json" class="lx-labels">` that latent-explorer.js reads. The
+    translations are the figures' own (vae.language, labels/<language>.yml); an English page maps
+    each name to itself."""
+    from vae.data import DATASETS
+    from vae.language import translate
+    names = {name: translate(name, PAGE.language) for spec in DATASETS.values() for name in spec.classes}
+    # JSON in a script element: "<" written as an escape, so no name can end the element.
+    text = json.dumps(names, ensure_ascii=False).replace("<", "\\u003c")
+    return Markup(f'<script type="application/json" class="lx-labels">{text}</script>')
+
+
 def layer_table(arch: str, latent: int, hidden: tuple[int, ...] | list[int] = (400,)) -> Markup:
     """A Markdown table of every layer of `build_model(arch, ...)`: output shape and parameters.
 
@@ -406,6 +422,7 @@ def define_env(env) -> None:
     env.macro(lambda name, form=None: say(assets, name, form), "say")
     env.macro(lambda arch, latent, hidden=(400,): layer_table(arch, latent, hidden), "layers")
     env.macro(lambda: run_downloads(assets.folder), "run_downloads")
+    env.macro(explorer_labels, "explorer_labels")
     _report_errors_in_one_line()
 
 
