@@ -2,8 +2,9 @@
 
 A mouse click on the epoch slider must change the samples to that epoch's row of frames.png (in
 the figures' grey levels), Play and Pause must run and stop the animation, the explorer must fit
-a phone in both palettes, and without JavaScript the static figure stays. Screenshots at 1400 and
-400 px, light and dark, go to $SITE_SCREENSHOTS (default: a temporary folder). The model in the
+a phone in both palettes, without JavaScript the static figure stays, and on the Portuguese page
+every text it shows is Portuguese. Screenshots at 1400 and 400 px, light and dark, go to
+$SITE_SCREENSHOTS (default: a temporary folder). The model in the
 page (drawing, the pointer's decode, test images, interpolation) is tests/test_explorer_model_browser.py's.
 The site is built once per session and driven through Playwright (tests/support/site.py).
 """
@@ -19,10 +20,13 @@ import pytest
 from support.site import screenshot_folder
 
 from support.explorer_images import read_png, sprite_cell
+from vae.data import FASHION_MNIST
 from vae.figures import display_grey
+from vae.language import translate
 
 ASSETS = Path(__file__).resolve().parents[1] / "docs" / "assets" / "runs" / "mnist-conv-z2" / "explorer"
 EXPLORER = ".latent-explorer[data-explorer='assets/runs/mnist-conv-z2/explorer']"
+FASHION = ".latent-explorer[data-explorer='assets/runs/fashion-mnist-conv-z2/explorer']"
 GRAY_TOLERANCE = 2   # canvas pixels of a drawn grayscale PNG; colour management may move one level
 
 # The 28 x 28 image a canvas shows: the centre pixel of each of its 28 x 28 blocks (red channel).
@@ -164,3 +168,48 @@ def test_without_javascript_the_static_manifold_figure_stays(site_browser):
     assert seen["manifold"] > 100, f"the static manifold figure is not shown without JavaScript: {seen}"
 
 
+
+
+# What the explorers of a page show: the pad's buttons, the shapes' row, the epoch slider's name
+# and label, the Play button, the pointer's z, and the Fashion-MNIST legend.
+SHOWN_WORDS = r"""
+(([mnist, fashion]) => {
+  const texts = (root, selector) => [...document.querySelector(root).querySelectorAll(selector)]
+    .map((el) => el.textContent.trim());
+  const one = (root, selector) => document.querySelector(root).querySelector(selector);
+  return {buttons: texts(fashion, '.lx-buttons:not(.lx-shapes) > button'),
+          shapes: texts(fashion, '.lx-shapes > *'),
+          slider: one(mnist, '.lx-epoch').getAttribute('aria-label'),
+          epoch: one(mnist, '.lx-epoch-label').textContent, play: one(mnist, '.lx-play').textContent,
+          pad: one(mnist, '.lx-pad').getAttribute('aria-label'), z: one(mnist, '.lx-z').textContent,
+          legend: texts(fashion, '.lx-legend li')};
+})"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_explorer_speaks_the_language_of_its_page(site_browser, spec):
+    """On pt/latent-space/ the explorer's buttons, the epoch slider, the z readout (decimal comma) and
+    the Fashion-MNIST class names of its legend are Portuguese; the English page keeps English."""
+    last = spec["frames"]["epochs"][-1]
+    expected = {
+        "en": {"buttons": ["Undo", "Clear", "New sample", "Fill"],
+               "shapes": ["Start from:", "Trousers", "Shoe", "T-shirt"], "slider": "epoch",
+               "epoch": f"epoch {last} of {last}", "play": "Play", "pad": "Drawing pad:",
+               "z": "z = (0.00, 0.00)", "legend": list(FASHION_MNIST.classes)},
+        "pt": {"buttons": ["Desfazer", "Limpar", "Nova amostra", "Preencher"],
+               "shapes": ["Começar de:", "Calça", "Sapato", "Camiseta"], "slider": "época",
+               "epoch": f"época {last} de {last}", "play": "Reproduzir", "pad": "Área de desenho:",
+               "z": "z = (0,00, 0,00)", "legend": [translate(name, "pt") for name in FASHION_MNIST.classes]},
+    }
+    assert "Bota de cano curto" in expected["pt"]["legend"]
+    for language, prefix in (("en", ""), ("pt", "pt/")):
+        page = site_browser.new_page(width=1400, height=1000)
+        _open_explorer(page, f"{site_browser.url}/{prefix}latent-space/")
+        for root in (EXPLORER, FASHION):
+            ready = _wait(page, f"document.querySelector(\"{root}\").dataset.ready === 'true' "
+                                f"&& document.querySelector(\"{root}\").dataset.busy === 'false'")
+            assert ready, f"{language}: {root} did not start"
+        seen = page.evaluate(SHOWN_WORDS, [EXPLORER, FASHION])
+        seen["pad"] = seen["pad"].split(":")[0] + ":"
+        assert seen == expected[language], f"{language}: {seen}"
