@@ -1045,7 +1045,7 @@
     document.querySelectorAll(".latent-explorer[data-explorer]").forEach((root) => {
       start(root).catch((error) => {
         root.dataset.ready = "failed";
-        console.error("latent explorer:", error);
+        console.error(`latent explorer: ${reasonOf(error)}`, error);   // the page's words, then the error and its stack
         failed(root, error);
       });
     });
