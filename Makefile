@@ -86,10 +86,11 @@ axe:
 	elif [ ! -f $(AXE) ] || [ tests/browser/package-lock.json -nt $(AXE) ]; then \
 	    npm ci --prefix tests/browser --no-audit --no-fund && touch $(AXE); fi
 
-# One test worker per core (pytest-xdist), each test file on one worker, so that a file's
-# fixtures are made once; the quick report and the site are made once for all of them.
+# One test worker per core (pytest-xdist); each test file on one worker, so that a file's
+# fixtures are made once, except the long tests marked `spread` (tests/conftest.py); the quick
+# report and the site are made once for all workers.
 test: data axe
-	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadgroup
 
 # EXAMPLES_DIR=path/to/a/copy/of/pytorch/examples also times its vae/main.py against ours.
 bench: data

@@ -390,7 +390,7 @@ def on_page_context(context, page, config, nav, **kwargs):
     among the documentation pages it saw, which a notebook was not yet (on_files above), and would
     lead to the other edition's home page instead."""
     source, language = page.file.src_uri, building(config)
-    alternates = config.extra.get("alternate") if "alternate" in config.extra else None
+    alternates = getattr(config.extra, "alternate", None)   # as the theme reads it (the plugin sets it so)
     if not (source.startswith("notebooks/") and source.endswith(".py")) or not alternates:
         return context
     prefix = "" if language == SOURCE_LANGUAGE else f"{language}/"

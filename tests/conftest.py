@@ -19,6 +19,15 @@ from support.site import built_site, chromium, served_site, site_browser  # noqa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`--dist loadgroup`) the tests of one file stay on one worker, so that a
+    file's module fixtures are made once, except tests marked `spread`: long ones that share no
+    module fixture, which any worker may take (the page check of each edition, each PDF)."""
+    for item in items:
+        if item.get_closest_marker("spread") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 def pytest_configure(config):
     """Under pytest-xdist (`make test` runs one worker per core), each worker's torch takes its
     share of the cores, so that two workers' training does not fight over each core."""

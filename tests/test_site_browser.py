@@ -318,16 +318,16 @@ def _screenshot(page, path: Path | None) -> None:
                     clip={"x": 0, "y": 0, "width": size[0], "height": min(size[1], SCREENSHOT_MAX_HEIGHT_PX)})
 
 
-def _dark_palette_problems(page, served: str, screens: Path | None) -> list[str]:
+def _dark_palette_problems(page, served: str, screens: Path | None, prefix: str = "") -> list[str]:
     """Click the palette toggle, as a reader would; Material remembers it for the next page.
 
     axe-core runs again in the dark palette on a page with prose, one with code and the notebook.
     """
     problems = []
-    page.goto(f"{served}/")
+    page.goto(f"{served}/{prefix}")
     page.click("form[data-md-component=palette] label:not([hidden])")
-    for name in ("", "evaluation/", "notebooks/latent_space/"):
-        if name:
+    for name in (prefix, f"{prefix}evaluation/", f"{prefix}notebooks/latent_space/"):
+        if name != prefix:
             page.goto(f"{served}/{name}")
         try:
             page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'", timeout=5000)
@@ -348,12 +348,16 @@ def _screen_name(page: str) -> str:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_every_page_in_headless_chromium(built_site, site_browser, tmp_path_factory):
+@pytest.mark.spread
+@pytest.mark.parametrize("edition", ["en", "pt"])
+def test_every_page_in_headless_chromium(edition, built_site, site_browser, tmp_path_factory):
     served = site_browser.url
     # Screenshots are for a reader's eye and assert nothing: taken when $SITE_SCREENSHOTS names a folder.
-    screens = screenshot_folder(tmp_path_factory, "site-screens") if os.environ.get("SITE_SCREENSHOTS") else None
-    pages = [p for p in _pages(built_site) if not p.endswith(PRINT_PAGE)]   # both editions
-    assert {"", "notebooks/latent_space/", "pt/", "pt/notebooks/latent_space/"} <= set(pages), pages
+    screens = screenshot_folder(tmp_path_factory, f"site-screens-{edition}") if os.environ.get("SITE_SCREENSHOTS") else None
+    prefix = "" if edition == "en" else f"{edition}/"
+    pages = [p for p in _pages(built_site) if not p.endswith(PRINT_PAGE)
+             and (p.startswith(prefix) if prefix else not p.startswith("pt/"))]
+    assert {prefix, f"{prefix}notebooks/latent_space/"} <= set(pages) and len(pages) >= 10, pages
     figure_text_px = _figure_text_px(built_site)
     problems: list[str] = []
     page = site_browser.new_page(width=1400)
@@ -378,7 +382,7 @@ def test_every_page_in_headless_chromium(built_site, site_browser, tmp_path_fact
         _screenshot(page, screens and screens / f"{_screen_name(name)}-{NARROW_PX}.png")
         problems += [f"/{name} at {NARROW_PX} px: {p}" for p in _narrow_problems(page, figure_text_px)]
     page.set_viewport_size({"width": 1400, "height": 900})
-    problems += _dark_palette_problems(page, served, screens)
+    problems += _dark_palette_problems(page, served, screens, prefix)
     # Every request Chromium made for another host than the local server was blocked and recorded.
     if site_browser.outside_requests:
         problems.append(f"requests left the local server: {sorted(set(site_browser.outside_requests))}")

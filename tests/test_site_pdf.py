@@ -83,7 +83,9 @@ def _title(page_html: str) -> str:
 
 
 def _squeeze(text: str) -> str:
-    return re.sub(r"\s+", "", text)
+    """`text` without spaces, its ligatures (ﬁ, which Chromium prints for "fi") written out."""
+    import unicodedata
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
 
 def pdf_pages(pdf: Path) -> list[list[tuple[str, bool]]]:
@@ -163,6 +165,7 @@ def report_pdf(request, chromium, served_site, tmp_path_factory) -> tuple[str, P
 
 @pytest.mark.browser
 @pytest.mark.slow
+@pytest.mark.spread
 def test_the_pdf_holds_every_chapter_on_its_own_pages_without_raw_markup(built_site, report_pdf):
     language, report_pdf = report_pdf
     built_site = built_site / site_pdf.edition(language)

@@ -119,5 +119,5 @@ def translate(text: str, language: str) -> str:
 def building(mkdocs_config) -> str:
     """The language an MkDocs build is making: mkdocs-static-i18n builds one at a time, and says
     which; without the plugin, the source language."""
-    plugin = mkdocs_config["plugins"].get("i18n")
+    plugin = (mkdocs_config.get("plugins") or {}).get("i18n")
     return getattr(plugin, "current_language", None) or SOURCE_LANGUAGE

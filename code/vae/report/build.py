@@ -174,7 +174,8 @@ def _manifest(profile: Profile, env: dict[str, Any], outcomes: dict[str, RunOutc
              "files": [f"runs/{o.spec.name}/{f}" for f in o.files], "code_commit": env["git_commit"],
              "device": o.metrics["device_name"], "wall_time_s": o.metrics["wall_time_s"],
              "report_time_s": o.report_time_s} for o in outcomes.values()]
-    pngs = sorted(p for p in shared if p.endswith(".png")) + [f for run in runs for f in run["figures"]]
+    figure_files = sorted(str(p.relative_to(staging)) for p in (staging / "figures").glob("*.png"))
+    pngs = figure_files + [f for run in runs for f in run["figures"]]
     # The latent explorer's data (image sprites, not figures), in the folders of the runs that draw it.
     explorer_files = sorted(str(p.relative_to(staging)) for p in staging.glob("runs/*/explorer/*")
                             if p.is_file() and not p.name.startswith("."))
@@ -182,6 +183,6 @@ def _manifest(profile: Profile, env: dict[str, Any], outcomes: dict[str, RunOutc
             "code_commit": env["git_commit"], "device": device, "environment": env, "runs": runs,
             "failed_runs": failures, "tables": sorted(p for p in shared if p.startswith("tables/")),
             # Every figure, with its copies in the other languages (save_png writes them beside it).
-            "figures": sorted(str(p.relative_to(staging)) for p in (staging / "figures").glob("*.png")),
+            "figures": figure_files,
             "explorer": explorer_files,
             "figure_text_px": {p: figures.text_px(staging / p) for p in pngs}}
