@@ -249,7 +249,9 @@ NOTEBOOK_DOWNLOADS = {
            '<a href="{stem}.py" download>{stem}.py</a> (Python, formato percent). '
            "Ele roda a partir de <code>docs/notebooks/</code> de um clone, onde encontra os assets.")}
 # A snippet of a Markdown file (a generated table, an include): the Portuguese page takes its X.pt.md.
-MARKDOWN_SNIPPET = re.compile(r'^(?P<indent>[ \t]*--8<-- ")(?P<path>docs/[^"]+?)(?P<suffix>\.md)"', re.M)
+# Runs before mkdocs-macros, so a path may still hold a value with its own quotes
+# ({{ findings.runs.reference["fashion-mnist"][0] }}): the path ends at the line's last `.md"`.
+MARKDOWN_SNIPPET = re.compile(r'^(?P<indent>[ \t]*--8<-- ")(?P<path>docs/.+?)(?P<suffix>\.md)"[ \t]*$', re.M)
 
 
 def localized_snippets(markdown: str, language: str) -> str:
@@ -359,15 +361,14 @@ def on_build_error(error, **kwargs):
 @event_priority(50)    # before mkdocs-macros renders the page, so the listings' values are rendered too
 def on_page_markdown(markdown: str, page, config, files, **kwargs):
     language = building(config)
-    markdown = localized_snippets(markdown, language)
     if page.file.src_uri != str(localized_path(LISTINGS_PAGE, language)):
-        return markdown
+        return localized_snippets(markdown, language)
     i18n = config["plugins"].get("i18n")
     titles = (i18n.current_language_config.nav_translations or {}) if i18n is not None else {}
     listings = listings_markdown(Path(config["docs_dir"]), config["nav"] or [], language, titles)
     if not listings:
         raise PluginError(f"{LISTINGS_PAGE}: no chapter before the {APPENDIX_PART!r} part of the navigation folds a listing")
-    return markdown.rstrip("\n") + "\n\n" + listings
+    return localized_snippets(markdown.rstrip("\n") + "\n\n" + listings, language)
 
 
 def on_page_content(html: str, page, config, files, **kwargs):
@@ -419,6 +420,7 @@ def on_post_build(config, **kwargs):
                 # mkdocs-print-site writes each chapter's links for a print page at the site's
                 # root ("../pt/assets/..."); this edition's is one folder down (pt/print_page/).
                 html = html.replace(f'="../{language}/', '="../').replace("</head>", PAGE_FOOTER.get(language, "") + "</head>", 1)
+                html = translated_captions(html, language)   # print-site joins the pages' content as Markdown made it
             print_page.write_text(html, encoding="utf-8")
         for source in sorted((Path(config["docs_dir"]) / "notebooks").glob("*.py")):
             stem, _, suffix = source.stem.partition(".")   # latent_space.pt.py: the Portuguese edition

@@ -196,3 +196,21 @@ def test_search_finds_the_pages_of_the_reader_s_language(site_browser):
     # and glossary, which hold the English words too, may follow).
     assert len(found["pt/evaluation/"]) >= 5 and all("/pt/" in link for link in found["pt/evaluation/"][:5])
     assert len(found["evaluation/"]) >= 5 and not any("/pt/" in link for link in found["evaluation/"][:5])
+
+
+def test_an_included_table_whose_path_holds_a_value_is_the_portuguese_one():
+    """The hook runs before the values are filled in: a path with quotes inside its value still
+    ends at its `.md"`."""
+    import site_hooks
+    line = '    --8<-- "docs/assets/runs/{{ findings.runs.reference["fashion-mnist"][0] }}/metrics.md"'
+    assert site_hooks.localized_snippets(line, "pt") == line.replace('metrics.md"', 'metrics.pt.md"')
+    assert site_hooks.localized_snippets(line, "en") == line
+
+
+def test_no_english_caption_or_generated_table_on_a_portuguese_page(built_site):
+    """Caption prefixes and the generated tables' headers of every Portuguese page, the print page
+    included, are Portuguese."""
+    english = re.compile(r'class="caption-prefix">(?:Figure|Table) |<th[^>]*>(?:split|epoch|run|model)</th>')
+    found = [str(p.relative_to(built_site)) for p in (built_site / "pt").rglob("index.html")
+             if english.search(p.read_text(encoding="utf-8"))]
+    assert found == []

@@ -140,7 +140,7 @@
             + "forma preenchida, ative Preencher (cada traço é fechado e preenchido) ou comece de uma forma.",
       fill: "Preencher", fillLabel: "Preencher: fechar cada novo traço e preenchê-lo de cinza",
       shapesLabel: "Começar de uma forma", startFrom: "Começar de:",
-      shapes: { "Trouser": "Calça", "Sneaker": "Sapato", "T-shirt/top": "Camiseta" },
+      shapes: { "Trouser": "Calça", "Sneaker": "Tênis", "T-shirt/top": "Camiseta" },
       shapeLabel: (shape) => `Começar da forma preenchida de ${shape.toLowerCase()}`,
       classes: "classes",
       planeTitle: "Plano latente: imagens de teste nas suas médias; \u03bc (+), elipse de 1\u03c3 e amostra z (\u25cb) "
