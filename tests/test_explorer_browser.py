@@ -198,7 +198,7 @@ def test_the_explorer_speaks_the_language_of_its_page(site_browser, spec):
                "epoch": f"epoch {last} of {last}", "play": "Play", "pad": "Drawing pad:",
                "z": "z = (0.00, 0.00)", "legend": list(FASHION_MNIST.classes)},
         "pt": {"buttons": ["Desfazer", "Limpar", "Nova amostra", "Preencher"],
-               "shapes": ["Começar de:", "Calça", "Sapato", "Camiseta"], "slider": "época",
+               "shapes": ["Começar de:", "Calça", "Tênis", "Camiseta"], "slider": "época",
                "epoch": f"época {last} de {last}", "play": "Reproduzir", "pad": "Área de desenho:",
                "z": "z = (0,00, 0,00)", "legend": [translate(name, "pt") for name in FASHION_MNIST.classes]},
     }
