@@ -35,6 +35,9 @@ code/site_macros.py. The hooks do what is not templating:
 10. Figures readable on a phone. An image whose text size manifest.json gives keeps the width at
    which that text is MIN_FIGURE_TEXT_PX tall (`--readable-width`, used by extra.css), and its
    figure scrolls sideways in its own box on a narrower screen instead of shrinking the text.
+11. The theme in the page's language. What the Markdown extensions and mkdocs-jupyter write in
+   English on every page (a heading's permalink title, a notebook's copy buttons) is replaced by
+   the edition's words (THEME_WORDS); an English page is left as it is.
 """
 
 from __future__ import annotations
@@ -248,6 +251,16 @@ NOTEBOOK_DOWNLOADS = {
     "pt": ('Baixe este notebook: <a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) ou '
            '<a href="{stem}.py" download>{stem}.py</a> (Python, formato percent). '
            "Ele roda a partir de <code>docs/notebooks/</code> de um clone, onde encontra os assets.")}
+# What the theme's Markdown extensions and mkdocs-jupyter write into a page in English whatever the
+# page's language: the headings' permalink title (toc), the notebook's copy buttons and the alt text
+# of its output images (nbconvert). Each edition's words replace them in its pages and its print
+# page; the palette toggles' names have a setting of their own (mkdocs.yml, the language's `theme`).
+THEME_WORDS = {
+    "pt": {' title="Permanent link"': ' title="Link permanente para esta seção"',
+           ' aria-label="Copy to Clipboard"': ' aria-label="Copiar para a área de transferência"',
+           ' hidden="">Copied!</span>': ' hidden="">Copiado!</span>',
+           ' alt="No description has been provided for this image"':
+               ' alt="Nenhuma descrição foi fornecida para esta imagem"'}}
 # A snippet of a Markdown file (a generated table, an include): the Portuguese page takes its X.pt.md.
 # Runs before mkdocs-macros, so a path may still hold a value with its own quotes
 # ({{ findings.runs.reference["fashion-mnist"][0] }}): the path ends at the line's last `.md"`.
@@ -272,6 +285,14 @@ def translated_captions(html: str, language: str) -> str:
         kind, _, rest = match["text"].partition(" ")
         return match[1] + translate(kind, language) + (" " + rest if rest else "") + match[3]
     return CAPTION_PREFIX.sub(word, html)
+
+
+def translated_theme_words(html: str, language: str) -> str:
+    """The theme's English attributes of a page (THEME_WORDS) in `language`; a page in the source
+    language, or in one without an entry, is returned as it is."""
+    for english, translated in THEME_WORDS.get(language, {}).items():
+        html = html.replace(english, translated)
+    return html
 
 
 @event_priority(100)   # before the plugins' own on_config: mkdocs-macros loads its module there
@@ -421,6 +442,7 @@ def on_post_build(config, **kwargs):
                 # root ("../pt/assets/..."); this edition's is one folder down (pt/print_page/).
                 html = html.replace(f'="../{language}/', '="../').replace("</head>", PAGE_FOOTER.get(language, "") + "</head>", 1)
                 html = translated_captions(html, language)   # print-site joins the pages' content as Markdown made it
+                html = translated_theme_words(html, language)
             print_page.write_text(html, encoding="utf-8")
         for source in sorted((Path(config["docs_dir"]) / "notebooks").glob("*.py")):
             stem, _, suffix = source.stem.partition(".")   # latent_space.pt.py: the Portuguese edition
@@ -441,4 +463,4 @@ def on_post_page(output: str, page, config, **kwargs):
     cleaned, removed = REMOTE_TAG.subn("", output)
     if removed:
         log.debug("%s: removed %d third-party script/style tag(s)", page.file.src_uri, removed)
-    return cleaned
+    return translated_theme_words(cleaned, building(config))

@@ -7,8 +7,9 @@ rendered as a Jinja template before Markdown, so a page writes
     {% if runs["mnist-conv-z2"].metrics.best_epoch < runs["mnist-conv-z2"].metrics.epochs %} ... {% endif %}
 
 Generated JSON (everything under docs/assets/, read when a page uses it):
-- `manifest` (manifest.json), `classifier` (classifier.json), `bench` (bench/bench.json),
-  `findings` (findings.json), `tables.<name>` (tables/<name>.json);
+- `manifest` (manifest.json), `classifier` (classifier.json), `bench` (bench/bench.json; its
+  machine line `page.measured_on` in the page's language), `findings` (findings.json),
+  `tables.<name>` (tables/<name>.json);
 - `runs["<run>"].metrics` and `runs["<run>"].config` (runs/<run>/metrics.json, config.json);
   the manifest's own record of each run is in `manifest.runs`, so a page can reach a run through
   the manifest: `{% for run in manifest.runs %}{{ runs[run.name].metrics.test.kl | nats }}{% endfor %}`;
@@ -301,6 +302,29 @@ def say(assets: "Assets", name: str, form: str | None = None) -> str:
         raise PageValueError(f"finding {name!r}: {err}") from None
 
 
+def edition_bench(assets: "Assets") -> Record:
+    """bench/bench.json as the page being rendered reads it: its machine line (`page.measured_on`,
+    which the benchmark wrote in English) in the page's language, made from the machine the file
+    records (`hardware`, vae.bench.markdown.hardware_line); an English page reads the file as it is."""
+    record = assets("bench/bench.json")
+
+    def read() -> Any:
+        data = record._read()
+        if PAGE.language == "en" or not isinstance(data, dict):
+            return data
+        hardware, page = data.get("hardware"), data.get("page")
+        if not isinstance(hardware, dict) or not isinstance(page, dict) or "measured_on" not in page:
+            return data
+        from vae.bench.markdown import hardware_line
+        try:
+            line = hardware_line(hardware, PAGE.language)
+        except KeyError as err:
+            raise PageValueError(f"docs/assets/bench/bench.json: no value 'hardware.{err.args[0]}'; "
+                                 f"{_regenerate('docs/assets/bench/')}") from None
+        return {**data, "page": {**page, "measured_on": line}}
+    return Record(read, record._file)
+
+
 # ---------------------------------------------------------------------------------------------
 # Blocks.
 
@@ -405,7 +429,7 @@ def define_env(env) -> None:
     variables = {
         "asset": assets,
         "manifest": assets("manifest.json"), "classifier": assets("classifier.json"),
-        "bench": assets("bench/bench.json"), "findings": assets("findings.json"),
+        "bench": edition_bench(assets), "findings": assets("findings.json"),
         "tables": Folder(lambda name: assets(f"tables/{name}.json")),
         "runs": Folder(lambda name: SimpleNamespace(name=name, metrics=assets(f"runs/{name}/metrics.json"),
                                                     config=assets(f"runs/{name}/config.json"))),

@@ -17,7 +17,7 @@ MODEL_LABELS = {"conv": "ConvVAE (latent 2)", "mlp": "MLP 784-400 (latent 20)"}
 
 def page_numbers(r: dict[str, Any]) -> dict[str, Any]:
     """What the Performance page's sentences quote, in the units they are quoted in."""
-    numbers: dict[str, Any] = {"measured_on": _hw_line(r["hardware"]),
+    numbers: dict[str, Any] = {"measured_on": hardware_line(r["hardware"]),
                                "cpu_bf16_native": r.get("precision", {}).get("cpu_bf16_native")}
     for name in MODELS:
         t = r["training"][name]
@@ -49,10 +49,21 @@ def page_numbers(r: dict[str, Any]) -> dict[str, Any]:
     return numbers
 
 
-def _hw_line(hw: dict[str, Any]) -> str:
-    where = hw.get("gpu") or hw["cpu"]
-    return (f"{where}; {hw['cpu_cores']} CPU cores, {hw['torch_threads']} torch threads; "
-            f"PyTorch {hw['torch']}, Python {hw['python']} ({hw['platform']})")
+# The machine a benchmark ran on, as the Performance page names it ("Measured on: ..."), in each
+# language. bench.json keeps the English line (`page.measured_on`); a page in another language
+# writes it again from the same record (`hardware`), through code/site_macros.py.
+HARDWARE_LINE = {
+    "en": "{where}; {cpu_cores} CPU cores, {torch_threads} torch threads; PyTorch {torch}, Python {python} ({platform})",
+    "pt": "{where}; {cpu_cores} núcleos de CPU, {torch_threads} threads do torch; PyTorch {torch}, Python {python} "
+          "({platform})",
+}
+
+
+def hardware_line(hw: dict[str, Any], language: str = SOURCE_LANGUAGE) -> str:
+    """The machine of a benchmark run (bench.json's `hardware`) in one line, in `language`."""
+    return HARDWARE_LINE[language].format(where=hw.get("gpu") or hw["cpu"], cpu_cores=hw["cpu_cores"],
+                                          torch_threads=hw["torch_threads"], torch=hw["torch"],
+                                          python=hw["python"], platform=hw["platform"])
 
 
 PIPELINE_COLUMNS = [Column("model", "Model"), Column("pipeline", "Pipeline"),
