@@ -121,11 +121,11 @@ a suíte falha se esta página e os testes discordarem.
 - **O log nunca para uma execução**: se o stdout é fechado (`train ... | head -1`) ou falha, as
   linhas restantes são descartadas e o treinamento continua; caracteres que o stdout não consegue
   codificar são escapados.
-- **A compilação do site recusa assets misturados ou impublicáveis**: antes de qualquer página, ela
+- **A geração do site recusa assets misturados ou impublicáveis**: antes de qualquer página, ela
   verifica que as execuções, as tabelas e o `manifest.json` de `docs/assets` vêm de um mesmo
   relatório, que os registros estão bem formados, que cada figura listada é um PNG e cada tabela
-  gerada uma tabela sem HTML bruto, e nomeia o primeiro arquivo com problema. `make site` compila
-  numa pasta temporária e a troca de lugar no fim, então uma compilação que falha deixa o site
+  gerada uma tabela sem HTML bruto, e nomeia o primeiro arquivo com problema. `make site` gera o
+  site numa pasta temporária e só a põe no lugar no fim, então uma geração que falha deixa o site
   anterior.
 - **O relatório nunca apaga o que não escreveu.** Ele é montado numa pasta de preparação no mesmo
   sistema de arquivos de `--out` e chega de uma vez ou não chega. Substitui só os arquivos que o

@@ -200,7 +200,7 @@ def test_the_explorer_speaks_the_language_of_its_page(site_browser, spec):
         "pt": {"buttons": ["Desfazer", "Limpar", "Nova amostra", "Preencher"],
                "shapes": ["Começar de:", "Calça", "Tênis", "Camiseta"], "slider": "época",
                "epoch": f"época {last} de {last}", "play": "Reproduzir", "pad": "Área de desenho:",
-               "z": "z = (0,00, 0,00)", "legend": [translate(name, "pt") for name in FASHION_MNIST.classes]},
+               "z": "z = (0,00; 0,00)", "legend": [translate(name, "pt") for name in FASHION_MNIST.classes]},
     }
     assert "Bota de cano curto" in expected["pt"]["legend"]
     for language, prefix in (("en", ""), ("pt", "pt/")):

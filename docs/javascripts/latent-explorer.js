@@ -57,7 +57,7 @@
      model's refusals (vae-model.js) carry a reason and its values, worded here (`model`). */
   const TEXT = {
     en: {
-      decimal: ".", group: ",",
+      decimal: ".", group: ",", pair: ", ",
       planeLabel: "Latent plane: move the pointer or use the arrow keys to decode any point; "
                   + "click a test point or press Enter near one to load it into the drawing pad",
       padLabel: "Drawing pad: draw a digit or a garment here with a mouse, a finger or a pen, "
@@ -125,7 +125,7 @@
       },
     },
     pt: {
-      decimal: ",", group: ".",
+      decimal: ",", group: ".", pair: "; ",   // (0,12; −1,30): a comma would split a decimal
       planeLabel: "Plano latente: mova o ponteiro ou use as setas do teclado para decodificar qualquer ponto; "
                   + "clique num ponto de teste ou pressione Enter perto de um para carregá-lo na área de desenho",
       padLabel: "Área de desenho: desenhe aqui um dígito ou uma peça de roupa com o mouse, o dedo ou uma caneta, "
@@ -205,8 +205,8 @@
     return (value < 0 && /[1-9]/.test(text) ? "\u2212" : "") + text;
   }
 
-  /* A point's first two coordinates: (0.12, −1.30), in Portuguese (0,12, −1,30). */
-  const point = (v) => `(${number(v[0], 2)}, ${number(v[1], 2)})`;
+  /* A point's first two coordinates: (0.12, −1.30), in Portuguese (0,12; −1,30). */
+  const point = (v) => `(${number(v[0], 2)}${say.pair}${number(v[1], 2)})`;
 
   /* A refusal of the model (vae-model.js: a reason and its values) in the page's words; any other
      error as its own message. */

@@ -14,11 +14,11 @@
 # # Análise do espaço latente (notebook executado)
 #
 # Esta página é um notebook Jupyter (`docs/notebooks/latent_space.pt.py`, formato percent do jupytext)
-# que o **mkdocs-jupyter executa toda vez que o site é compilado**. Ele não treina e não precisa
+# que o **mkdocs-jupyter executa toda vez que o site é gerado**. Ele não treina e não precisa
 # dos conjuntos de dados: lê o que `python -m vae report` salvou para as duas execuções de referência
 # do ConvVAE, `latents.npz` (média da posterior $\mu_\phi(x)$, log-variância $\log\sigma^2_\phi(x)$ e
 # rótulo de cada imagem de teste) e `model.pt` (os pesos da época com a melhor validação). Todos os números
-# abaixo são calculados nas células, a partir dos arquivos desta compilação.
+# abaixo são calculados nas células, a partir dos arquivos desta versão do site.
 
 # %%
 import hashlib
@@ -104,9 +104,9 @@ display(Markdown(f"Entradas desta execução do notebook (perfil **{manifest.get
 # %% [markdown]
 # <a id="in-three-lines"></a>
 #
-# ## Em três linhas
+# ## Em resumo
 #
-# O que este notebook encontra nos arquivos desta compilação; as seções abaixo mostram como cada número
+# O que este notebook encontra nos arquivos deste relatório; as seções abaixo mostram como cada número
 # é calculado.
 
 # %%
@@ -169,7 +169,7 @@ for name, r in runs.items():
 # \big(\mu_j^2 + \sigma_j^2 - 1 - \log\sigma_j^2\big)$. Tomada a média sobre as posteriores de teste
 # salvas, ela tem de ser igual à KL de teste que o código de treinamento escreveu em `metrics.json`,
 # já que as duas vêm dos mesmos pesos. Se as duas discordassem, o notebook e as tabelas descreveriam
-# modelos diferentes, e a compilação pararia aqui.
+# modelos diferentes, e a geração do site pararia aqui.
 
 # %%
 lines = ["| conjunto de dados | KL a partir de `latents.npz` | KL de teste em `metrics.json` | diferença |",
@@ -329,7 +329,7 @@ for ax, (name, r) in zip(axes, runs.items()):
                     arrowprops=dict(arrowstyle="->", lw=2, color="black"))
     ratio = pca.explained_variance_ratio_
     corr = np.corrcoef(r["mu"].T)[0, 1]
-    ax.set(title=f"{name}: CP1 {virgula(100 * ratio[0], '.1f')} %, CP2 {virgula(100 * ratio[1], '.1f')} %, "
+    ax.set(title=f"{name}: CP1 {virgula(100 * ratio[0], '.1f')} %; CP2 {virgula(100 * ratio[1], '.1f')} %; "
                  f"corr($\\mu_1$, $\\mu_2$) = {virgula(corr, '+.2f')}", xlabel="$\\mu_1$", ylabel="$\\mu_2$")
     ax.set_aspect("equal", adjustable="datalim")
 virgula_nos_eixos(fig)
@@ -348,7 +348,7 @@ display(Markdown("\n".join(
 # $(\mu_1, \mu_2, \log\sigma_1^2, \log\sigma_2^2)$, e as variâncias também dependem da imagem
 # (o codificador tem menos certeza sobre imagens incomuns). O t-SNE (van der Maaten & Hinton, 2008)
 # dispõe esses quatro números por imagem no plano de modo que vizinhos próximos continuem próximos; um
-# subconjunto aleatório de 2000 imagens de teste mantém a compilação rápida. Em um gráfico de t-SNE, os
+# subconjunto aleatório de 2.000 imagens de teste mantém rápida a geração do site. Em um gráfico de t-SNE, os
 # tamanhos dos agrupamentos e as distâncias entre eles não significam nada; só as vizinhanças contam.
 
 # %%
@@ -396,7 +396,7 @@ display(Markdown("\n".join(lines)))
 # Decodificar o código médio de cada classe dá uma imagem "protótipo" por classe, o retrato que o
 # decodificador faz de um membro médio. Uma reta entre dois protótipos,
 # $z(t) = (1 - t)\,\bar\mu_a + t\,\bar\mu_b$, é decodificada em uma transição gradual. Estas imagens
-# são decodificadas aqui, pelo decodificador salvo, durante a compilação.
+# são decodificadas aqui, pelo decodificador salvo, durante a geração do site.
 
 # %%
 @torch.inference_mode()
