@@ -258,7 +258,7 @@ NOTEBOOK_DOWNLOADS = {
 THEME_WORDS = {
     "pt": {' title="Permanent link"': ' title="Link permanente para esta seção"',
            ' aria-label="Copy to Clipboard"': ' aria-label="Copiar para a área de transferência"',
-           ' hidden="">Copied!</span>': ' hidden="">Copiado!</span>',
+           '>Copied!</span>': '>Copiado!</span>',
            ' alt="No description has been provided for this image"':
                ' alt="Nenhuma descrição foi fornecida para esta imagem"'}}
 # A snippet of a Markdown file (a generated table, an include): the Portuguese page takes its X.pt.md.
