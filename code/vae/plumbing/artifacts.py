@@ -19,8 +19,6 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
-import torch
-
 
 class ArtifactError(OSError):
     """An output file or folder could not be written."""
@@ -146,6 +144,8 @@ CHECKPOINT_FORMAT_VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
+    import torch  # here, not at the top: the site build writes through this module and needs no torch
+
     return write_atomic(path, lambda f: torch.save({"format_version": CHECKPOINT_FORMAT_VERSION, **state}, f))
 
 
@@ -171,7 +171,7 @@ def read_json(path: str | os.PathLike) -> Any:
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, torch.Tensor):
+    if hasattr(obj, "tolist") and getattr(obj, "ndim", 0) > 0:   # a tensor or an array
         return obj.tolist()
     if hasattr(obj, "item"):
         return obj.item()

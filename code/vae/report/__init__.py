@@ -24,11 +24,17 @@ Where each job lives:
 docs/assets/README.md describes the files for the site's pages.
 """
 
-from .build import ReportError, build_report
-from .experiments import run_specs
-from .plan import PROFILES, Profile, Role, RunSpec, describe, run_name
-from .run import snapshot_epochs
-from .tables import format_number, markdown_table
+# Resolved on first use (PEP 562), so that importing one submodule (the site build imports
+# `transaction`, `tables` and `wording`) does not import torch and matplotlib through `build`.
+_EXPORTS = {"ReportError": "build", "build_report": "build", "run_specs": "experiments",
+            "PROFILES": "plan", "Profile": "plan", "Role": "plan", "RunSpec": "plan", "describe": "plan",
+            "run_name": "plan", "snapshot_epochs": "run", "format_number": "tables", "markdown_table": "tables"}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["PROFILES", "Profile", "ReportError", "Role", "RunSpec", "build_report", "describe",
-           "format_number", "markdown_table", "run_name", "run_specs", "snapshot_epochs"]
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
