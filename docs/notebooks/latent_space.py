@@ -302,14 +302,14 @@ display(Markdown("\n".join(
 # clusters mean nothing in a t-SNE plot; only the neighbourhoods do.
 
 # %%
-from sklearn.manifold import TSNE
+from vae.evaluation import tsne_projection  # noqa: E402  (the report's own t-SNE, one thread)
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
 for ax, (name, r) in zip(axes, runs.items()):
     idx = np.random.default_rng(1).choice(len(r["mu"]), min(2000, len(r["mu"])), replace=False)
     features = np.hstack([r["mu"][idx], r["logvar"][idx]])
     features = (features - features.mean(0)) / features.std(0)
-    embedded = TSNE(n_components=2, perplexity=30, init="pca", random_state=0).fit_transform(features)
+    embedded = tsne_projection(torch.from_numpy(features)).numpy()
     for c, cls in enumerate(r["classes"]):
         sel = r["labels"][idx] == c
         ax.scatter(*embedded[sel].T, s=4, color=CLASS_COLOURS(c), label=cls)
