@@ -86,11 +86,11 @@ axe:
 	elif [ ! -f $(AXE) ] || [ tests/browser/package-lock.json -nt $(AXE) ]; then \
 	    npm ci --prefix tests/browser --no-audit --no-fund && touch $(AXE); fi
 
-# One test worker per core (pytest-xdist); each test file on one worker, so that a file's
-# fixtures are made once, except the long tests marked `spread` (tests/conftest.py); the quick
-# report and the site are made once for all workers.
+# One test worker per core (pytest-xdist), each handed one test at a time, the longest first
+# (tests/conftest.py); the quick report, the site and the lock's resolutions are made once for
+# all workers (tests/support/shared.py).
 test: data axe
-	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadgroup
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist load --maxschedchunk 1
 
 # EXAMPLES_DIR=path/to/a/copy/of/pytorch/examples also times its vae/main.py against ours.
 bench: data

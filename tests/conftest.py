@@ -19,13 +19,29 @@ from support.site import built_site, chromium, served_site, site_browser  # noqa
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# The order in which `make test` hands the tests to its pytest-xdist workers, one at a time
+# (--dist load --maxschedchunk 1); the files not named here follow, as collected. First the long
+# tests that need nothing shared, while the site, the quick report and the lock's resolutions are
+# made in the background (shared_in_background); then the long tests that need those; the short
+# ones last, so that no worker is left with a long test at the end while the others idle.
+# (pytest-xdist's --dist loadgroup would keep a file's tests on one worker, but with pytest 9 it
+# no longer groups anything: it renames a node through an attribute pytest 9 no longer reads.)
+LONGEST_FIRST = ("test_reliability_signals.py", "test_reliability_transaction.py", "test_site.py",
+                 "test_site_browser.py::test_every_page_in_headless_chromium[en]",
+                 "test_site_browser.py::test_every_page_in_headless_chromium[pt]", "test_report.py",
+                 "test_site_pdf.py", "test_explorer_model_browser.py", "test_explorer_pad_browser.py",
+                 "test_explorer_browser.py", "test_requirements.py")
+
+
+def _rank(item) -> int:
+    name = item.nodeid.split("/")[-1]
+    return next((rank for rank, first in enumerate(LONGEST_FIRST)
+                 if name == first or name.startswith(first + "::")), len(LONGEST_FIRST))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`--dist loadgroup`) the tests of one file stay on one worker, so that a
-    file's module fixtures are made once, except tests marked `spread`: long ones that share no
-    module fixture, which any worker may take (the page check of each edition, each PDF)."""
-    for item in items:
-        if item.get_closest_marker("spread") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    """Files in the order of LONGEST_FIRST, then as collected; the order within a file is kept."""
+    items.sort(key=_rank)
 
 
 def pytest_configure(config):
@@ -42,12 +58,28 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+DATA_DIR = Path(os.environ.get("VAE_TEST_DATA_DIR", REPO_ROOT / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_in_background(request, tmp_path_factory):
+    """The site, the quick report and the lock's resolutions, each started in its own process at
+    the start of a test run that has a test needing it (tests/support/shared.py)."""
+    from support.shared import SHARED, start_in_background
+
+    needed = {name for item in request.session.items for name in SHARED if name in item.fixturenames}
+    started = start_in_background(tmp_path_factory, needed, DATA_DIR) if needed else []
+    yield
+    for process in started:   # other workers may still need it: never cut one short
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real MNIST and Fashion-MNIST files that `make data` puts in data/ (verified once)."""
     from vae.data import DATASETS, DataError, verify
 
-    folder = Path(os.environ.get("VAE_TEST_DATA_DIR", REPO_ROOT / "data"))
+    folder = DATA_DIR
     try:
         for spec in DATASETS.values():
             verify(spec, folder)
@@ -109,40 +141,52 @@ class SharedReport:
     profile: object              # the vae.report.Profile it was made with
 
 
-@pytest.fixture(scope="session")
-def shared_report(tmp_path_factory, data_dir) -> SharedReport:
+def quick_test_profile():
     """The quick profile's plan (every run, table and figure), with smaller subsets, fewer epochs and
     importance samples than `make report PROFILE=quick`: the tests check the shape of the result, not its
-    values. Its runs are the quick plan's; their names follow from this profile's settings (`run_name`).
-    Made once per test run and shared by the test workers (support/shared.py)."""
-    import collections
+    values. Its runs are the quick plan's; their names follow from this profile's settings (`run_name`)."""
     import dataclasses
+
+    from vae.report import PROFILES
+
+    return dataclasses.replace(PROFILES["quick"], name="quick", epochs=1, sweep_epoch_cap=3, likelihood_epochs=(1, 1),
+                               train_limit=512, val_split=0.005, tsne_points=100, iwae_k=8, iwae_conv_images=8,
+                               iwae_mlp_images=50, anomaly_images=200, device="cpu")
+
+
+def make_shared_report(folder: Path, data_dir: Path) -> None:
+    """The report of `quick_test_profile()` into folder/assets, with every line it logged and how
+    often each data file's MD5 was computed (folder/report.json)."""
+    import collections
+    import json
+
+    from vae import data
+    from vae.report import build_report
+
+    md5_checks: collections.Counter = collections.Counter()
+    real_md5sum = data.md5sum
+
+    def counted_md5sum(path: Path) -> str:
+        md5_checks[str(path.relative_to(data_dir))] += 1
+        return real_md5sum(path)
+
+    log: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "md5sum", counted_md5sum)
+        build_report(quick_test_profile(), data_dir, folder / "assets", log=log.append)
+    (folder / "report.json").write_text(json.dumps({"log": log, "md5_checks": md5_checks}), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def shared_report(tmp_path_factory, data_dir) -> SharedReport:
+    """The report of `quick_test_profile()`, made once per test run and shared by the test workers
+    (support/shared.py)."""
     import json
 
     from support.shared import made_once
-    from vae import data
-    from vae.report import PROFILES, build_report
 
-    profile = dataclasses.replace(PROFILES["quick"], name="quick", epochs=1, sweep_epoch_cap=3, likelihood_epochs=(1, 1),
-                                  train_limit=512, val_split=0.005, tsne_points=100, iwae_k=8, iwae_conv_images=8,
-                                  iwae_mlp_images=50, anomaly_images=200, device="cpu")
-
-    def make(folder: Path) -> None:
-        md5_checks: collections.Counter = collections.Counter()
-        real_md5sum = data.md5sum
-
-        def counted_md5sum(path: Path) -> str:
-            md5_checks[str(path.relative_to(data_dir))] += 1
-            return real_md5sum(path)
-
-        log: list[str] = []
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(data, "md5sum", counted_md5sum)
-            build_report(profile, data_dir, folder / "assets", log=log.append)
-        (folder / "report.json").write_text(json.dumps({"log": log, "md5_checks": md5_checks}), encoding="utf-8")
-
-    folder = made_once(tmp_path_factory, "shared-report", make)
+    folder = made_once(tmp_path_factory, "shared-report", lambda f: make_shared_report(f, data_dir))
     made = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     manifest = json.loads((folder / "assets" / "manifest.json").read_text(encoding="utf-8"))
     return SharedReport(out=folder / "assets", manifest=manifest, log=made["log"], md5_checks=made["md5_checks"],
-                        profile=profile)
+                        profile=quick_test_profile())

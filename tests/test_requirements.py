@@ -5,6 +5,7 @@ A requirements.txt edited without `make lock` fails here, before an install can 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -119,12 +120,11 @@ def _uv() -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def resolutions() -> dict[str, tuple[int, str]]:
-    """Each supported Python's resolution of the lock: (exit code, stderr). A resolution from the
-    packages' metadata only (no wheel is downloaded): a pin whose Requires-Python excludes that
-    Python fails here as pip's resolver would at install time. They run side by side, since each
-    mostly waits on the package index."""
+def resolve_lock(folder: Path) -> None:
+    """Each supported Python's resolution of the lock, (exit code, stderr), into
+    folder/resolutions.json. A resolution from the packages' metadata only (no wheel is downloaded):
+    a pin whose Requires-Python excludes that Python fails here as pip's resolver would at install
+    time. They run side by side, since each mostly waits on the package index."""
     uv = _uv()
     started = {python: subprocess.Popen([uv, "pip", "compile", "--quiet", "--python-version", python,
                                          "--python-platform", "x86_64-manylinux_2_28", "--output-file", os.devnull,
@@ -133,7 +133,19 @@ def resolutions() -> dict[str, tuple[int, str]]:
                for python in supported_pythons()}
     # communicate() reads stderr while it waits: a full pipe never blocks a resolver
     stderr = {python: process.communicate(timeout=300)[1] for python, process in started.items()}
-    return {python: (process.returncode, stderr[python]) for python, process in started.items()}
+    (folder / "resolutions.json").write_text(json.dumps(
+        {python: [process.returncode, stderr[python]] for python, process in started.items()}), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def resolutions(tmp_path_factory) -> dict[str, tuple[int, str]]:
+    """resolve_lock's results, made once for all test workers (tests/support/shared.py)."""
+    from support.shared import made_once
+
+    _uv()   # skips here, in the test, when uv is missing
+    folder = made_once(tmp_path_factory, "lock-resolutions", resolve_lock)
+    return {python: tuple(result) for python, result in
+            json.loads((folder / "resolutions.json").read_text(encoding="utf-8")).items()}
 
 
 @pytest.mark.parametrize("python", supported_pythons())

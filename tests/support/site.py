@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +34,12 @@ def build_site(config: Path, site_dir: Path, cwd: Path = ROOT) -> subprocess.Com
                           cwd=cwd, env=MKDOCS_ENV, capture_output=True, text=True, timeout=900)
 
 
+def make_site(folder: Path) -> None:
+    """`mkdocs build --strict` of the real mkdocs.yml into folder/site."""
+    result = build_site(ROOT / "mkdocs.yml", folder / "site")
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stderr[-5000:]}"
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
     """The real site, built once for the whole test run (shared by the test workers) from the
@@ -43,13 +48,7 @@ def built_site(tmp_path_factory) -> Path:
         pytest.skip("docs/assets has no generated report; run `python -m vae report` (make report) first")
     from support.shared import made_once
 
-    def make(folder: Path) -> None:
-        started = time.perf_counter()
-        result = build_site(ROOT / "mkdocs.yml", folder / "site")
-        assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stderr[-5000:]}"
-        print(f"site built in {time.perf_counter() - started:.1f} s")
-
-    return made_once(tmp_path_factory, "built-site", make) / "site"
+    return made_once(tmp_path_factory, "built-site", make_site) / "site"
 
 
 @pytest.fixture(scope="session")
