@@ -71,7 +71,10 @@ def start_in_background(tmp_path_factory, needed: set[str], data_dir: Path) -> l
         if (root / "background.started").is_file():
             return []
         (root / "background.started").write_text(" ".join(sorted(needed)), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    # One thread each (torch, OpenMP, BLAS, and the notebook's kernel, which inherits them): the
+    # cores are shared with the test workers, and oversubscribed OpenMP threads spin-wait.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     return [subprocess.Popen([sys.executable, "-m", "support.shared_jobs", name, str(root), str(data_dir)],
                              cwd=TESTS.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for name in sorted(needed)]
