@@ -134,7 +134,8 @@ def translate_figure(fig, language: str) -> None:
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_formatter(_LocalizedTicks(axis.get_major_formatter(), language))
             axis.set_minor_formatter(_LocalizedTicks(axis.get_minor_formatter(), language))
-    fig.canvas.draw()   # tick labels are made when drawn: translate the texts drawn now
+    # Called after the English copy was saved, so every text has been drawn once; the tick labels
+    # the next draw makes come from the wrapped formatters (drawing again here changes no pixel).
     for text in fig.findobj(Text):
         if text.get_text().strip():
             text.set_text(translate(text.get_text(), language))
