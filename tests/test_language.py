@@ -190,7 +190,7 @@ def test_search_finds_the_pages_of_the_reader_s_language(site_browser):
     for path, word in (("pt/evaluation/", "reconstrução"), ("evaluation/", "reconstruction")):
         page.goto(f"{site_browser.url}/{path}")
         page.fill("input.md-search__input", word)
-        page.wait_for_selector(".md-search-result__link", timeout=20_000)
+        page.wait_for_selector(".md-search-result__link", timeout=60_000)   # the index is built in the page: slow on a busy machine
         found[path] = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.getAttribute('href'))")
     # The best results are the reader's edition's (further down, the other edition's code listings
     # and glossary, which hold the English words too, may follow).
