@@ -15,9 +15,9 @@ Generated JSON (everything under docs/assets/, read when a page uses it):
   the manifest: `{% for run in manifest.runs %}{{ runs[run.name].metrics.test.kl | nats }}{% endfor %}`;
 - `asset("<path>.json")` for any other file. Keys are read with `.key`, `["key-with-dashes"]`, `[0]`.
 
-Strict. A missing file, key or list item stops the build with the file and the key; so do a
-NaN or ±infinity, a JSON null that a page prints or computes with, and a name that is not
-defined (the plugin's `on_undefined: strict`). A page asks whether a key exists with `in`
+Strict (code/site_assets.py reads the files). A missing file, key or list item stops the build
+with the file and the key; so do a NaN or ±infinity, a JSON null that a page prints or computes
+with, and a name that is not defined (the plugin's `on_undefined: strict`). A page asks whether a key exists with `in`
 (`{% if "likelihood" in run.metrics %}`); a null is false in `{% if %}`.
 
 Numbers, all written by the report's one formatter (vae.report.tables, typographic minus U+2212):
@@ -60,7 +60,7 @@ import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from markupsafe import Markup
 from mkdocs.exceptions import PluginError
@@ -69,152 +69,21 @@ CODE_DIR = Path(__file__).resolve().parent
 if str(CODE_DIR) not in sys.path:
     sys.path.insert(0, str(CODE_DIR))
 
-REGENERATE = "regenerate the assets with `python -m vae report`"
+from site_assets import REGENERATE, Assets, Folder, Null, PageValueError, Record, what_regenerates  # noqa: E402
+from site_editions import LOCAL_COPY  # noqa: E402
+
 # The language of the page being rendered (the i18n plugin builds one language at a time; set
 # before each page by on_pre_page_macros): numbers, sentences and generated tables follow it.
 PAGE = SimpleNamespace(language="en")
 
-
-def _regenerate(file: str) -> str:
-    """What to run to rewrite `file` (docs/assets/...): the benchmark has its own command."""
-    return "rerun `python -m vae bench`" if file.startswith("docs/assets/bench/") else REGENERATE
 DOWNLOADS = (("config.json", "configuration"), ("history.csv", "history"), ("metrics.json", "metrics"),
              ("model.pt", "weights"), ("latents.npz", "latent codes"))
-LOCAL_COPY = {"en": "cd vae-report                 # the folder of your copy of this project",
-              "pt": "cd vae-report                 # a pasta da sua cópia deste projeto"}
 NOTEBOOK_SUFFIXES = (".py", ".ipynb")
 LIST_OPENER = re.compile(r"^[ \t]*\{\{(?:(?!\}\}).)*\}\}[.)](?:[ \t]|$)", re.MULTILINE)
 # An indented line that opens with a block tag and has words after it: `lstrip_blocks` would take
 # the indentation away with the tag, and the words would fall out of their admonition or tab.
 INDENTED_TAG = re.compile(r"^[ \t]+\{%(?![+-])")
 BLOCK_TAG = re.compile(r"\{%.*?%\}")
-
-
-class PageValueError(Exception):
-    """A value a page asks for that the assets cannot give (missing, non-finite, not a number).
-
-    Deliberately not a LookupError or AttributeError: Jinja would turn those into an Undefined.
-    """
-
-
-def _describe(key: tuple) -> str:
-    return ".".join(str(part) for part in key) or "(the whole file)"
-
-
-class Null:
-    """A JSON null: false in `{% if %}`, equal to None, and refused where a page prints or computes it."""
-
-    __slots__ = ("where",)
-
-    def __init__(self, where: str):
-        self.where = where
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __eq__(self, other: Any) -> bool:
-        return other is None or isinstance(other, Null)
-
-    __hash__ = None
-
-    def _refuse(self, other: Any) -> bool:
-        raise PageValueError(f"{self.where}: nothing to compare; {REGENERATE}")
-
-    __lt__ = __le__ = __gt__ = __ge__ = _refuse
-
-    def __repr__(self) -> str:
-        return self.where
-
-
-class Record:
-    """A JSON object or array in one asset file, read when a page first reads a key of it.
-
-    A missing key, a NaN or an infinity raises an error naming the file and the key. It has no
-    public methods, so that a key such as `items` or `values` is read as a key.
-    """
-
-    __slots__ = ("_read", "_file", "_key")
-
-    def __init__(self, read: Callable[[], Any], file: str, key: tuple = ()):
-        self._read, self._file, self._key = read, file, key
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)   # Python and Jinja internals (__html__, __iter__ probes...)
-        return self[name]
-
-    def __getitem__(self, part: str | int) -> Any:
-        data, key = self._read(), (*self._key, part)
-        if isinstance(data, dict) and part in data:
-            value = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and -len(data) <= part < len(data):
-            value = data[part]
-        else:
-            raise PageValueError(f"{self._file}: no value '{_describe(key)}' (missing part '{part}'); "
-                                 f"{_regenerate(self._file)}")
-        if isinstance(value, (dict, list)):
-            return Record(lambda: value, self._file, key)
-        if value is None:
-            return Null(f"{self._file}: '{_describe(key)}' is null")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise PageValueError(f"{self._file}: '{_describe(key)}' is {value}, not a number a page can show; "
-                                 f"{_regenerate(self._file)}")
-        return value
-
-    def __iter__(self) -> Iterator[Any]:
-        data = self._read()
-        return iter(data) if isinstance(data, dict) else (self[i] for i in range(len(data)))
-
-    def __len__(self) -> int:
-        return len(self._read())
-
-    def __contains__(self, part: Any) -> bool:
-        return part in self._read()
-
-    def __repr__(self) -> str:
-        return f"<{self._file}: {_describe(self._key)}>"
-
-
-class Assets:
-    """`asset("runs/x/metrics.json")`: a file under docs/assets/, read once per build, on first use."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self._cache: dict[str, Any] = {}
-
-    def __call__(self, path: str) -> Record:
-        where = f"docs/assets/{path}"
-        if not path.endswith(".json") or ".." in Path(path).parts:
-            raise PageValueError(f"{where}: pages read .json files under docs/assets/ only")
-        return Record(lambda: self._load(path, where), where)
-
-    def _load(self, path: str, where: str) -> Any:
-        if path not in self._cache:
-            try:
-                data = json.loads((self.folder / path).read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise PageValueError(f"{where} does not exist; {_regenerate(where)}") from None
-            except (OSError, ValueError) as err:
-                raise PageValueError(f"{where}: cannot read it ({err}); {_regenerate(where)}") from None
-            if not isinstance(data, (dict, list)):
-                raise PageValueError(f"{where}: expected a JSON object or array; {_regenerate(where)}")
-            self._cache[path] = data
-        return self._cache[path]
-
-
-class Folder:
-    """`tables.beta` or `runs["mnist-conv-z2"]`: one item of an asset folder, by name."""
-
-    def __init__(self, item: Callable[[str], Any]):
-        self._item = item
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self._item(name)
-
-    def __getitem__(self, name: str) -> Any:
-        return self._item(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,7 +189,7 @@ def edition_bench(assets: "Assets") -> Record:
             line = hardware_line(hardware, PAGE.language)
         except KeyError as err:
             raise PageValueError(f"docs/assets/bench/bench.json: no value 'hardware.{err.args[0]}'; "
-                                 f"{_regenerate('docs/assets/bench/')}") from None
+                                 f"{what_regenerates('docs/assets/bench/')}") from None
         return {**data, "page": {**page, "measured_on": line}}
     return Record(read, record._file)
 
