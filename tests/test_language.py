@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -185,12 +186,24 @@ def test_the_language_switcher_leads_to_the_same_page_in_the_other_language(buil
 @pytest.mark.browser
 def test_search_finds_the_pages_of_the_reader_s_language(site_browser):
     """The search box of each edition finds that edition's pages (one index, both languages)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = site_browser.new_page(width=1400)
     found = {}
     for path, word in (("pt/evaluation/", "reconstrução"), ("evaluation/", "reconstruction")):
         page.goto(f"{site_browser.url}/{path}")
-        page.fill("input.md-search__input", word)
-        page.wait_for_selector(".md-search-result__link", timeout=60_000)   # the index is built in the page: slow on a busy machine
+        # A query typed before the page's search has loaded its index can be lost (on a busy machine
+        # the page takes seconds to get there): typed again until results show, for 60 s at most.
+        deadline = time.monotonic() + 60
+        while True:
+            page.fill("input.md-search__input", "")
+            page.fill("input.md-search__input", word)
+            try:
+                page.wait_for_selector(".md-search-result__link", timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                if time.monotonic() > deadline:
+                    raise
         found[path] = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.getAttribute('href'))")
     # The best results are the reader's edition's (further down, the other edition's code listings
     # and glossary, which hold the English words too, may follow).
