@@ -191,15 +191,15 @@ def test_search_finds_the_pages_of_the_reader_s_language(site_browser):
     page = site_browser.new_page(width=1400)
     found = {}
     for path, word in (("pt/evaluation/", "reconstrução"), ("evaluation/", "reconstruction")):
-        page.goto(f"{site_browser.url}/{path}")
-        # A query typed before the page's search has loaded its index can be lost (on a busy machine
-        # the page takes seconds to get there): typed again until results show, for 60 s at most.
-        deadline = time.monotonic() + 60
+        # A query typed before the page's search has loaded its index can be lost, and on a busy
+        # machine a page's search worker has been seen not to answer at all: the page is loaded
+        # and the query typed again until results show, for 90 s at most.
+        deadline = time.monotonic() + 90
         while True:
-            page.fill("input.md-search__input", "")
+            page.goto(f"{site_browser.url}/{path}")
             page.fill("input.md-search__input", word)
             try:
-                page.wait_for_selector(".md-search-result__link", timeout=5_000)
+                page.wait_for_selector(".md-search-result__link", timeout=10_000)
                 break
             except PlaywrightTimeout:
                 if time.monotonic() > deadline:
