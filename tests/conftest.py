@@ -119,6 +119,16 @@ def single_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture
+def english_figures_only(monkeypatch):
+    """Figures drawn in English only, for the tiny reports of tests about what lands in a folder
+    (a translated copy of each figure would double their drawing time). The shared quick report
+    draws every figure in every language, and stops on a text the catalogue cannot translate."""
+    from vae import figures
+
+    monkeypatch.setattr(figures, "TRANSLATED", ())
+
+
 # ---- a tiny dataset in the IDX format, written by the tests themselves ----------------------
 
 @pytest.fixture(scope="session")
@@ -142,16 +152,17 @@ class SharedReport:
 
 
 def quick_test_profile():
-    """The quick profile's plan (every run, table and figure), with smaller subsets, fewer epochs and
-    importance samples than `make report PROFILE=quick`: the tests check the shape of the result, not its
-    values. Its runs are the quick plan's; their names follow from this profile's settings (`run_name`)."""
+    """The quick profile's plan (every run, table and figure), with smaller subsets (the first 1,000
+    test images), fewer epochs and importance samples than `make report PROFILE=quick`: the tests
+    check the shape of the result, not its values. Its runs are the quick plan's; their names follow
+    from this profile's settings (`run_name`)."""
     import dataclasses
 
     from vae.report import PROFILES
 
     return dataclasses.replace(PROFILES["quick"], name="quick", epochs=1, sweep_epoch_cap=3, likelihood_epochs=(1, 1),
-                               train_limit=512, val_split=0.005, tsne_points=100, iwae_k=8, iwae_conv_images=8,
-                               iwae_mlp_images=50, anomaly_images=200, device="cpu")
+                               train_limit=512, val_split=0.005, test_limit=1000, tsne_points=100, iwae_k=8,
+                               iwae_conv_images=8, iwae_mlp_images=50, anomaly_images=200, device="cpu")
 
 
 def make_shared_report(folder: Path, data_dir: Path) -> None:

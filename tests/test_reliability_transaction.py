@@ -22,7 +22,8 @@ from vae.training import TrainConfig, load_checkpoint
 
 
 @guarantee("transaction")
-def test_a_report_run_that_fails_half_way_leaves_every_runs_assets_untouched(tmp_path, data_dir, monkeypatch):
+def test_a_report_run_that_fails_half_way_leaves_every_runs_assets_untouched(tmp_path, data_dir, monkeypatch,
+                                                                            english_figures_only):
     """A report run that fails half-way: the output folder stays exactly as it was, no staging left in it."""
     import dataclasses
 
@@ -72,7 +73,7 @@ TINY_RUNS = ("mnist-mlp32-z2-s1", "mnist-mlp32-z2-s2")
 
 
 @pytest.fixture
-def tiny_report(monkeypatch, data_dir):
+def tiny_report(monkeypatch, data_dir, english_figures_only):
     """`python -m vae report` with tiny runs named `names`, a classifier.json and one table (no real classifier
     or comparisons), so that a test is about what lands in --out, in seconds."""
     import dataclasses

@@ -356,7 +356,8 @@ def test_landing_puts_back_every_entry_if_one_cannot_be_swapped_in(tmp_path, mon
 # Failures and the transaction
 
 @pytest.mark.slow
-def test_a_failing_run_leaves_the_folder_unchanged_and_keeps_the_others_outside_it(tmp_path, data_dir):
+def test_a_failing_run_leaves_the_folder_unchanged_and_keeps_the_others_outside_it(tmp_path, data_dir,
+                                                                                   english_figures_only):
     out = tmp_path / "assets"
     before = previous_assets(out)
     good, bad = tiny_specs(data_dir, 2, 8)
@@ -373,7 +374,7 @@ def test_a_failing_run_leaves_the_folder_unchanged_and_keeps_the_others_outside_
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-at-a-time", "two-worker-processes"])
-def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, data_dir, workers):
+def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, data_dir, workers, english_figures_only):
     """Also with worker processes, where the interruption reaches a callback in the thread that reads their
     progress: the main thread raises it, the runs in progress are stopped."""
     out = tmp_path / "assets"
@@ -391,7 +392,7 @@ def test_an_interrupted_report_leaves_the_folder_exactly_as_it_was(tmp_path, dat
 
 
 @pytest.mark.slow
-def test_a_complete_report_replaces_every_report_entry_and_nothing_else(tmp_path, data_dir):
+def test_a_complete_report_replaces_every_report_entry_and_nothing_else(tmp_path, data_dir, english_figures_only):
     out = tmp_path / "assets"
     previous_assets(out)
     manifest = build_report(TINY, data_dir, out, log=lambda message: None, specs=tiny_specs(data_dir, 2))
@@ -472,7 +473,8 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
         assert state["config"]["arch"] == "conv" and "fc_mu.weight" in state["model"]
         import numpy as np
         latents = np.load(out / "runs" / name / "latents.npz")
-        assert latents["mu"].shape == (10_000, 2) and latents["labels"].shape == (10_000,)
+        images = shared_report.profile.test_limit
+        assert latents["mu"].shape == (images, 2) and latents["labels"].shape == (images,)
         assert len(latents["classes"]) == 10
     for name in ("mnist-conv-z2", "fashion-mnist-conv-z2"):   # the latent explorer, in each reference run's folder
         folder = out / "runs" / name / "explorer"
@@ -490,7 +492,7 @@ def test_quick_profile_writes_every_file_of_the_asset_contract(shared_report):
     accuracy = json.loads((out / "classifier.json").read_text())
     assert set(accuracy) == {"mnist", "fashion-mnist"} and all(0 < a["test_accuracy"] <= 1 for a in accuracy.values())
     counts = json.loads((out / "tables" / "class_counts.json").read_text())["rows"]
-    assert sum(row["mnist_test"] for row in counts) == 10_000
+    assert sum(row["mnist_test"] for row in counts) == profile.test_limit
     assert sum(row["mnist_train"] for row in counts) == profile.train_limit
     likelihood = json.loads((out / "tables" / "likelihood.json").read_text())["rows"]
     binarized = {name for name, spec in expected.items() if spec.config.binarize}

@@ -24,12 +24,14 @@ def sprite_cell(sprite: np.ndarray, row: int, column: int) -> np.ndarray:
 
 def drag_on_pad(page, box: dict, strokes, touch: bool = False) -> None:
     """Each stroke (points as fractions of the pad's width and height) as a real pointer drag over
-    the pad whose bounding box is `box`, with seven points between each two given: a mouse button
-    held down, or a finger (Chrome's touch events)."""
+    the pad whose bounding box is `box`, with a point half-way between each two given: a mouse
+    button held down, or a finger (Chrome's touch events). The pad joins the points it receives
+    with straight lines, so more points between would draw the same strokes: each one is a
+    pointer event the page answers with an encoding and a redraw (about 40 ms here)."""
     cdp = page.context.new_cdp_session(page) if touch else None
     for stroke in strokes:
-        path = [stroke[0]] + [(x0 + (x1 - x0) * t / 8, y0 + (y1 - y0) * t / 8)
-                              for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]) for t in range(1, 9)]
+        path = [stroke[0]] + [(x0 + (x1 - x0) * t / 2, y0 + (y1 - y0) * t / 2)
+                              for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]) for t in (1, 2)]
         pixels = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in path]
         if touch:
             for kind, (x, y) in zip(["touchStart"] + ["touchMove"] * (len(pixels) - 1), pixels):

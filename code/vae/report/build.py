@@ -72,7 +72,7 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
            progress: ReportProgress) -> tuple[dict[str, Any], dict[str, str]]:
     """Every asset into `staging`; the manifest and the failed runs (name: one line)."""
     env, log = environment(), progress.log
-    data = ReportData(data_dir, specs, log)
+    data = ReportData(data_dir, specs, log, profile.test_limit)
     page_splits = {dataset: data.splits(dataset, profile.val_split, profile.seed, profile.train_limit)
                    for dataset in dict.fromkeys(spec.config.dataset for spec in specs)}
     judges, shared = _data_assets(profile, staging, page_splits, log)
@@ -115,7 +115,9 @@ class ReportData:
     """Every dataset the runs train on or score as outliers, verified and read once per report,
     and their splits, made once per setting and shared by the data page and every run."""
 
-    def __init__(self, data_dir: Path, specs: Sequence[RunSpec], log: Callable[[str], None]):
+    def __init__(self, data_dir: Path, specs: Sequence[RunSpec], log: Callable[[str], None],
+                 test_limit: int | None = None):
+        self.test_limit = test_limit
         names = dict.fromkeys([spec.config.dataset for spec in specs]
                               + [spec.anomaly_against for spec in specs if spec.anomaly_against])
         self.datasets: dict[str, Dataset] = {}
@@ -128,7 +130,11 @@ class ReportData:
     def splits(self, dataset: str, val_split: float, seed: int, train_limit: int | None) -> Splits:
         key = (dataset, val_split, seed, train_limit)
         if key not in self._splits:
-            self._splits[key] = split(self.datasets[dataset], val_split, seed, train_limit)
+            made = split(self.datasets[dataset], val_split, seed, train_limit)
+            if self.test_limit is not None:
+                made = dataclasses.replace(made, test_x=made.test_x[:self.test_limit],
+                                           test_y=made.test_y[:self.test_limit])
+            self._splits[key] = made
         return self._splits[key]
 
     def run_inputs(self, spec: RunSpec, judges: dict[str, Any], checkpoint_dir: Path, staging: Path) -> RunInputs:

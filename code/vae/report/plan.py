@@ -35,6 +35,7 @@ class Profile:
     seeds: int = 5                             # seeds of the sweeps' shared centre (latent 16, β = 1)
     length_epochs: tuple[int, ...] = (10, 50, 100)   # the training-length run: snapshots at these epochs
     train_limit: int | None = None             # None: the whole training split
+    test_limit: int | None = None              # None: the whole test set; else its first N images
     val_split: float = 0.1
     betas: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     latent_dims: tuple[int, ...] = (2, 8, 16, 32)
