@@ -25,7 +25,11 @@ from pathlib import Path
 
 from vae.plumbing.artifacts import ArtifactError, write_atomic
 
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+# Debian's chromium-headless-shell first: the old headless mode, the same Blink without the
+# browser's windowing layers, renders and prints the same pages with about a quarter less CPU
+# (the browser tests' page check, measured one after the other here). The full browser is the fallback.
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium", "/usr/bin/chromium-browser",
+                       "/usr/bin/google-chrome")
 # Nothing but 127.0.0.1 resolves, and Chromium makes no background requests of its own.
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -52,8 +56,9 @@ PAGE_READY = r"""
 
 
 def find_chromium() -> str | None:
-    """$CHROMIUM, a usual install path or `chromium` on the PATH; None when there is none."""
-    for candidate in (os.environ.get("CHROMIUM"), *CHROMIUM_CANDIDATES, shutil.which("chromium")):
+    """$CHROMIUM, a usual install path or Chromium on the PATH; None when there is none."""
+    for candidate in (os.environ.get("CHROMIUM"), *CHROMIUM_CANDIDATES, shutil.which("chromium-headless-shell"),
+                      shutil.which("chromium")):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -63,7 +68,7 @@ def launch_chromium(playwright, executable: str | None = None):
     """Headless system Chromium under Playwright, with no route to any host but 127.0.0.1."""
     executable = executable or find_chromium()
     if executable is None:
-        raise FileNotFoundError("no Chromium found: install it (apt-get install chromium) or set CHROMIUM=/path/to/chrome")
+        raise FileNotFoundError("no Chromium found: install it (apt-get install chromium-headless-shell, or chromium) or set CHROMIUM=/path/to/chrome")
     return playwright.chromium.launch(executable_path=executable, headless=True, args=list(CHROMIUM_ARGS))
 
 

@@ -63,7 +63,7 @@ def chromium():
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (make install)")
     executable = site_pdf.find_chromium()
     if executable is None:
-        pytest.skip("headless Chromium not found (apt-get install chromium); the browser tests need it")
+        pytest.skip("headless Chromium not found (apt-get install chromium-headless-shell, or chromium); the browser tests need it")
     with sync_api.sync_playwright() as playwright:
         browser = site_pdf.launch_chromium(playwright, executable)
         yield browser
