@@ -69,6 +69,9 @@ def synthetic_outcomes(tmp_path: Path, reverse: bool) -> Comparison:
                                  "median_negative_elbo": 140.0, "test_images": 10}
             extra["reconstruction_class_rate"] = {"images": 100, "kept": 0.7 if not reverse else 0.4,
                                                   "standard_error": 0.05}
+            extra["manifold_classes"] = {name: 40 if not reverse or i < 8 else 0 for i, name in enumerate(names)}
+            extra["interpolation_reads"] = [{"from": names[0], "to": names[1],
+                                             "read": [names[0], names[2 if not reverse else 1], names[1]]}]
             run_dir = tmp_path / "runs" / spec_.name
             run_dir.mkdir(parents=True)
             labels = np.repeat(np.arange(10), 30)
@@ -130,6 +133,8 @@ REVERSALS = {   # finding: (verdict from the forward runs, verdict from the reve
     "latent_reading": ("apart", "mixed"), "training_length": ("diminishes", "still_gaining"),
     "collapsed_units": ("some_collapse", "none_collapse"), "latent_size": ("saturates", "peaks"),
     "free_bits_units": ("higher", "same"), "free_bits_elbo": ("higher", "lower"),
+    "free_bits_smallest": ("higher", "lower"), "manifold_mnist": ("all_classes", "some_missing"),
+    "manifold_fashion_mnist": ("all_classes", "some_missing"),
     "anomaly": ("separates", "barely"), "reconstruction_classes": ("most_kept", "half_or_fewer"),
     "failures_mnist": ("mostly_one", "mostly_one"), "failures_confused_mnist": ("mostly", "none"),
 }
@@ -153,6 +158,20 @@ def test_the_seed_report_is_compared_epoch_by_epoch_under_its_protocol(tmp_path,
                                (166.6079, 157.6834, 154.2295, 152.5510, 151.5376, 149.6207, 149.2737, 149.1837,
                                 148.2316, 148.2099)])
     assert verdicts(c)["seed_000_val"]["verdict"] == verdict
+
+
+def test_the_figure_readings_count_what_the_classifier_reads_and_the_epochs_they_show(tmp_path, both):
+    found, reversed_ = both
+    lines = found["interpolation_mnist"]["numbers"], reversed_["interpolation_mnist"]["numbers"]
+    assert (lines[0]["through_other"], lines[1]["through_other"]) == (1, 0) and lines[0]["points"] == 3
+    assert found["manifold_mnist"]["numbers"]["largest_share"] == pytest.approx(0.1)
+    assert reversed_["manifold_mnist"]["numbers"]["missing"] == "8, 9"
+    c = synthetic_outcomes(tmp_path, False)
+    outcome = c.one("reference", "mnist")
+    outcome.history = history([160.0 - e for e in (0, 4, 6, 7, 8, 9, 9.5, 9.7, 9.9, 10)])   # epochs 1-10
+    reading = verdicts(c)["reconstruction_epochs_mnist"]["numbers"]
+    assert (reading["first"], reading["mid"], reading["last"], reading["mid_epoch"]) == (160.0, 152.0, 150.0, 5)
+    assert reading["share_by_mid"] == pytest.approx(0.8)
 
 
 def test_every_declared_finding_is_judged_once_with_a_verdict_of_its_set(both):

@@ -122,6 +122,23 @@ def test_each_figure_function_writes_one_png_readable_at_natural_size(tmp_path, 
     assert figures.text_px(path) >= 13.0                              # 10 pt at 100 dpi is 13.9 px
 
 
+def test_the_failure_labels_stay_inside_their_columns_in_every_language(tmp_path, monkeypatch):
+    # "Bota de cano curto" and "Camiseta/top" ran into their neighbours in the Portuguese copy
+    drawn = {}
+    monkeypatch.setattr(figures, "save_png", lambda fig, path: drawn.setdefault("fig", fig) and Path(path))
+    labels = [f"T-shirt/top\n→ Ankle boot\n{600 + i}" for i in range(10)]
+    figures.plot_failures(torch.rand(10, 1, 28, 28), torch.rand(10, 1, 28, 28), labels, tmp_path / "f.png")
+    fig = drawn["fig"]
+    for language in ("en", *figures.TRANSLATED):
+        if language != "en":
+            figures.translate_figure(fig, language)
+        fig.canvas.draw()
+        boxes = [ax.title.get_window_extent() for ax in fig.axes[:10]]   # the top row, left to right
+        assert all(left.x1 <= right.x0 for left, right in zip(boxes, boxes[1:])), language
+    assert figures.narrow("→ Bota de cano curto") == "→ Bota de\ncano curto"
+    assert figures.narrow("Camiseta/top") == "Camiseta/\ntop"
+
+
 def test_the_recorded_text_size_is_the_smallest_font_of_the_figure(tmp_path):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots()

@@ -13,6 +13,7 @@ stored in the PNG (`text_px`), so the report can record it and the browser test 
 from __future__ import annotations
 
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -128,6 +129,29 @@ class _LocalizedTicks(Formatter):
         return translate(self.inner.get_offset(), self.language)
 
 
+# A label above one narrow column (a failure's class and the class it was read as), wrapped to
+# the column's width in every language ("Camiseta/top", "→ Bota de cano curto"); the unwrapped
+# text is kept as the artist's label, so that a translation is made from whole names. textwrap
+# breaks only at spaces and hyphens, and a class name also breaks after its slash.
+NARROW_LABEL, NARROW_LABEL_CHARS = "narrow-label", 10
+
+
+def narrow(text: str, width: int = NARROW_LABEL_CHARS) -> str:
+    """Each line of `text` broken after spaces or slashes into lines of at most `width` characters
+    where it can."""
+    wrapped = []
+    for line in text.split("\n"):
+        current = ""
+        for piece in re.split(r"(?<=[ /])", line):
+            if current and len(current + piece.rstrip()) > width:
+                wrapped.append(current.rstrip())
+                current = piece
+            else:
+                current += piece
+        wrapped.append(current.rstrip())
+    return "\n".join(wrapped)
+
+
 def translate_figure(fig, language: str) -> None:
     """Every text of `fig` in `language` (vae.language.translate), tick labels included."""
     for ax in fig.axes:
@@ -137,7 +161,9 @@ def translate_figure(fig, language: str) -> None:
     # Called after the English copy was saved, so every text has been drawn once; the tick labels
     # the next draw makes come from the wrapped formatters (drawing again here changes no pixel).
     for text in fig.findobj(Text):
-        if text.get_text().strip():
+        if text.get_gid() == NARROW_LABEL:   # translated unwrapped, then wrapped again
+            text.set_text(narrow(translate(text.get_label(), language)))
+        elif text.get_text().strip():
             text.set_text(translate(text.get_text(), language))
 
 
@@ -416,7 +442,7 @@ def plot_failures(originals: torch.Tensor, reconstructed: torch.Tensor, labels: 
             ax.imshow(1 - images[column].detach().cpu().float().clamp(0, 1).squeeze().numpy(), cmap="gray",
                       vmin=0, vmax=1, interpolation="nearest")
             ax.set_axis_off()
-        axes[0, column].set_title(labels[column], fontsize=10)
+        axes[0, column].set_title(narrow(labels[column]), fontsize=10, gid=NARROW_LABEL).set_label(labels[column])
     return save_titled(fig, path, title)
 
 

@@ -174,8 +174,8 @@ class RunMeasurements:
         self.snapshots.finish(result)
         write_tables(spec, result, run_dir)
         mu, logvar = evaluation.latent_encodings(result.model, result.splits.test_x)
-        added = draw_latent_space(spec, result, mu, profile, run_dir)
-        draw_interpolations(spec, result, run_dir)
+        added = draw_latent_space(spec, result, mu, profile, run_dir, self.inputs.judge)
+        added.update(draw_interpolations(spec, result, run_dir, self.inputs.judge))
         added.update(measure_active_units(spec, mu, logvar, run_dir))
         added.update(reconstruction_classes(result.splits, self.snapshots.final_reconstructions, self.inputs.judge,
                                             result.model))
@@ -206,15 +206,19 @@ def write_tables(spec: RunSpec, result: TrainResult, run_dir: Path) -> None:
 
 
 def draw_latent_space(spec: RunSpec, result: TrainResult, mu: torch.Tensor, profile: Profile,
-                      run_dir: Path) -> dict[str, Any]:
-    """latent.png (and manifold.png for latent 2, latent_tsne.png otherwise); returns metrics to add."""
+                      run_dir: Path, judge: nn.Module | None = None) -> dict[str, Any]:
+    """latent.png (and manifold.png for latent 2, latent_tsne.png otherwise); returns metrics to add:
+    for latent 2 with a classifier, how many of the manifold's decoded images it reads as each class."""
     labels, names, title = result.splits.test_y.cpu(), result.splits.classes, describe(spec.config)
     if result.model.latent_dim == 2:
         figures.plot_latent_space(mu, labels, names, run_dir / "latent.png", title=f"{title}: test set at μ")
         grid_values = evaluation.latent_grid(20)
-        figures.plot_latent_manifold(evaluation.decode_images(result.model, grid_values.to(result.device)),
-                                     grid_values[:20, 0], run_dir / "manifold.png", f"{title}: decoded grid")
-        return {}
+        decoded = evaluation.decode_images(result.model, grid_values.to(result.device))
+        figures.plot_latent_manifold(decoded, grid_values[:20, 0], run_dir / "manifold.png", f"{title}: decoded grid")
+        if judge is None:
+            return {}
+        read = classifier.predict(judge, decoded)
+        return {"manifold_classes": {name: int((read == i).sum()) for i, name in enumerate(names)}}
     points, explained = evaluation.pca_projection(mu)
     figures.plot_latent_space(points, labels, names, run_dir / "latent.png",
                               f"PC 1 ({explained[0]:.0%} of variance)", f"PC 2 ({explained[1]:.0%} of variance)",
@@ -226,9 +230,11 @@ def draw_latent_space(spec: RunSpec, result: TrainResult, mu: torch.Tensor, prof
     return {"pca_explained_variance": explained}
 
 
-def draw_interpolations(spec: RunSpec, result: TrainResult, run_dir: Path) -> None:
+def draw_interpolations(spec: RunSpec, result: TrainResult, run_dir: Path,
+                        judge: nn.Module | None = None) -> dict[str, Any]:
     """Straight lines in z between the first test images of classes 0-1, 2-3, ...: always different
-    classes; the originals stand at both ends of each row, named by their true class."""
+    classes; the originals stand at both ends of each row, named by their true class. With a
+    classifier, returns the class it reads at each point of each line."""
     names = result.splits.classes
     originals, classes = one_image_per_class(result.splits.test_x, result.splits.test_y, len(names))
     starts, ends = list(range(0, len(originals) - 1, 2)), list(range(1, len(originals), 2))
@@ -236,6 +242,11 @@ def draw_interpolations(spec: RunSpec, result: TrainResult, run_dir: Path) -> No
     figures.plot_interpolations(lines, originals[starts].cpu(), originals[ends].cpu(),
                                 [(names[classes[a]], names[classes[b]]) for a, b in zip(starts, ends)],
                                 run_dir / "interpolation.png", f"{describe(spec.config)}: straight lines between codes")
+    if judge is None:
+        return {}
+    read = classifier.predict(judge, lines.flatten(0, 1)).view(len(starts), -1).tolist()
+    return {"interpolation_reads": [{"from": names[classes[a]], "to": names[classes[b]],
+                                     "read": [names[i] for i in row]} for a, b, row in zip(starts, ends, read)]}
 
 
 def measure_active_units(spec: RunSpec, mu: torch.Tensor, logvar: torch.Tensor, run_dir: Path) -> dict[str, Any]:

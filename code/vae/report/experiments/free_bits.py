@@ -17,7 +17,8 @@ from .yardstick import centre
 
 ROLES = ("free_bits",)
 TERMS = {"units": "active_units", "elbo": "test_elbo", "kl": "test_kl"}
-FINDINGS = {f"free_bits_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in TERMS}
+FINDINGS = {**{f"free_bits_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in TERMS},
+            "free_bits_smallest": (*DIFFERENCE_VERDICTS, "unmeasured")}
 
 
 OUTPUTS = outputs(tables=("free_bits",), figures=("free_bits_sweep.png", "free_bits_samples.png"))
@@ -35,13 +36,22 @@ def write(c: Comparison) -> list[Path]:
 
 
 def judge(c: Comparison, spread: Spread) -> list[Finding]:
-    """The largest floor against none: active units, the bound and the KL, each against its spread."""
+    """The largest floor against none: active units, the bound and the KL, each against its spread;
+    and the smallest floor's bound against none."""
     rows = sweep_rows(c, "free_bits")
     by_value = {r["value"]: r for r in rows}
     none, top = by_value.get(0.0), rows[-1] if rows else None
     if none is None or top is none:
         return [unmeasured(name, "the free-bits sweep", verdicts) for name, verdicts in FINDINGS.items()]
-    found = []
+    smallest = rows[1]   # the smallest floor: does the floor cost anything where it starts?
+    call = spread.differ(smallest["test_elbo"] - none["test_elbo"], "test_elbo")
+    found = [Finding("free_bits_smallest", f"free bits λ = {smallest['value']:g} against none: test_elbo",
+                     FINDINGS["free_bits_smallest"], call["verdict"], {
+                         "floor": smallest["value"], "without": none["test_elbo"], "with_floor": smallest["test_elbo"],
+                         "difference": smallest["test_elbo"] - none["test_elbo"], "margin": call["margin"],
+                         "units_without": none["active_units"], "units_with_floor": smallest["active_units"],
+                         "latent_dim": c.profile.free_bits_latent_dim},
+                     spread.record("test_elbo"), call, [*none["runs"], *smallest["runs"]])]
     for term, key in TERMS.items():
         call = spread.differ(top[key] - none[key], key)
         found.append(Finding(f"free_bits_{term}", f"free bits λ = {top['value']:g} against none: {key}",

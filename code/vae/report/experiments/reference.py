@@ -10,6 +10,7 @@ from pathlib import Path
 from ..comparisons import Comparison
 from ...config import TrainConfig
 from ..plan import Profile, Role, RunSpec, spec
+from ..run import snapshot_epochs
 from ..quoted import QUOTED
 from ..tables import Column, outputs, write_table
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
@@ -21,6 +22,12 @@ FINDINGS = {
     "seed_000_test": (*DIFFERENCE_VERDICTS, "unmeasured"),
     "best_epoch_mnist": ("last", "earlier", "unmeasured"),
     "best_epoch_fashion_mnist": ("last", "earlier", "unmeasured"),
+    "reconstruction_epochs_mnist": ("measured", "unmeasured"),
+    "reconstruction_epochs_fashion_mnist": ("measured", "unmeasured"),
+    "manifold_mnist": ("all_classes", "some_missing", "unmeasured"),
+    "manifold_fashion_mnist": ("all_classes", "some_missing", "unmeasured"),
+    "interpolation_mnist": ("measured", "unmeasured"),
+    "interpolation_fashion_mnist": ("measured", "unmeasured"),
 }
 EPOCH_COLUMNS = [
     Column("epoch", "epoch", "count"), Column("train_elbo", "train -ELBO", "nats"),
@@ -63,7 +70,9 @@ def write(c: Comparison) -> list[Path]:
 
 
 def judge(c: Comparison, spread: Spread) -> list[Finding]:
-    return [*seed_000(c, spread), *(best_epoch(c, dataset) for dataset in DATASETS)]
+    return [*seed_000(c, spread), *(best_epoch(c, dataset) for dataset in DATASETS),
+            *(reconstruction_epochs(c, dataset) for dataset in DATASETS),
+            *(finding for dataset in DATASETS for finding in decoder_readings(c, dataset))]
 
 
 def seed_000(c: Comparison, spread: Spread) -> list[Finding]:
@@ -105,3 +114,52 @@ def best_epoch(c: Comparison, dataset: str) -> Finding:
     return Finding(name, claim, FINDINGS[name], "last" if best == epochs else "earlier",
                    {"best_epoch": best, "epochs": epochs, "last_val_elbo": last["val_elbo"],
                     "last_train_elbo": last["train_elbo"]}, evidence=[outcome.spec.name])
+
+
+def reconstruction_epochs(c: Comparison, dataset: str) -> Finding:
+    """The reading of the reconstruction figures: the validation reconstruction term at the epochs
+    they show (the first, the middle, the last), and how much of its fall is made by the middle."""
+    name = f"reconstruction_epochs_{dataset.replace('-', '_')}"
+    claim = f"the reference run's validation reconstruction term at the reconstruction figures' epochs, {dataset}"
+    outcome = c.one("reference", dataset)
+    if outcome is None or len(outcome.history) < 3:
+        return unmeasured(name, claim, FINDINGS[name])
+    shown = snapshot_epochs(len(outcome.history))
+    recon = {when: outcome.history[epoch - 1]["val_recon"] for when, epoch in shown.items()}
+    fall = recon["first"] - recon["final"]
+    return Finding(name, claim, FINDINGS[name], "measured", {
+        "first": recon["first"], "mid": recon["mid"], "last": recon["final"], "mid_epoch": shown["mid"],
+        "last_epoch": shown["final"], "share_by_mid": (recon["first"] - recon["mid"]) / fall if fall else 0.0},
+        evidence=[outcome.spec.name])
+
+
+def decoder_readings(c: Comparison, dataset: str) -> list[Finding]:
+    """The reading of the manifold and the interpolation figures: the classes the report's
+    classifier reads in the decoded grid, and the lines that pass through a third class."""
+    key = dataset.replace("-", "_")
+    outcome = c.one("reference", dataset)
+    grid = outcome.metrics.get("manifold_classes") if outcome else None
+    lines = outcome.metrics.get("interpolation_reads") if outcome else None
+    found = []
+    manifold_claim = f"the classes the report's classifier reads in the reference run's decoded grid, {dataset}"
+    if grid:
+        cells, ranked = sum(grid.values()), sorted(grid, key=grid.get, reverse=True)
+        missing = [name for name in grid if not grid[name]]
+        present = [name for name in ranked if grid[name]]
+        found.append(Finding(f"manifold_{key}", manifold_claim, FINDINGS[f"manifold_{key}"],
+                             "some_missing" if missing else "all_classes", {
+                                 "cells": cells, "classes": len(grid), "classes_read": len(present),
+                                 "largest": present[0], "largest_share": grid[present[0]] / cells,
+                                 "smallest": present[-1], "smallest_share": grid[present[-1]] / cells,
+                                 "missing": ", ".join(missing)}, evidence=[outcome.spec.name]))
+    else:
+        found.append(unmeasured(f"manifold_{key}", manifold_claim, FINDINGS[f"manifold_{key}"]))
+    line_claim = f"the reference run's interpolation lines that the classifier reads as a third class, {dataset}"
+    if lines:
+        through = sum(any(read not in (line["from"], line["to"]) for read in line["read"]) for line in lines)
+        found.append(Finding(f"interpolation_{key}", line_claim, FINDINGS[f"interpolation_{key}"], "measured", {
+            "lines": len(lines), "through_other": through, "points": len(lines[0]["read"])},
+            evidence=[outcome.spec.name]))
+    else:
+        found.append(unmeasured(f"interpolation_{key}", line_claim, FINDINGS[f"interpolation_{key}"]))
+    return found
