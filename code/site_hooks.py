@@ -19,8 +19,9 @@ code/site_macros.py. The hooks do what is not templating:
 5. Figure and table numbers without gaps. pymdownx numbers captions in document order, so the
    figures of a hidden tab use up numbers. Here the tabs of one tab set share their numbers: each
    tab starts where the set starts, and the set uses up as many numbers as its longest tab.
-6. Downloads. Every notebook of docs/notebooks/ is also saved as .ipynb next to its page's copied
-   .py source, and the notebook page links both.
+6. Downloads. Every notebook of docs/notebooks/ is also saved as .ipynb, with the outputs its
+   page shows (code/site_notebooks.py), next to its page's copied .py source, and the notebook
+   page links both.
 7. One report per build. A report that lands in docs/assets while the site is built would pull
    files from under the build (a FileNotFoundError) or mix two reports. The build holds the assets
    folder's lock (vae/report/transaction.py `lock_assets`, the one a landing takes) from
@@ -60,6 +61,7 @@ if CODE_DIR not in sys.path:
     sys.path.insert(0, CODE_DIR)
 
 from vae.language import SOURCE_LANGUAGE, building, localized_path  # noqa: E402
+from site_notebooks import download_notebook, forget_executed_notebooks, keep_executed_notebooks  # noqa: E402
 from site_editions import (CAPTION_PREFIX, NOTEBOOK_DOWNLOADS, PAGE_FOOTER, PRINT_CONTENTS,  # noqa: E402
                            PRINT_TITLES, localized_snippets, translated_captions, translated_theme_words)
 
@@ -254,6 +256,7 @@ def on_config(config, **kwargs):
         macros.config["module_name"] = str(REPOSITORY / macros.config["module_name"])
     plugin = config["plugins"].get(JUPYTER_PLUGIN)
     if plugin is not None:
+        keep_executed_notebooks()
         if plugin.config.get("cache"):
             log.info("mkdocs-jupyter cache forced off: it is keyed by notebook bytes only")
         plugin.config["cache"] = False
@@ -302,6 +305,7 @@ def on_pre_build(config, **kwargs):
     from vae.report.transaction import lock_assets
 
     assets = Path(config["docs_dir"]) / "assets"
+    forget_executed_notebooks()
     release_assets()   # a serve's rebuild after a build that ended without either closing hook
     _assets_lock = lock_assets(assets, lambda: log.info(   # a warning would fail a --strict build
         f"{assets}: a report is landing there; the build starts when it has landed"))
@@ -395,7 +399,7 @@ def on_post_build(config, **kwargs):
                 continue
             target = site / "notebooks" / stem / f"{stem}.ipynb"
             if target.parent.is_dir():
-                jupytext.write(jupytext.read(source), target)
+                jupytext.write(download_notebook(source), target)
                 if suffix:   # mkdocs-jupyter copied latent_space.pt.py: its readers download latent_space.py
                     copied = target.parent / source.name
                     if copied.is_file():

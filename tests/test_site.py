@@ -384,6 +384,9 @@ def test_the_notebook_is_offered_as_py_and_ipynb(built_site):
     folder = built_site / "notebooks" / "latent_space"
     notebook = json.loads((folder / "latent_space.ipynb").read_text(encoding="utf-8"))
     assert (folder / "latent_space.py").is_file() and len(notebook["cells"]) >= 5
+    # with the outputs the page shows: the figures as PNG, computed by this build
+    outputs = [output for cell in notebook["cells"] if cell["cell_type"] == "code" for output in cell["outputs"]]
+    assert any("image/png" in output.get("data", {}) for output in outputs)
     for page in ("reproduce", "notebooks/latent_space"):
         assert "latent_space.ipynb" in (built_site / page / "index.html").read_text(encoding="utf-8"), page
 
