@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae import figures
+from vae import figures, language
 from vae.models import MLPVAE
 from vae.report import (PROFILES, Profile, ReportError, Role, build_report, describe, format_number,
                         markdown_table, run_specs, snapshot_epochs)
@@ -129,14 +129,14 @@ def test_the_failure_labels_stay_inside_their_columns_in_every_language(tmp_path
     labels = [f"T-shirt/top\n→ Ankle boot\n{600 + i}" for i in range(10)]
     figures.plot_failures(torch.rand(10, 1, 28, 28), torch.rand(10, 1, 28, 28), labels, tmp_path / "f.png")
     fig = drawn["fig"]
-    for language in ("en", *figures.TRANSLATED):
-        if language != "en":
-            figures.translate_figure(fig, language)
+    for edition in ("en", *figures.TRANSLATED):
+        if edition != "en":
+            figures.translate_figure(fig, edition)
         fig.canvas.draw()
         boxes = [ax.title.get_window_extent() for ax in fig.axes[:10]]   # the top row, left to right
-        assert all(left.x1 <= right.x0 for left, right in zip(boxes, boxes[1:])), language
-    assert figures.narrow("→ Bota de cano curto") == "→ Bota de\ncano curto"
-    assert figures.narrow("Camiseta/top") == "Camiseta/\ntop"
+        assert all(left.x1 <= right.x0 for left, right in zip(boxes, boxes[1:])), edition
+    assert language.narrow("→ Bota de cano curto") == "→ Bota de\ncano curto"
+    assert language.narrow("Camiseta/top") == "Camiseta/\ntop"
 
 
 def test_the_recorded_text_size_is_the_smallest_font_of_the_figure(tmp_path):

@@ -13,7 +13,6 @@ stored in the PNG (`text_px`), so the report can record it and the browser test 
 from __future__ import annotations
 
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -33,7 +32,7 @@ from matplotlib.text import Text  # noqa: E402
 from matplotlib.ticker import Formatter, FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 import torch  # noqa: E402
 
-from .language import TRANSLATED, localized_path, translate  # noqa: E402
+from .language import TRANSLATED, localized_path, narrow, translate  # noqa: E402
 from .plumbing.artifacts import save_figure  # noqa: E402
 
 STYLE = {
@@ -129,27 +128,9 @@ class _LocalizedTicks(Formatter):
         return translate(self.inner.get_offset(), self.language)
 
 
-# A label above one narrow column (a failure's class and the class it was read as), wrapped to
-# the column's width in every language ("Camiseta/top", "→ Bota de cano curto"); the unwrapped
-# text is kept as the artist's label, so that a translation is made from whole names. textwrap
-# breaks only at spaces and hyphens, and a class name also breaks after its slash.
-NARROW_LABEL, NARROW_LABEL_CHARS = "narrow-label", 10
-
-
-def narrow(text: str, width: int = NARROW_LABEL_CHARS) -> str:
-    """Each line of `text` broken after spaces or slashes into lines of at most `width` characters
-    where it can."""
-    wrapped = []
-    for line in text.split("\n"):
-        current = ""
-        for piece in re.split(r"(?<=[ /])", line):
-            if current and len(current + piece.rstrip()) > width:
-                wrapped.append(current.rstrip())
-                current = piece
-            else:
-                current += piece
-        wrapped.append(current.rstrip())
-    return "\n".join(wrapped)
+# A label above one narrow column (a failure's class), wrapped to its width in every language
+# (language.narrow); its unwrapped text is kept as the artist's label, to translate whole names.
+NARROW_LABEL = "narrow-label"
 
 
 def translate_figure(fig, language: str) -> None:

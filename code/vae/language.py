@@ -121,3 +121,20 @@ def building(mkdocs_config) -> str:
     which; without the plugin, the source language."""
     plugin = (mkdocs_config.get("plugins") or {}).get("i18n")
     return getattr(plugin, "current_language", None) or SOURCE_LANGUAGE
+
+
+def narrow(text: str, width: int = 10) -> str:
+    """Each line of `text` broken after spaces or slashes into lines of at most `width` characters
+    where it can: a label above a narrow column ("Camiseta/top", "→ Bota de cano curto").
+    textwrap breaks only at spaces and hyphens, and a class name also breaks after its slash."""
+    wrapped = []
+    for line in text.split("\n"):
+        current = ""
+        for piece in re.split(r"(?<=[ /])", line):
+            if current and len(current + piece.rstrip()) > width:
+                wrapped.append(current.rstrip())
+                current = piece
+            else:
+                current += piece
+        wrapped.append(current.rstrip())
+    return "\n".join(wrapped)
