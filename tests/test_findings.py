@@ -70,8 +70,10 @@ def synthetic_outcomes(tmp_path: Path, reverse: bool) -> Comparison:
             extra["reconstruction_class_rate"] = {"images": 100, "kept": 0.7 if not reverse else 0.4,
                                                   "standard_error": 0.05}
             extra["manifold_classes"] = {name: 40 if not reverse or i < 8 else 0 for i, name in enumerate(names)}
-            extra["interpolation_reads"] = [{"from": names[0], "to": names[1],
-                                             "read": [names[0], names[2 if not reverse else 1], names[1]]}]
+            extra.update(manifold_extent=1.64, manifold_codes_outside=0.1,
+                         manifold_class_codes_outside={name: i / 10 for i, name in enumerate(names)})
+            extra["interpolation_reads"] = [   # the ends may be misread (the first) and the middle not (reversed)
+                {"from": names[0], "to": names[1], "read": [names[3], names[2 if not reverse else 1], names[1]]}]
             run_dir = tmp_path / "runs" / spec_.name
             run_dir.mkdir(parents=True)
             labels = np.repeat(np.arange(10), 30)
@@ -163,8 +165,10 @@ def test_the_seed_report_is_compared_epoch_by_epoch_under_its_protocol(tmp_path,
 def test_the_figure_readings_count_what_the_classifier_reads_and_the_epochs_they_show(tmp_path, both):
     found, reversed_ = both
     lines = found["interpolation_mnist"]["numbers"], reversed_["interpolation_mnist"]["numbers"]
-    assert (lines[0]["through_other"], lines[1]["through_other"]) == (1, 0) and lines[0]["points"] == 3
+    assert (lines[0]["through_other"], lines[1]["through_other"]) == (1, 0)   # between the ends only
+    assert lines[0]["ends_misread"] == lines[1]["ends_misread"] == 1 and lines[0]["points"] == 1
     assert found["manifold_mnist"]["numbers"]["largest_share"] == pytest.approx(0.1)
+    assert reversed_["manifold_mnist"]["numbers"]["smallest_outside"] == pytest.approx(0.7)   # class "7", the last read
     assert reversed_["manifold_mnist"]["numbers"]["missing"] == "8, 9"
     c = synthetic_outcomes(tmp_path, False)
     outcome = c.one("reference", "mnist")

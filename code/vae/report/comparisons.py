@@ -125,7 +125,8 @@ def sweep_outputs(c: Comparison, experiment: str, label: str, parameter: str, lo
                 *TRAINING_TERMS]),
             figures.plot_sweep_spread([r["value"] for r in rows], means, spreads, parameter,
                                       c.figures / f"{label}_sweep.png",
-                                      f"MNIST, {model}: test set as {parameter} grows (mean ± s.d. over seeds)",
+                                      f"MNIST, {model}: test set as {parameter} grows "
+                                      + ("(mean ± s.d. over seeds)" if any(r["seeds"] > 1 for r in rows) else "(one run each)"),
                                       log_x=log_x),
             figures.plot_image_panels({f"{parameter} = {v:g}": outcomes[0].final_samples
                                        for v, outcomes in by_value.items()},

@@ -218,7 +218,12 @@ def draw_latent_space(spec: RunSpec, result: TrainResult, mu: torch.Tensor, prof
         if judge is None:
             return {}
         read = classifier.predict(judge, decoded)
-        return {"manifold_classes": {name: int((read == i).sum()) for i, name in enumerate(names)}}
+        extent = float(grid_values.abs().max())   # the grid's reach: codes beyond it are not drawn
+        outside = (mu.cpu().abs() > extent).any(dim=1)
+        return {"manifold_classes": {name: int((read == i).sum()) for i, name in enumerate(names)},
+                "manifold_extent": extent, "manifold_codes_outside": float(outside.float().mean()),
+                "manifold_class_codes_outside": {name: float(outside[labels == i].float().mean())
+                                                 for i, name in enumerate(names)}}
     points, explained = evaluation.pca_projection(mu)
     figures.plot_latent_space(points, labels, names, run_dir / "latent.png",
                               f"PC 1 ({explained[0]:.0%} of variance)", f"PC 2 ({explained[1]:.0%} of variance)",

@@ -135,7 +135,8 @@ def reconstruction_epochs(c: Comparison, dataset: str) -> Finding:
 
 def decoder_readings(c: Comparison, dataset: str) -> list[Finding]:
     """The reading of the manifold and the interpolation figures: the classes the report's
-    classifier reads in the decoded grid, and the lines that pass through a third class."""
+    classifier reads in the decoded grid (and the codes the grid does not reach), and the lines
+    that pass through a third class between their ends."""
     key = dataset.replace("-", "_")
     outcome = c.one("reference", dataset)
     grid = outcome.metrics.get("manifold_classes") if outcome else None
@@ -151,15 +152,19 @@ def decoder_readings(c: Comparison, dataset: str) -> list[Finding]:
                                  "cells": cells, "classes": len(grid), "classes_read": len(present),
                                  "largest": present[0], "largest_share": grid[present[0]] / cells,
                                  "smallest": present[-1], "smallest_share": grid[present[-1]] / cells,
-                                 "missing": ", ".join(missing)}, evidence=[outcome.spec.name]))
+                                 "missing": ", ".join(missing), "extent": outcome.metrics["manifold_extent"],
+                                 "outside": outcome.metrics["manifold_codes_outside"],
+                                 "smallest_outside": outcome.metrics["manifold_class_codes_outside"][present[-1]]},
+                             evidence=[outcome.spec.name]))
     else:
         found.append(unmeasured(f"manifold_{key}", manifold_claim, FINDINGS[f"manifold_{key}"]))
     line_claim = f"the reference run's interpolation lines that the classifier reads as a third class, {dataset}"
-    if lines:
-        through = sum(any(read not in (line["from"], line["to"]) for read in line["read"]) for line in lines)
+    if lines:   # between the ends: a line's ends are reconstructions, which may change class themselves
+        through = sum(any(read not in (line["from"], line["to"]) for read in line["read"][1:-1]) for line in lines)
+        ends = sum(line["read"][0] != line["from"] or line["read"][-1] != line["to"] for line in lines)
         found.append(Finding(f"interpolation_{key}", line_claim, FINDINGS[f"interpolation_{key}"], "measured", {
-            "lines": len(lines), "through_other": through, "points": len(lines[0]["read"])},
-            evidence=[outcome.spec.name]))
+            "lines": len(lines), "through_other": through, "ends_misread": ends,
+            "points": len(lines[0]["read"]) - 2}, evidence=[outcome.spec.name]))
     else:
         found.append(unmeasured(f"interpolation_{key}", line_claim, FINDINGS[f"interpolation_{key}"]))
     return found
