@@ -193,6 +193,16 @@ def test_one_rule_decides_different_and_records_how_close_the_call_was():
     assert differ(-1.0, 0.1)["verdict"] == "lower" and differ(1.0, None)["verdict"] == "unmeasured"
 
 
+def test_a_difference_is_judged_against_the_spread_of_that_difference():
+    from vae.report.verdicts import Spread
+    ruler = Spread({"test_elbo": 0.1}, seeds=5)
+    two_single_runs = ruler.differ(0.25, "test_elbo")                  # 2 × 0.1 × √2 = 0.283
+    assert two_single_runs["verdict"] == "same" and two_single_runs["margin"] == pytest.approx(0.2 * 2 ** 0.5)
+    against_the_mean = ruler.differ(0.25, "test_elbo", (1, 5))         # 2 × 0.1 × √1.2 = 0.219
+    assert against_the_mean["verdict"] == "higher" and against_the_mean["margin"] == pytest.approx(0.2 * 1.2 ** 0.5)
+    assert Spread({}, seeds=1).differ(5.0, "test_elbo")["verdict"] == "unmeasured"
+
+
 def test_a_verdict_outside_the_declared_set_is_refused():
     from vae.report.verdicts import Finding
     with pytest.raises(FindingError, match="clearr"):
@@ -421,7 +431,7 @@ def test_the_conclusions_turn_around_when_the_results_do(tmp_path):
     assert "footwear (sandal, sneaker, ankle boot) stands apart from clothing" in forward
     assert "footwear is mixed with clothing" in backward
     assert "higher on Fashion-MNIST than on MNIST" in forward and "lower on Fashion-MNIST than on MNIST" in backward
-    assert "nats better, beyond twice the estimates' standard error" in forward
+    assert "nats better, beyond the" in forward and "(twice the estimates' standard error" in forward
     assert "nats worse, beyond twice the estimates' standard error" in backward
     assert "stay within the" in forward and "still gains more than the" in backward
     assert "higher than seed report 000's" not in forward       # the quick profile: another protocol
@@ -435,4 +445,5 @@ def test_the_experiments_page_turns_around_when_the_results_do(tmp_path):
     assert "does not lower the rate and raise the distortion at every step" in backward
     assert "Its reconstruction term rises by" in forward and "Its reconstruction term falls by" in backward
     assert "keeps 32 units above the active-unit threshold against 2 without it" in forward
-    assert "Beyond 16 latent dimensions" in forward and "no larger code improves on it" in backward
+    # latent 8 is within the margin of two single runs of the best size
+    assert "Beyond 8 latent dimensions" in forward and "no larger code improves on it" in backward

@@ -5,9 +5,11 @@ numbers behind it, the spread it was judged against and how close the call was. 
 compare numbers: they place a finding by name, and its sentence for the verdict comes from the
 sentence catalogue (`wording`), with the finding's numbers in its placeholders.
 
-The one rule (`differ`): a difference counts only when it exceeds `MARGIN_SDS` spreads. The spread
-is the seed-to-seed sample standard deviation at the sweeps' centre (the yardstick), or, for the
-importance-sampled likelihoods, the standard error of the two estimates. Every call records its
+The one rule (`differ`): a difference counts only when it exceeds `MARGIN_SDS` spreads of that
+difference. For two trained results the spread comes from the seed-to-seed sample standard
+deviation at the sweeps' centre (the yardstick): a difference between means of a and b runs has
+that deviation times √(1/a + 1/b) (`Spread.differ`), √2 for two single runs. For the
+importance-sampled likelihoods it is the standard error of the two estimates. Every call records its
 clearance, |difference| − margin × spread: how far past (positive) or short of (negative) the line
 the difference fell, so a reader sees how close a call was.
 """
@@ -76,11 +78,20 @@ class Spread:
     def of(self, key: str) -> float | None:
         return self.sd.get(key)
 
-    def differ(self, delta: float, key: str) -> dict[str, Any]:
-        """`differ` against this quantity's spread."""
-        return differ(delta, self.of(key))
+    def differ(self, delta: float, key: str, seeds: tuple[int, int] = (1, 1)) -> dict[str, Any]:
+        """`differ` for a difference of two means, of `seeds` runs each, against the spread of that
+        difference: the seed spread times √(1/a + 1/b), √2 for two single runs."""
+        sd = self.of(key)
+        return differ(delta, None if sd is None else sd * difference_spread(*seeds))
 
     def record(self, *keys: str) -> dict[str, Any]:
         """What a finding says it was judged against."""
         return {"kind": f"sample standard deviation over {self.seeds} seeds (n − 1)", "margin_sds": MARGIN_SDS,
+                "difference": "of two means of a and b runs: the standard deviation times √(1/a + 1/b)",
                 **{f"{key}_sd": self.of(key) for key in keys}}
+
+
+def difference_spread(a: int, b: int) -> float:
+    """The standard deviation of a difference between a mean of `a` runs and one of `b` runs, in
+    seed standard deviations (runs independent, with the same spread)."""
+    return math.sqrt(1 / a + 1 / b)

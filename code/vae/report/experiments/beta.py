@@ -54,7 +54,7 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
     evidence = [run for r in rows for run in r["runs"]]
     ranked = sorted(rows, key=lambda r: r["test_elbo"])
     best, second = ranked[0], ranked[1]
-    call = spread.differ(second["test_elbo"] - best["test_elbo"], "test_elbo")
+    call = spread.differ(second["test_elbo"] - best["test_elbo"], "test_elbo", (second["seeds"], best["seeds"]))
     verdict = "within_spread" if call["verdict"] != "higher" else "one_clear" if best["value"] == 1.0 else "other_clear"
     found = [Finding("beta_best", "the β whose model has the lowest test −ELBO (the tightest bound)",
                      FINDINGS["beta_best"], verdict, {
@@ -70,7 +70,7 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                          {"steps": steps, "smallest_beta": rows[0]["value"], "largest_beta": top["value"]},
                          evidence=evidence))
     for term, key in LARGEST.items():
-        call = spread.differ(top[key] - one[key], key)
+        call = spread.differ(top[key] - one[key], key, (top["seeds"], one["seeds"]))
         found.append(Finding(f"beta_largest_{term}", f"the largest β against β = 1: {key}",
                              FINDINGS[f"beta_largest_{term}"], call["verdict"], {
                                  "beta": top["value"], "at_1": one[key], "at_largest": top[key],

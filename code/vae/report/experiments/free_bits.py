@@ -44,7 +44,7 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
     if none is None or top is none:
         return [unmeasured(name, "the free-bits sweep", verdicts) for name, verdicts in FINDINGS.items()]
     smallest = rows[1]   # the smallest floor: does the floor cost anything where it starts?
-    call = spread.differ(smallest["test_elbo"] - none["test_elbo"], "test_elbo")
+    call = spread.differ(smallest["test_elbo"] - none["test_elbo"], "test_elbo", (smallest["seeds"], none["seeds"]))
     found = [Finding("free_bits_smallest", f"free bits λ = {smallest['value']:g} against none: test_elbo",
                      FINDINGS["free_bits_smallest"], call["verdict"], {
                          "floor": smallest["value"], "without": none["test_elbo"], "with_floor": smallest["test_elbo"],
@@ -53,7 +53,7 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                          "latent_dim": c.profile.free_bits_latent_dim},
                      spread.record("test_elbo"), call, [*none["runs"], *smallest["runs"]])]
     for term, key in TERMS.items():
-        call = spread.differ(top[key] - none[key], key)
+        call = spread.differ(top[key] - none[key], key, (top["seeds"], none["seeds"]))
         found.append(Finding(f"free_bits_{term}", f"free bits λ = {top['value']:g} against none: {key}",
                              FINDINGS[f"free_bits_{term}"], call["verdict"], {
                                  "floor": top["value"], "without": none[key], "with_floor": top[key],

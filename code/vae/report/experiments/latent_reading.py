@@ -25,7 +25,8 @@ FOOTWEAR_APART, FOOTWEAR_MOSTLY = 0.95, 0.8   # k-NN accuracy of footwear agains
 DATASETS = ("mnist", "fashion-mnist")
 FINDINGS = {"latent_reading": ("apart", "mostly_apart", "mixed", "unmeasured"),
             "reconstruction_classes": ("most_kept", "half_or_fewer", "unmeasured"),
-            **{f"failures_{d.replace('-', '_')}": ("mostly_one", "several", "all_different", "unmeasured")
+            **{f"failures_{d.replace('-', '_')}": ("mostly_one", "several", "several_tied", "all_different",
+                                                  "unmeasured")
                for d in DATASETS},
             **{f"failures_confused_{d.replace('-', '_')}": ("mostly", "some", "none", "unmeasured") for d in DATASETS}}
 
@@ -140,12 +141,14 @@ def failures(c: Comparison, dataset: str) -> list[Finding]:
     counts = {name: classes.count(name) for name in dict.fromkeys(classes)}
     top = max(counts.values())
     top_classes = [name for name, count in counts.items() if count == top]
-    verdict = "mostly_one" if 2 * top > len(images) else "all_different" if top == 1 else "several"
+    verdict = ("mostly_one" if 2 * top > len(images) else "all_different" if top == 1 else
+               "several" if len(top_classes) == 1 else "several_tied")
     evidence = [f"runs/{outcome.spec.name}/failures.png"]
     worst = Finding(names[0], "the classes of the test images the reference model reconstructs worst",
                     FINDINGS[names[0]], verdict, {
                         "shown": len(images), "top_class": top_classes[0], "top_count": top,
-                        "tied_classes": len(top_classes), "worst_elbo": images[0]["negative_elbo"],
+                        "tied_classes": len(top_classes), "top_classes": ", ".join(top_classes),
+                        "worst_elbo": images[0]["negative_elbo"],
                         "median_elbo": gallery["median_negative_elbo"], "searched": gallery["test_images"],
                         "worst_over_median": images[0]["negative_elbo"] / gallery["median_negative_elbo"]},
                     evidence=evidence)

@@ -36,14 +36,15 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
         return [unmeasured("latent_size", size_claim, FINDINGS["latent_size"]),
                 unmeasured("latent_units", units_claim, FINDINGS["latent_units"])]
     best = min(rows, key=lambda r: r["test_elbo"])
-    calls = [spread.differ(r["test_elbo"] - best["test_elbo"], "test_elbo") for r in rows]
+    calls = [spread.differ(r["test_elbo"] - best["test_elbo"], "test_elbo", (r["seeds"], best["seeds"])) for r in rows]
     at = next(i for i, call in enumerate(calls) if call["verdict"] == "same")
     enough, largest, call = rows[at], rows[-1], calls[at]
     # The deciding call: the smallest size within the margin of the best, and how close it came.
     verdict = "peaks" if enough is best and best is not largest else \
         "saturates" if enough is not largest else "still_improving"
     steps = [{"from": a["value"], "to": b["value"], "gain": a["test_elbo"] - b["test_elbo"],
-              **spread.differ(b["test_elbo"] - a["test_elbo"], "test_elbo")} for a, b in zip(rows, rows[1:])]
+              **spread.differ(b["test_elbo"] - a["test_elbo"], "test_elbo", (b["seeds"], a["seeds"]))}
+             for a, b in zip(rows, rows[1:])]
     size = Finding("latent_size", size_claim, FINDINGS["latent_size"], verdict, {
                        "enough_latent_dim": enough["value"], "enough_elbo": enough["test_elbo"],
                        "best_latent_dim": best["value"], "best_elbo": best["test_elbo"],

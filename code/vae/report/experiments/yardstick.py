@@ -11,7 +11,7 @@ from typing import Any
 from ..comparisons import Comparison, mean_sd, summary_row
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep, describe, until_rule
-from ..verdicts import MARGIN_SDS, Finding, Spread, unmeasured
+from ..verdicts import MARGIN_SDS, Finding, Spread, difference_spread, unmeasured
 from ..tables import outputs
 
 ROLES = ("seeds",)
@@ -55,9 +55,10 @@ def judge(c: Comparison, ruler: Spread) -> list[Finding]:
     rows = [summary_row(o) for o in outcomes]
     numbers: dict[str, Any] = {"seeds": len(rows), "latent_dim": c.profile.sweep_latent_dim, "beta": 1.0,
                                "model": describe(outcomes[0].spec.config), "margin_sds": MARGIN_SDS}
-    for key in QUANTITIES:
+    for key in QUANTITIES:   # the margins of two single runs, and of one run against the centre's mean
         numbers[key], numbers[f"{key}_sd"] = mean_sd([r[key] for r in rows])
-        numbers[f"{key}_margin"] = MARGIN_SDS * numbers[f"{key}_sd"]
+        numbers[f"{key}_margin"] = MARGIN_SDS * numbers[f"{key}_sd"] * difference_spread(1, 1)
+        numbers[f"{key}_margin_centre"] = MARGIN_SDS * numbers[f"{key}_sd"] * difference_spread(1, len(rows))
     return [Finding("yardstick", claim, FINDINGS["yardstick"], "measured", numbers, ruler.record(*QUANTITIES),
                     evidence=[r["run"] for r in rows])]
 
