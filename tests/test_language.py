@@ -98,7 +98,8 @@ def test_numbers_follow_the_language():
 
 def test_a_sentence_is_written_in_the_language_asked_for():
     record = {"verdict": "measured", "numbers": {"seeds": 5, "model": "MLP 784-400, latent 16", "margin_sds": 2,
-                                                 "test_elbo_margin": 0.2441, "test_elbo_sd": 0.122}}
+                                                 "test_elbo_margin": 0.2441, "test_elbo_margin_centre": 0.189,
+                                                 "test_elbo_sd": 0.122}}
     english, portuguese = sentence("yardstick", record, "en"), sentence("yardstick", record, "pt")
     assert "0.24 nats" in english and "0,24 nats" in portuguese
     assert "latente 16" in portuguese and "latent 16" not in portuguese

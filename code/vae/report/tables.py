@@ -26,7 +26,7 @@ SIGN = re.compile(r"(?<![\w.])-(?=[\w(])")    # a minus sign, not a hyphen insid
 def typographic(text: str) -> str:
     """`text` with each minus sign (-ELBO, -log p(x), -2) written as U+2212; hyphens (784-400) stay."""
     return SIGN.sub(MINUS, text)
-DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "mean": 1}   # mean: of counts over seeds
+DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "mean": 1, "z": 2}   # mean: of counts over seeds; z: a latent coordinate
 QUANTITIES = (*DECIMALS, "count", "rate", "ratio", "percent", "setting", "text")   # setting: β, k... as given (0.5, 2)
 
 
