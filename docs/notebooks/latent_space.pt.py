@@ -244,7 +244,7 @@ display(Markdown("\n".join(lines)))
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), constrained_layout=True, sharey=True)
 grid = np.linspace(-4, 4, 200)
 rng = np.random.default_rng(0)
-summary = ["| conjunto de dados | dimensão | média de $z$ | desvio padrão de $z$ | $\\sigma$ médio | KL (nats) |",
+summary = ["| conjunto de dados | dimensão | média de $z$ | desvio padrão de $z$ | $\\sigma$ médio | KL média de $q(z_j \\mid x)$ à prior (nats) |",
            "|---|--:|--:|--:|--:|--:|"]
 for k, (name, r) in enumerate(runs.items()):
     z = r["z"] = r["mu"] + np.exp(0.5 * r["logvar"]) * rng.standard_normal(r["mu"].shape)
@@ -368,9 +368,10 @@ for ax, (name, r) in zip(axes, runs.items()):
 plt.show()
 
 # %% [markdown]
-# A incerteza do codificador carrega informação de classe própria? Uma votação entre os 5 vizinhos mais
+# Quanta informação de classe as variâncias acrescentam às médias? Uma votação entre os 5 vizinhos mais
 # próximos (com validação cruzada, como na página Espaço latente) sobre as mesmas imagens, uma vez só a
-# partir das médias e outra a partir dos quatro números que o t-SNE dispôs no plano:
+# partir das médias e outra a partir dos quatro números que o t-SNE dispôs no plano (cada um
+# padronizado), em 2.000 imagens; cada fração vem com o seu erro padrão, $\sqrt{p(1-p)/n}$:
 
 # %%
 from sklearn.model_selection import cross_val_score  # noqa: E402
@@ -384,8 +385,10 @@ for name, r in runs.items():
     means = (r["mu"][idx] - r["mu"][idx].mean(0)) / r["mu"][idx].std(0)
     vote = {label: cross_val_score(KNeighborsClassifier(5), features, r["labels"][idx], cv=5).mean()
             for label, features in (("means", means), ("means and variances", both))}
-    lines.append(f"- {name}: {100 * vote['means']:.0f} % a partir das médias, "
-                 f"{100 * vote['means and variances']:.0f} % a partir das médias e das variâncias.")
+    se = {label: np.sqrt(p * (1 - p) / len(idx)) for label, p in vote.items()}
+    lines.append(f"- {name}: {virgula(100 * vote['means'], '.1f')} % (± {virgula(100 * se['means'], '.1f')}) "
+                 f"a partir das médias, {virgula(100 * vote['means and variances'], '.1f')} % "
+                 f"(± {virgula(100 * se['means and variances'], '.1f')}) a partir das médias e das variâncias.")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
@@ -395,7 +398,8 @@ display(Markdown("\n".join(lines)))
 #
 # Decodificar o código médio de cada classe dá uma imagem "protótipo" por classe, o retrato que o
 # decodificador faz de um membro médio. Uma reta entre dois protótipos,
-# $z(t) = (1 - t)\,\bar\mu_a + t\,\bar\mu_b$, é decodificada em uma transição gradual. Estas imagens
+# $z(t) = (1 - t)\,\bar\mu_a + t\,\bar\mu_b$, decodifica as imagens entre eles: onde a reta
+# atravessa a região de outra classe, essa classe aparece no caminho. Estas imagens
 # são decodificadas aqui, pelo decodificador salvo, durante a geração do site.
 
 # %%
@@ -428,5 +432,4 @@ for name, r in runs.items():
     display(Markdown(f"{name}: as duas médias de classe mais próximas são {nome(r['classes'][i])} e "
                      f"{nome(r['classes'][j])} (a {virgula(d, '.2f')} uma da outra, contra uma mediana de "
                      f"{virgula(np.median([p[0] for p in pairs]), '.2f')} entre médias de classe): os seus "
-                     "protótipos são decodificados a partir de pontos vizinhos do plano, e cada um pode se "
-                     "parecer com a outra classe."))
+                     "protótipos são decodificados a partir de pontos vizinhos do plano."))
