@@ -190,7 +190,8 @@ display(Markdown("\n".join(lines)))
 #
 # Cada ponto é a média da posterior $\mu_\phi(x)$ de uma imagem de teste. Para algumas imagens, a elipse
 # mostra um desvio padrão de $q_\phi(z \mid x)$ ao longo de cada eixo: o codificador não leva uma imagem
-# a um ponto, mas a uma pequena nuvem. Na escala do plano inteiro as nuvens são pequenas, por isso a
+# a um ponto, mas a uma pequena nuvem. Na escala do plano inteiro as nuvens são pequenas, por isso o
+# detalhe amplia uma pequena janela em torno de um código, onde as elipses se veem, e a
 # linha abaixo da figura compara o seu tamanho com o espaçamento entre os códigos: onde uma nuvem é mais
 # larga que a distância até o código vizinho mais próximo, os dois compartilham amostras, e é isso que
 # torna o decodificador suave entre eles.
@@ -209,6 +210,18 @@ def scatter(ax, r, title, ellipses=40, seed=0):
     ax.set(title=title, xlabel="$\\mu_1$", ylabel="$\\mu_2$")
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(markerscale=5, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    # At the plane's scale a 1σ ellipse is a speck: an inset shows a window of ±6σ around one code.
+    centre, half = r["mu"][0], 6 * sigma[0].max()
+    near = np.flatnonzero((np.abs(r["mu"] - centre) < half).all(1))
+    inset = ax.inset_axes([0.02, 0.64, 0.34, 0.34])
+    for i in near[:60]:
+        inset.add_patch(Ellipse(r["mu"][i], 2 * sigma[i, 0], 2 * sigma[i, 1], fill=False, lw=0.8,
+                                color=cmap(r["labels"][i])))
+        inset.plot(*r["mu"][i], ".", ms=3, color=cmap(r["labels"][i]))
+    inset.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half),
+              xticks=[], yticks=[], aspect="equal")
+    inset.set_xlabel(f"ampliação ×{np.ptp(r['mu'][:, 0]) / (2 * half):.0f}", fontsize=7, labelpad=1)
+    ax.indicate_inset_zoom(inset, edgecolor="black")
 
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
@@ -323,7 +336,10 @@ from sklearn.decomposition import PCA
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
 for ax, (name, r) in zip(axes, runs.items()):
     pca = PCA(n_components=2).fit(r["mu"])
-    ax.scatter(*r["mu"].T, s=1, color=CLASS_COLOURS(r["labels"]), alpha=0.3, rasterized=True)
+    for c, cls in enumerate(r["classes"]):   # by class, so that the legend names the colours
+        sel = r["labels"] == c
+        ax.scatter(*r["mu"][sel].T, s=1, color=CLASS_COLOURS(c), alpha=0.3, label=nome(cls), rasterized=True)
+    ax.legend(markerscale=5, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     for length, vector in zip(pca.explained_variance_, pca.components_):
         ax.annotate("", xy=pca.mean_ + 2 * np.sqrt(length) * vector, xytext=pca.mean_,
                     arrowprops=dict(arrowstyle="->", lw=2, color="black"))
