@@ -1,45 +1,99 @@
 """What a report shows while it runs, so that a long report is never silent.
 
 On a terminal: one live bar for the whole report (epochs done of all the plan's epochs, runs
-done of all, the current run and its epoch, and the time left, estimated from the work done so
-far); log lines are printed above it. Elsewhere (a log file, CI): one line per epoch, naming
-the run and the time left. Runs made in worker processes report when they end, not per epoch.
+done of all, the current run and its epoch, and the time left); log lines are printed above it.
+Elsewhere (a log file, CI): one line per epoch, naming the run and the time left.
+
+The time left comes from the plan's measured costs: before the first run, a few training steps
+of each model are timed on this machine, at the run's batch size, objective, precision and
+threads (`measure_epoch_seconds`). Each run's remaining epochs and its measurements after
+training are then laid out on the report's workers in the runner's order, as the runner will
+hand them out (`time_left_s`). As epochs end, their measured pace against the prediction
+corrects the rest. A count of FLOPs instead weighed a ConvVAE epoch against an MLP one wrongly,
+and an estimate from the work done so far could not see the MLP runs still queued behind the
+ConvVAEs: six minutes into a 22-minute report it said 10 minutes were left.
 """
 
 from __future__ import annotations
 
-import functools
+import math
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm   # the terminal bar: the report runs in a terminal, never in a notebook
 
 from ..data import Splits
 from ..models import VAE, build_model
-from ..training import EpochCallback
-from .plan import RunSpec
+from ..plumbing.device import SpeedPolicy
+from ..training import EpochCallback, train_step
+from .plan import Profile, RunSpec
 
 TRAIN_IMAGES = 54_000     # MNIST's and Fashion-MNIST's training split at the default val_split
+VALIDATION_SHARE = 0.04   # an epoch's validation: 6,000 forward passes beside 54,000 training steps (3 passes each)
 
 
-@functools.lru_cache(maxsize=None)
-def _forward_flops(arch: str, latent_dim: int, hidden: tuple[int, ...], activation: str) -> int:
-    model = build_model(arch, latent_dim, hidden, activation)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 1, 28, 28))
-    return counter.get_total_flops()
-
-
-def epoch_cost(spec: RunSpec) -> float:
-    """The relative cost of one epoch of a run: a forward pass's FLOPs per image, times the
-    importance samples of an IWAE objective, times the training images. A ConvVAE epoch costs
-    many MLP epochs, so an estimate that counted epochs alone would be off by hours."""
+def _step_seconds(spec: RunSpec, device: torch.device, steps: int) -> float:
+    """Seconds per training step of the run's model, timed after one untimed step."""
     c = spec.config
-    images = c.train_limit if c.train_limit is not None else TRAIN_IMAGES
-    return _forward_flops(c.arch, c.latent_dim, tuple(c.hidden), c.activation) * max(1, c.k) * images
+    policy = SpeedPolicy.for_model(c.arch, device, cuda_graph=False, precision=c.precision)
+    model = policy.prepare(build_model(c.arch, c.latent_dim, c.hidden, c.activation).to(device))
+    optimizer = torch.optim.Adam(model.parameters(), lr=c.lr, fused=policy.fused_adam)
+    x = torch.rand(c.batch_size, 1, 28, 28, device=device)
+
+    def step() -> None:
+        train_step(model, optimizer, x, c.beta, c.recon_loss, c.objective, c.k, c.binarize, policy.bf16,
+                   policy.bernoulli_nll, c.free_bits)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - started) / steps
+
+
+def measure_epoch_seconds(specs: Sequence[RunSpec], device: torch.device, threads: int | None,
+                          steps: int = 3) -> dict[str, float]:
+    """Seconds per epoch of each run on this machine, on `threads` threads (a worker's): a few
+    timed steps of each distinct model, times its steps per epoch, plus its validation."""
+    per_model: dict[tuple, float] = {}
+    threads_before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for spec in specs:
+            c = spec.config
+            key = (c.arch, tuple(c.hidden), c.latent_dim, c.activation, c.objective, c.k, c.batch_size, c.precision)
+            if key not in per_model:
+                per_model[key] = _step_seconds(spec, device, steps)
+    finally:
+        torch.set_num_threads(threads_before)
+    return {spec.name: per_model[(spec.config.arch, tuple(spec.config.hidden), spec.config.latent_dim,
+                                  spec.config.activation, spec.config.objective, spec.config.k,
+                                  spec.config.batch_size, spec.config.precision)]
+            * math.ceil(_train_images(spec) / spec.config.batch_size) * (1 + VALIDATION_SHARE) for spec in specs}
+
+
+def _train_images(spec: RunSpec) -> int:
+    return spec.config.train_limit if spec.config.train_limit is not None else TRAIN_IMAGES
+
+
+# A run's figures, tables and files after training (matplotlib, mostly): about 6 s on the 2-core
+# CPU the committed standard report ran on, where an MLP run's work after training took 10 s.
+FILES_S = 6.0
+
+
+def extra_seconds(spec: RunSpec, profile: Profile, epoch_s: float) -> float:
+    """What a run costs after its last epoch: its files, and a forward pass of each test image
+    and of each importance sample of its likelihood (a third of a training step's work on one
+    image; an IWAE step's on k of them)."""
+    forward_s = epoch_s / (1 + VALIDATION_SHARE) / (3 * max(1, spec.config.k) * _train_images(spec))
+    passes = profile.test_limit or 10_000
+    if spec.likelihood:
+        passes += (profile.iwae_conv_images if spec.config.arch == "conv" else profile.iwae_mlp_images) * profile.iwae_k
+    return FILES_S + passes * forward_s
 
 
 def duration(seconds: float) -> str:
@@ -54,31 +108,79 @@ def duration(seconds: float) -> str:
 class ReportProgress:
     """Counts the plan's epochs as they end and shows them (see the module's docstring)."""
 
+    RECORD_EVERY_S = 60.0      # how often the estimate is kept for the manifest (`record`)
+
     def __init__(self, specs: Sequence[RunSpec], log: Callable[[str], None], live: bool | None = None):
         self._log = log
         self.runs, self.runs_done = len(specs), 0
         self.epochs = {spec.name: spec.config.epochs for spec in specs}
         self.total_epochs, self.epochs_done = sum(self.epochs.values()), 0
-        self.cost = {spec.name: epoch_cost(spec) for spec in specs}
-        self.total_cost, self.cost_done = sum(self.cost[n] * e for n, e in self.epochs.items()), 0.0
         self.counted: dict[str, int] = {}
-        self.started = time.perf_counter()
+        # The cost model (`plan`): measured seconds per epoch and after training, the workers, the order.
+        self.epoch_s: dict[str, float] | None = None
+        self.extra_s: dict[str, float] = {}
+        self.lanes, self.order = 1, [spec.name for spec in specs]
+        self.runs_started_at: float | None = None
+        self.runs_ended_at: float | None = None
+        self.started_at: dict[str, float] = {}      # when each run began
+        self.last_event: dict[str, float] = {}      # when each run's last epoch ended
+        self.finished: set[str] = set()
+        self.observed_s = self.predicted_s = 0.0    # the epochs measured so far, and what was predicted for them
+        self.estimates: list[dict[str, float]] = []   # (seconds since the runs began, estimated time left)
         self.live = sys.stderr.isatty() if live is None else live
         self.bar = tqdm(total=self.total_epochs, unit="epoch", disable=not self.live, dynamic_ncols=True,
-                        desc=self._state(), leave=False, file=sys.stderr) if self.live else None
+                        desc=self._state(), leave=False, file=sys.stderr,
+                        bar_format="{desc} {bar} {n_fmt}/{total_fmt} epochs [{elapsed}{postfix}]"
+                        ) if self.live else None
 
     def _state(self, run: str = "", epoch: int = 0) -> str:
         current = f", {run} epoch {epoch}/{self.epochs[run]}" if run else ""
         return f"runs done {self.runs_done}/{self.runs}{current}"
 
+    def plan(self, epoch_s: dict[str, float], extra_s: dict[str, float], lanes: int, order: Sequence[str]) -> None:
+        """The cost model, before the first run: each run's seconds per epoch and after training
+        (measure_epoch_seconds, extra_seconds), the workers, and the order the runner hands runs out."""
+        self.epoch_s, self.extra_s, self.lanes, self.order = dict(epoch_s), dict(extra_s), lanes, list(order)
+        self.runs_started_at = time.perf_counter()
+
+    def pace(self) -> float:
+        """Measured epoch time over predicted, over the epochs measured so far (1 before the first)."""
+        return self.observed_s / self.predicted_s if self.predicted_s > 0 else 1.0
+
     def time_left_s(self) -> float | None:
-        """The work left (epochs weighted by `epoch_cost`) at the pace of the work done so far
-        (None before the first epoch). A run that the stopping rule ends early counts its
-        remaining epochs as done when it ends."""
-        if self.cost_done == 0:
+        """The runs' remaining work laid out on the workers: the runs under way first, each for
+        its remaining epochs and measurements less the part of its current epoch already spent,
+        then the queued runs, each to the first worker free; all at the measured pace. None
+        before the cost model is known (`plan`)."""
+        if self.epoch_s is None:
             return None
-        elapsed = time.perf_counter() - self.started
-        return elapsed / self.cost_done * (self.total_cost - self.cost_done)
+        now, pace = time.perf_counter(), self.pace()
+        running, queued = [], []
+        for name in self.order:
+            if name in self.finished:
+                continue
+            work = ((self.epochs[name] - self.counted.get(name, 0)) * self.epoch_s[name] + self.extra_s[name]) * pace
+            if name in self.started_at:
+                running.append(max(work - (now - self.last_event.get(name, self.started_at[name])), 0.0))
+            else:
+                queued.append(work)
+        lanes = sorted(running + [0.0] * max(0, self.lanes - len(running)))
+        for work in queued:
+            lanes[0] += work
+            lanes.sort()
+        left = max(lanes, default=0.0)
+        since = now - (self.runs_started_at or now)
+        if not self.estimates or since - self.estimates[-1]["since_s"] >= self.RECORD_EVERY_S:
+            self.estimates.append({"since_s": since, "left_s": left})
+        return left
+
+    def record(self) -> dict[str, Any]:
+        """The cost model and the estimates it gave, for the manifest: a later test holds each
+        estimate against the time the runs really took."""
+        return {"workers": self.lanes, "order": self.order, "epoch_s": self.epoch_s, "extra_s": self.extra_s,
+                "estimates": self.estimates,
+                "runs_s": None if self.runs_started_at is None or self.runs_ended_at is None
+                else self.runs_ended_at - self.runs_started_at}
 
     def log(self, message: str) -> None:
         """A line of the report's log, above the live bar if there is one."""
@@ -88,12 +190,18 @@ class ReportProgress:
         with self.bar.external_write_mode():
             self._log(message)
 
-    def _advance(self, epochs: int, run: str = "", epoch: int = 0, counted: str | None = None) -> None:
+    def _advance(self, epochs: int, run: str = "", epoch: int = 0) -> None:
         self.epochs_done += epochs
-        self.cost_done += epochs * self.cost[counted or run] if (counted or run) else 0.0
         if self.bar is not None:
             self.bar.set_description_str(self._state(run, epoch), refresh=False)
+            left = self.time_left_s()
+            if left is not None:
+                self.bar.set_postfix_str(f"about {duration(left)} left", refresh=False)
             self.bar.update(epochs)
+
+    def run_started(self, spec: RunSpec) -> None:
+        """A run began (in this process, or a worker said so)."""
+        self.started_at.setdefault(spec.name, time.perf_counter())
 
     def for_run(self, index: int, spec: RunSpec) -> tuple[EpochCallback, Callable[[str], None]]:
         """The run's `on_epoch` callback and the trainer's log. The trainer logs an epoch's line
@@ -101,6 +209,7 @@ class ReportProgress:
         printed (not on a terminal, where the bar says it all) with the report's time left."""
         prefix, pending = f"[{index + 1}/{self.runs}] {spec.name}", []
         self.counted[spec.name] = 0
+        self.run_started(spec)
 
         def log(message: str) -> None:
             if message.startswith("epoch"):
@@ -111,6 +220,11 @@ class ReportProgress:
         def on_epoch(epoch: int, model: VAE, splits: Splits) -> None:
             if epoch == 0:                # the untrained model
                 return
+            now = time.perf_counter()
+            if self.epoch_s is not None:
+                self.observed_s += now - self.last_event.get(spec.name, self.started_at[spec.name])
+                self.predicted_s += self.epoch_s[spec.name]
+            self.last_event[spec.name] = now
             self.counted[spec.name] += 1
             self._advance(1, spec.name, epoch)
             if self.bar is None and pending:
@@ -120,9 +234,14 @@ class ReportProgress:
         return on_epoch, log
 
     def run_done(self, spec: RunSpec) -> None:
-        """A run ended: count the epochs not heard of (a run in a worker process, or a failed one)."""
+        """A run ended: count the epochs not heard of (a run in a worker process, or a failed one,
+        or one the stopping rule ended early)."""
         self.runs_done += 1
-        self._advance(self.epochs[spec.name] - self.counted.get(spec.name, 0), counted=spec.name)
+        self.finished.add(spec.name)
+        if self.runs_done == self.runs:
+            self.runs_ended_at = time.perf_counter()
+        self._advance(self.epochs[spec.name] - self.counted.get(spec.name, 0))
+        self.counted[spec.name] = self.epochs[spec.name]
 
     def close(self) -> None:
         if self.bar is not None:

@@ -54,7 +54,7 @@ class RunJob:
     run_dir: Path
     inputs: RunInputs
     threads: int | None = None       # CPU threads of the run; None: the process's own
-    events: Any = None               # a worker process's queue to the parent: ("log" | "epoch", index, value)
+    events: Any = None               # a worker process's queue to the parent: ("start" | "log" | "epoch", index, value)
 
 
 def run_one(job: RunJob, progress: ReportProgress | None = None) -> RunOutcome | str:
@@ -68,6 +68,7 @@ def run_one(job: RunJob, progress: ReportProgress | None = None) -> RunOutcome |
     if progress is not None:
         on_epoch, log = progress.for_run(job.index, job.spec)
     elif job.events is not None:
+        job.events.put(("start", job.index, None))
         on_epoch = lambda epoch, model, splits: job.events.put(("epoch", job.index, epoch))  # noqa: E731
         log = lambda message: job.events.put(("log", job.index, message))                   # noqa: E731
     else:
@@ -219,6 +220,9 @@ def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[in
         try:
             if kind == "done":
                 on_done(jobs[index], results[index])
+            elif kind == "start":
+                if progress is not None:
+                    progress.run_started(by_index[index].spec)
             elif progress is not None:
                 if index not in callbacks:
                     callbacks[index] = progress.for_run(index, by_index[index].spec)
