@@ -16,8 +16,10 @@ REGENERATE = "regenerate the assets with `python -m vae report`"
 
 
 def what_regenerates(file: str) -> str:
-    """What to run to rewrite `file` (docs/assets/...): the benchmark has its own command."""
-    return "rerun `python -m vae bench`" if file.startswith("docs/assets/bench/") else REGENERATE
+    """What to run to rewrite `file` (docs/assets/...): the speed bench and the benchmark have their own commands."""
+    if file.startswith("docs/assets/bench/"):
+        return "rerun `python -m vae bench`"
+    return "rerun `make benchmark`" if file.startswith("docs/assets/benchmark/") else REGENERATE
 
 
 class PageValueError(Exception):

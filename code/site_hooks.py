@@ -343,10 +343,13 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs):
 
 def on_page_content(html: str, page, config, files, **kwargs):
     assets = Path(config["docs_dir"]) / "assets"
-    manifest = assets / "manifest.json"
-    if manifest.is_file():
-        html = readable_widths(html, assets, json.loads(manifest.read_text(encoding="utf-8")).get("figure_text_px", {}),
-                               building(config))
+    text_px = {}      # the report's figures, and the benchmark's (its manifest's paths are its folder's)
+    for folder in ("", "benchmark/"):
+        manifest = assets / folder / "manifest.json"
+        if manifest.is_file():
+            text_px |= {folder + path: px for path, px in
+                        json.loads(manifest.read_text(encoding="utf-8")).get("figure_text_px", {}).items()}
+    html = readable_widths(html, assets, text_px, building(config))
     source, language = page.file.src_uri, building(config)
     if source.startswith("notebooks/") and source.endswith(".py"):
         # The notebook page offers its own source, next to it in the built site (on_post_build).

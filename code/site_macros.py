@@ -9,6 +9,7 @@ rendered as a Jinja template before Markdown, so a page writes
 Generated JSON (everything under docs/assets/, read when a page uses it):
 - `manifest` (manifest.json), `classifier` (classifier.json), `bench` (bench/bench.json; its
   machine line `page.measured_on` in the page's language), `findings` (findings.json),
+  `benchmark` (benchmark/manifest.json, written by `python -m vae benchmark`),
   `tables.<name>` (tables/<name>.json);
 - `runs["<run>"].metrics` and `runs["<run>"].config` (runs/<run>/metrics.json, config.json);
   the manifest's own record of each run is in `manifest.runs`, so a page can reach a run through
@@ -31,7 +32,7 @@ Words and blocks:
 - `| words`: a word or phrase that an asset holds or a page chooses ("uses", "centre of mass"), in
   the page's language (code/vae/labels/<language>.yml);
 - `say("beta_best")`: the sentence of a finding for the verdict the report's code reached
-  (findings.json), from the sentence catalogue `code/vae/report/sentences/en.yml`, its numbers
+  (findings.json; a `benchmark_` finding: benchmark/findings.json), from the sentence catalogue `code/vae/report/sentences/en.yml`, its numbers
   written by the one formatter; `say("beta_best", "summary")` a second form of it. A page never
   compares numbers to choose its words: the code judged each finding once, and the page places it;
 - `layers("conv", latent=2)`, `layers("mlp", latent=2, hidden=[512, 256])`: a table of every
@@ -159,12 +160,13 @@ def _text(value: str) -> str:
 
 
 def say(assets: "Assets", name: str, form: str | None = None) -> str:
-    """The sentence of finding `name` (or its `form`) for its verdict in findings.json."""
+    """The sentence of finding `name` (or its `form`) for its verdict in the findings file that holds it."""
     from vae.report.wording import WordingError, sentence
-    found = assets("findings.json")._read()   # the whole record: the wording reads plain data
+    file = "benchmark/findings.json" if name.startswith("benchmark_") else "findings.json"
+    found = assets(file)._read()   # the whole record: the wording reads plain data
     record = found.get("findings", {}).get(name)
     if record is None:
-        raise PageValueError(f"docs/assets/findings.json: no finding {name!r}; {REGENERATE}")
+        raise PageValueError(f"docs/assets/{file}: no finding {name!r}; {what_regenerates('docs/assets/' + file)}")
     try:
         return sentence(name, record, PAGE.language, form=form)
     except WordingError as err:
@@ -299,6 +301,7 @@ def define_env(env) -> None:
         "asset": assets,
         "manifest": assets("manifest.json"), "classifier": assets("classifier.json"),
         "bench": edition_bench(assets), "findings": assets("findings.json"),
+        "benchmark": assets("benchmark/manifest.json"),
         "tables": Folder(lambda name: assets(f"tables/{name}.json")),
         "runs": Folder(lambda name: SimpleNamespace(name=name, metrics=assets(f"runs/{name}/metrics.json"),
                                                     config=assets(f"runs/{name}/config.json"))),

@@ -15,7 +15,7 @@ import torch
 
 from vae.report import PROFILES, run_specs
 from vae.report.comparisons import Comparison
-from vae.report.experiments import comparison, declared_findings, judge_all
+from vae.report.experiments import comparison, declared_findings, judge_all, worded_findings
 from vae.report.experiments.latent_reading import FOOTWEAR
 from vae.report.experiments.training_length import diminishing_epoch
 from vae.report.plan import PlanError, base_config, merge, run_name, spec
@@ -73,7 +73,9 @@ def synthetic_outcomes(tmp_path: Path, reverse: bool) -> Comparison:
             extra.update(manifold_extent=1.64, manifold_codes_outside=0.1,
                          manifold_class_codes_outside={name: i / 10 for i, name in enumerate(names)})
             extra["interpolation_reads"] = [   # the ends may be misread (the first) and the middle not (reversed)
-                {"from": names[0], "to": names[1], "read": [names[3], names[2 if not reverse else 1], names[1]]}]
+                {"from": names[0], "to": names[1], "read": [names[3], names[2 if not reverse else 1], names[1]]},
+                # a misread end's class spilling into the line is not a third class
+                {"from": names[0], "to": names[1], "read": [names[3], names[3], names[1]]}]
             run_dir = tmp_path / "runs" / spec_.name
             run_dir.mkdir(parents=True)
             labels = np.repeat(np.arange(10), 30)
@@ -166,7 +168,7 @@ def test_the_figure_readings_count_what_the_classifier_reads_and_the_epochs_they
     found, reversed_ = both
     lines = found["interpolation_mnist"]["numbers"], reversed_["interpolation_mnist"]["numbers"]
     assert (lines[0]["through_other"], lines[1]["through_other"]) == (1, 0)   # between the ends only
-    assert lines[0]["ends_misread"] == lines[1]["ends_misread"] == 1 and lines[0]["points"] == 1
+    assert lines[0]["ends_misread"] == lines[1]["ends_misread"] == 2 and lines[0]["points"] == 1
     assert found["manifold_mnist"]["numbers"]["largest_share"] == pytest.approx(0.1)
     assert reversed_["manifold_mnist"]["numbers"]["smallest_outside"] == pytest.approx(0.7)   # class "7", the last read
     assert reversed_["manifold_mnist"]["numbers"]["missing"] == "8, 9"
@@ -264,7 +266,7 @@ def test_names_come_from_the_fields_that_differ_and_never_collide():
 
 def test_every_declared_verdict_has_its_sentence_and_no_sentence_is_left_over():
     from vae.report.wording import check_catalogue
-    assert check_catalogue(declared_findings()) == []
+    assert check_catalogue(worded_findings()) == []
 
 
 def test_a_missing_sentence_or_an_unknown_quantity_is_named(tmp_path, monkeypatch):
@@ -287,6 +289,8 @@ def test_every_sentence_of_every_verdict_names_numbers_its_finding_has(tmp_path,
     from vae.report.wording import PLACEHOLDER, WordingError, catalogue, lookup, write_value
     found = verdicts(synthetic_outcomes(tmp_path, reverse))
     for key, sentences in catalogue().items():
+        if key.split(".")[0] not in declared_findings():
+            continue        # the benchmark's, checked on a benchmark built (tests/test_benchmark.py)
         record = found[key.split(".")[0]]
         for verdict, text in sentences.items():
             for match in PLACEHOLDER.finditer(text):

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "code"))
 
 from vae.language import (TRANSLATED, TranslationError, labels, localize_number,  # noqa: E402
                           localized_path, translate)
-from vae.report.experiments import declared_findings  # noqa: E402
+from vae.report.experiments import worded_findings  # noqa: E402
 from vae.report.tables import Column, format_number, markdown_table  # noqa: E402
 from vae.report.wording import PLACEHOLDER, catalogue, check_catalogue, sentence  # noqa: E402
 
@@ -77,7 +77,7 @@ def test_a_translated_heading_keeps_the_english_anchor(language):
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_finding_has_a_sentence_for_every_verdict_in_every_language(language):
-    assert check_catalogue(declared_findings(), language) == []
+    assert check_catalogue(worded_findings(), language) == []
     english, translated = catalogue("en"), catalogue(language)
     assert list(translated) == list(english)
     for key, sentences in english.items():

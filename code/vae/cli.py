@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m vae",
                            description="Train and report a Variational Autoencoder on MNIST and Fashion-MNIST.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for add_command in (_add_data_command, _add_train_command, _add_report_command, _add_bench_command):
+    for add_command in (_add_data_command, _add_train_command, _add_report_command, _add_benchmark_command,
+                        _add_bench_command):
         add_command(commands)
     return parser
 
@@ -214,6 +215,25 @@ def _add_report_command(commands) -> None:
                              "per core, each on one thread; on CUDA one, or as many as asked that the free GPU "
                              "memory holds)")
     add_cuda_graph_argument(report)
+
+
+def _add_benchmark_command(commands) -> None:
+    benchmark = commands.add_parser(
+        "benchmark", help="train Burda et al.'s VAE until the paper's -log p(x) and write its assets",
+        description="Train Burda et al.'s 784-200-200-50 tanh VAE on dynamically binarized MNIST (resuming its "
+                    "runs in --runs-dir), estimate its test -log p(x) with k = 5000 importance samples, and write "
+                    "the table, learning curve, weights and manifest to --out. On CUDA it also trains the IWAE.")
+    benchmark.add_argument("--recipe", choices=["paper", "quick"], default="paper",
+                           help="paper: 1000 epochs, all test images (most of an hour on a 2-core CPU); "
+                                "quick: a subset, seconds (tests) (default: %(default)s)")
+    add_data_arguments(benchmark)
+    add_out_argument(benchmark, "docs/assets/benchmark")
+    benchmark.add_argument("--runs-dir", type=_out_folder, default=Path("runs/benchmark"),
+                           help="where the runs train and can be resumed from (default: %(default)s)")
+    benchmark.add_argument("--device", default=DEFAULTS.device, help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    benchmark.add_argument("--iwae", action=argparse.BooleanOptionalAction, default=None,
+                           help="also train the IWAE with k = 50 (default: on CUDA only; each step costs about "
+                                "50 decoder passes)")
 
 
 def _add_bench_command(commands) -> None:
@@ -275,6 +295,17 @@ def run_report(args: argparse.Namespace) -> None:
             _fail(str(err), 1)
 
 
+def run_benchmark(args: argparse.Namespace) -> None:
+    from .plumbing.device import select_device
+    from .report import RECIPES, build_benchmark
+
+    select_device(args.device)          # a device this machine lacks: one line, before any training
+    prepare(DATASETS["mnist"], args.data_dir)
+    with owned(args.out), owned(args.runs_dir):
+        build_benchmark(RECIPES[args.recipe], args.data_dir, args.out, args.runs_dir, args.device, args.iwae,
+                        log=console.log)
+
+
 def run_bench(args: argparse.Namespace) -> None:
     from .bench import BenchConfig, main as bench_main, rewrite_tables
     from .plumbing.device import select_device
@@ -292,7 +323,8 @@ def run_bench(args: argparse.Namespace) -> None:
                                compile=not args.no_compile, examples_dir=args.examples_dir), device)
 
 
-COMMANDS = {"data": run_data, "train": run_train, "report": run_report, "bench": run_bench}
+COMMANDS = {"data": run_data, "train": run_train, "report": run_report, "benchmark": run_benchmark,
+            "bench": run_bench}
 
 
 def _fail(message: str, code: int) -> None:
@@ -319,6 +351,7 @@ def _is_out_of_memory(err: BaseException) -> bool:
 OUT_OF_MEMORY_ADVICE = {
     "train": "the model or a batch does not fit on the device; use a smaller --latent-dim, --hidden or --batch-size",
     "report": "the report's runs do not fit; use fewer --workers or a smaller --profile (quick)",
+    "benchmark": "the IWAE's k = 50 samples do not fit; use --no-iwae, or a device with more memory",
     "bench": "the timed models do not fit; use --no-report, or run the bench alone",
     "data": "the dataset does not fit; free some memory",
 }

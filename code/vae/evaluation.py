@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -126,12 +126,14 @@ def log_importance_weights(model: VAE, x: torch.Tensor, k: int, generator: torch
 
 @torch.inference_mode()
 def iwae_bound(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100, chunk_size: int | None = None,
-               seed: int = 0, recon_loss: str = "bce", nll: PixelNLL = SpeedPolicy.bernoulli_nll) -> dict[str, Any]:
+               seed: int = 0, recon_loss: str = "bce", nll: PixelNLL = SpeedPolicy.bernoulli_nll,
+               on_batch: Callable[[int], None] | None = None) -> dict[str, Any]:
     """-L_k (the importance-sampled estimate of -log p(x)) and -L_1 (-ELBO) from the same samples.
 
     Returns per-image tensors `nll` and `negative_elbo` (nats), their means, and k. With the
     same samples, Jensen's inequality gives nll <= negative_elbo for every image.
     `chunk_size` defaults to a value that keeps batch_size * chunk_size <= 10,000 decodes.
+    `on_batch(images)`, if given, is told after each batch how many images it held (a progress bar).
     """
     if k < 1:
         raise ValueError(f"k must be a positive number of importance samples (got {k})")
@@ -145,6 +147,8 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100, chunk
             # logsumexp, not log(sum(exp)): log weights are around -100 nats and would underflow.
             bounds.append(-(torch.logsumexp(log_w, dim=1) - math.log(k)))
             negative_elbo_.append(-log_w.mean(dim=1))
+            if on_batch is not None:
+                on_batch(len(log_w))
     nll_t, elbo_t = torch.cat(bounds).cpu(), torch.cat(negative_elbo_).cpu()
     return {"k": k, "images": len(x), "nll": nll_t, "negative_elbo": elbo_t,
             "mean_nll": nll_t.mean().item(), "mean_negative_elbo": elbo_t.mean().item()}

@@ -371,12 +371,15 @@ def plot_class_examples(images: Mapping[str, torch.Tensor], path: str | Path, ti
 @styled
 def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
                           key: str = "val_elbo", ylabel: str = "validation \u2212ELBO (nats)", title: str = "",
-                          log_x: bool = False) -> Path:
-    """One metric per epoch for several runs on shared axes."""
+                          log_x: bool = False, markers: bool = True, lines: Mapping[str, float] = {},
+                          ylim: tuple[float, float] | None = None) -> Path:
+    """One metric per epoch for several runs on shared axes; `lines`: labelled levels, dashed."""
     fig, ax = new_figure(1, 1, (7.5, 4.5))
     for index, (label, history) in enumerate(histories.items()):
-        ax.plot([row["epoch"] for row in history], [row[key] for row in history], "o-", ms=3,
+        ax.plot([row["epoch"] for row in history], [row[key] for row in history], "o-" if markers else "-", ms=3,
                 color=CLASS_COLOURS(index), label=label)
+    for index, (label, level) in enumerate(lines.items(), len(histories)):
+        ax.axhline(level, color=CLASS_COLOURS(index), ls="--", lw=1.2, label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     if log_x:   # epochs 1, 2, 5, 10, 20, ... written as plain numbers, not powers of ten
@@ -387,6 +390,7 @@ def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]]
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
+    ax.set_ylim(ylim)       # None: matplotlib's own
     if histories:
         ax.legend()
     return save_png(fig, path)

@@ -20,13 +20,16 @@ Where each job lives:
 - `quoted`: the one place for numbers quoted from elsewhere (Burda et al., seed report 000);
 - `transaction`: staging on --out's filesystem, then all of the report lands at once, or nothing changes;
   only the files the previous report's manifest lists are ever replaced;
-- `build`: `build_report`, which reads each dataset once, puts these together and writes manifest.json.
+- `build`: `build_report`, which reads each dataset once, puts these together and writes manifest.json;
+  and `build_benchmark`, the benchmark's own transaction (`experiments/benchmark.py`,
+  `python -m vae benchmark`: Burda et al.'s number on this machine, in docs/assets/benchmark/).
 docs/assets/README.md describes the files for the site's pages.
 """
 
 # Resolved on first use (PEP 562), so that importing one submodule (the site build imports
 # `transaction`, `tables` and `wording`) does not import torch and matplotlib through `build`.
-_EXPORTS = {"ReportError": "build", "build_report": "build", "run_specs": "experiments",
+_EXPORTS = {"ReportError": "build", "build_report": "build", "build_benchmark": "build",
+            "RECIPES": "experiments.benchmark", "run_specs": "experiments",
             "PROFILES": "plan", "Profile": "plan", "Role": "plan", "RunSpec": "plan", "describe": "plan",
             "run_name": "plan", "snapshot_epochs": "run", "format_number": "tables", "markdown_table": "tables"}
 __all__ = sorted(_EXPORTS)

@@ -18,7 +18,7 @@ from ..plumbing.device import environment, select_device
 from . import classifier, data_page, transaction
 from .experiments import output_names, run_specs, write_all
 from .plan import Profile, RunSpec
-from .progress import ReportProgress, epoch_cost
+from .progress import ReportProgress, extra_seconds, measure_epoch_seconds
 from .run import RunInputs, RunOutcome, explores
 from .runner import RunJob, make_runs, threads_per_worker, worker_count
 
@@ -84,20 +84,27 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
         (failures if isinstance(result, str) else outcomes)[job.spec.name] = result
         log(_run_line(job, len(specs), result))
 
-    threads = threads_per_worker(workers, select_device(profile.device))
+    device = select_device(profile.device)
+    threads = threads_per_worker(workers, device)
+    started = time.perf_counter()
+    epoch_s = measure_epoch_seconds(specs, device, threads)     # the time left's cost model
+    extra_s = {spec.name: extra_seconds(spec, profile, epoch_s[spec.name]) for spec in specs}
+    log(f"costs: {len(set(epoch_s.values()))} models timed in {time.perf_counter() - started:.0f} s")
     with transaction.scratch_folder() as scratch:   # checkpoints: never in the assets
         jobs = [RunJob(index, spec, profile, staging / "runs" / spec.name,
                        data.run_inputs(spec, judges, Path(scratch) / spec.name, staging), threads)
                 for index, spec in enumerate(specs)]
         if workers > 1:   # the longest first, so that no long run starts last while the other workers idle
-            jobs.sort(key=lambda job: epoch_cost(job.spec) * job.spec.config.epochs, reverse=True)
+            jobs.sort(key=lambda job: job.spec.config.epochs * epoch_s[job.spec.name] + extra_s[job.spec.name],
+                      reverse=True)
+        progress.plan(epoch_s, extra_s, workers, [job.spec.name for job in jobs])
         make_runs(jobs, workers, on_done, progress)
     outcomes = {spec.name: outcomes[spec.name] for spec in specs if spec.name in outcomes}   # plan order
     comparison_started = time.perf_counter()
     written = write_all(profile, outcomes, staging, specs, failures, workers)
     shared += [str(p.relative_to(staging)) for p in written]
     log(f"comparisons: {len(written)} files, {time.perf_counter() - comparison_started:.0f} s")
-    return _manifest(profile, env, outcomes, failures, shared, staging), failures
+    return {**_manifest(profile, env, outcomes, failures, shared, staging), "progress": progress.record()}, failures
 
 
 def _run_line(job: RunJob, runs: int, result: RunOutcome | str) -> str:
@@ -192,3 +199,79 @@ def _manifest(profile: Profile, env: dict[str, Any], outcomes: dict[str, RunOutc
             "figures": figure_files,
             "explorer": explorer_files,
             "figure_text_px": {p: figures.text_px(staging / p) for p in pngs}}
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark (experiments/benchmark.py): its own command and assets, landed as one transaction
+# like the report's. Its runs train in `runs_dir`, outside the assets, so that an interrupted
+# training resumes from its last epoch (a thousand epochs are most of an hour on a laptop).
+
+def build_benchmark(recipe: "benchmark.Recipe", data_dir: str | Path = "data",
+                    out_dir: str | Path = "docs/assets/benchmark", runs_dir: str | Path = "runs/benchmark",
+                    device: str = "auto", iwae: bool | None = None, log: Callable[[str], None] = print,
+                    progress: bool | None = None) -> dict[str, Any]:
+    """Train (or resume) the benchmark's runs, estimate −log p(x) on the test images, and land the
+    assets in `out_dir`, or change nothing. `iwae`: also train the IWAE (default: on CUDA only).
+    Returns the manifest."""
+    from tqdm.auto import tqdm
+
+    from ..checkpoints import load_checkpoint
+    from ..evaluation import iwae_bound
+    from ..training import train
+    from .experiments import benchmark
+
+    started = time.perf_counter()
+    out_dir, runs_dir = Path(out_dir), Path(runs_dir)
+    on_cuda = select_device(device).type == "cuda"
+    configs = benchmark.plan(recipe, data_dir, device, on_cuda if iwae is None else iwae)
+    transaction.check_out(out_dir, benchmark.OUTPUTS)
+    data = read_dataset("mnist", data_dir, fetch=True, log=log)
+    splits = split(data, configs["vae"].val_split, recipe.seed, recipe.train_limit)
+    results, likelihoods, timings, earlier = {}, {}, {}, {}
+    for name, config in configs.items():
+        run_dir = runs_dir / name
+        resume = (run_dir / "last.pt").exists()
+        if resume:      # what an earlier command trained, before this one rewrites config.json
+            earlier[name] = {"resumed_after_epoch": load_checkpoint(run_dir / "last.pt")["epoch"],
+                             "earlier_code_commit": artifacts.read_json(run_dir / "config.json")
+                             .get("environment", {}).get("git_commit")}
+        log(f"benchmark {name}: {'resuming' if resume else 'training'} {run_dir} ({config.epochs:,} epochs in all)")
+        results[name] = result = train(config, run_dir, resume=resume, log=log, progress=progress, splits=splits)
+        test_x = result.splits.test_x[:recipe.test_images]
+        log(f"benchmark {name}: -log p(x) with k = {recipe.k_eval} on {len(test_x):,} test images")
+        evaluated = time.perf_counter()
+        with tqdm(total=len(test_x), unit="image", disable=(not progress) if progress is not None else None,
+                  desc=f"{name}: -log p(x)") as bar:
+            bound = iwae_bound(result.model, test_x, recipe.k_eval, seed=recipe.seed, on_batch=bar.update)
+        timings[f"{name}_evaluation_s"] = time.perf_counter() - evaluated
+        likelihoods[name] = {"k": recipe.k_eval, "test_images": len(test_x), "nll": bound["mean_nll"],
+                             "nll_standard_error": benchmark.standard_error(bound["nll"]),
+                             "negative_elbo": bound["mean_negative_elbo"]}
+        log(f"benchmark {name}: test -log p(x) {likelihoods[name]['nll']:.2f} "
+            f"± {likelihoods[name]['nll_standard_error']:.2f} nats ({timings[f'{name}_evaluation_s']:.0f} s)")
+    staging = transaction.open_staging(out_dir)
+    try:
+        written = benchmark.write(staging, results, likelihoods)
+        found = benchmark.judge(results, likelihoods, timings)
+        written.append(artifacts.write_json(staging / "findings.json", {"findings": {f.name: f.record() for f in found}}))
+        vae = results["vae"]
+        artifacts.save_checkpoint(staging / "model.pt", {"model": {k: v.cpu() for k, v in vae.model.state_dict().items()},
+                                                         "config": vae.config.to_dict()})
+        artifacts.write_bytes(staging / "history.csv", (runs_dir / "vae" / "history.csv").read_bytes())
+        env = environment()
+        manifest = {"benchmark": recipe.name, "recipe": dataclasses.asdict(recipe), "code_commit": env["git_commit"],
+                    "device": vae.metrics["device_name"], "environment": env,
+                    "runs": {name: {"config": r.config.to_dict(), "metrics": r.metrics, "likelihood": likelihoods[name],
+                                    "evaluation_s": timings[f"{name}_evaluation_s"],
+                                    **earlier.get(name, {"resumed_after_epoch": 0})} for name, r in results.items()},
+                    "figure_text_px": {str(p.relative_to(staging)): figures.text_px(p)
+                                       for p in written if p.suffix == ".png"},
+                    "wall_time_s": time.perf_counter() - started}
+        manifest["files"] = transaction.files_in(staging)   # what the next benchmark may replace
+        artifacts.write_json(staging / "manifest.json", manifest)
+    except BaseException:
+        transaction.discard(staging)
+        raise
+    transaction.land(staging, out_dir, log)
+    log(f"benchmark ({recipe.name}): written to {out_dir} in {manifest['wall_time_s']:.0f} s")
+    return manifest

@@ -26,7 +26,8 @@ SIGN = re.compile(r"(?<![\w.])-(?=[\w(])")    # a minus sign, not a hyphen insid
 def typographic(text: str) -> str:
     """`text` with each minus sign (-ELBO, -log p(x), -2) written as U+2212; hyphens (784-400) stay."""
     return SIGN.sub(MINUS, text)
-DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "mean": 1, "z": 2}   # mean: of counts over seeds; z: a latent coordinate
+# mean: of counts over seeds; z: a latent coordinate; minutes: a value in seconds, written in minutes
+DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "minutes": 1, "mean": 1, "z": 2}
 QUANTITIES = (*DECIMALS, "count", "rate", "ratio", "percent", "setting", "text")   # setting: β, k... as given (0.5, 2)
 
 
@@ -40,7 +41,7 @@ def format_number(value: Any, quantity: str, language: str = SOURCE_LANGUAGE) ->
     if quantity == "text" or isinstance(value, str):
         return typographic(str(value))
     if quantity in DECIMALS:
-        text = f"{float(value):,.{DECIMALS[quantity]}f}"
+        text = f"{float(value) / (60 if quantity == 'minutes' else 1):,.{DECIMALS[quantity]}f}"
     elif quantity == "count":
         text = f"{int(value):,}"
     elif quantity == "rate":
@@ -55,8 +56,10 @@ def format_number(value: Any, quantity: str, language: str = SOURCE_LANGUAGE) ->
 
 
 def format_spec(value: float, spec: str, language: str = SOURCE_LANGUAGE) -> str:
-    """`value` with an explicit format spec (".1f", ".0%", ",.0f"), for a page; U+2212 minus."""
-    return localize_number(format(value, spec).replace("-", MINUS), language)
+    """`value` with an explicit format spec (".1f", ".0%", ",.0f"), for a page; U+2212 minus. A
+    percentage is written as the formatter's own quantity writes one, with a space: "96.7 %"."""
+    text = f"{format(100 * value, spec[:-1] + 'f')} %" if spec.endswith("%") else format(value, spec)
+    return localize_number(text.replace("-", MINUS), language)
 
 
 @dataclass(frozen=True)

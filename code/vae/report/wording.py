@@ -5,7 +5,7 @@ as a summary line) mapping each verdict the finding declares to one sentence. A 
 the finding's numbers in placeholders, `{best_elbo:nats}`: a path into the finding's numbers
 (`largest_beta.kl_saved`, `mnist.knn_accuracy`), or into its call (`call.margin`) or spread
 (`spread.test_elbo_sd`), and a quantity of the report's one formatter (`vae.report.tables`:
-nats, auc, per_pixel, seconds, z (a latent coordinate), count, percent, setting, text;
+nats, auc, per_pixel, seconds, minutes (of a value in seconds), z (a latent coordinate), count, percent, setting, text;
 `abs_nats` writes |x| in nats).
 
 Why a catalogue of plain sentences and not Jinja: a placeholder can only print a number, never

@@ -42,6 +42,12 @@ def declared_findings() -> dict[str, tuple[str, ...]]:
     return {name: verdicts for experiment in EXPERIMENTS for name, verdicts in experiment.FINDINGS.items()}
 
 
+def worded_findings() -> dict[str, tuple[str, ...]]:
+    """Every finding the sentence catalogues word: the report's, and the benchmark's (its own command)."""
+    from . import benchmark
+    return {**declared_findings(), **benchmark.FINDINGS}
+
+
 def output_names() -> list[str]:
     """Every file `write_all` may write, relative to the assets folder: each experiment's OUTPUTS,
     findings.json and tables/quoted.json (findings.write_findings)."""

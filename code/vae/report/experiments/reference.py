@@ -159,8 +159,10 @@ def decoder_readings(c: Comparison, dataset: str) -> list[Finding]:
     else:
         found.append(unmeasured(f"manifold_{key}", manifold_claim, FINDINGS[f"manifold_{key}"]))
     line_claim = f"the reference run's interpolation lines that the classifier reads as a third class, {dataset}"
-    if lines:   # between the ends: a line's ends are reconstructions, which may change class themselves
-        through = sum(any(read not in (line["from"], line["to"]) for read in line["read"][1:-1]) for line in lines)
+    if lines:   # between the ends: a line's ends are reconstructions, which may change class themselves,
+        # and a misread end's class spills into the line beside it: a third class is none of the four
+        through = sum(any(read not in (line["from"], line["to"], line["read"][0], line["read"][-1])
+                          for read in line["read"][1:-1]) for line in lines)
         ends = sum(line["read"][0] != line["from"] or line["read"][-1] != line["to"] for line in lines)
         found.append(Finding(f"interpolation_{key}", line_claim, FINDINGS[f"interpolation_{key}"], "measured", {
             "lines": len(lines), "through_other": through, "ends_misread": ends,
