@@ -378,8 +378,8 @@ def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]]
     for index, (label, history) in enumerate(histories.items()):
         ax.plot([row["epoch"] for row in history], [row[key] for row in history], "o-" if markers else "-", ms=3,
                 color=CLASS_COLOURS(index), label=label)
-    for index, (label, level) in enumerate(lines.items(), len(histories)):
-        ax.axhline(level, color=CLASS_COLOURS(index), ls="--", lw=1.2, label=label)
+    for index, (label, level) in enumerate(lines.items(), len(histories)):   # dashed, then dotted: levels may coincide
+        ax.axhline(level, color=CLASS_COLOURS(index), ls=("--", ":")[index % 2], lw=1.6, label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     if log_x:   # epochs 1, 2, 5, 10, 20, ... written as plain numbers, not powers of ten
@@ -391,8 +391,8 @@ def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]]
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.set_ylim(ylim)       # None: matplotlib's own
-    if histories:
-        ax.legend()
+    if histories:   # levels span the width: above them, where falling curves leave room
+        ax.legend(loc="upper right" if lines else "best")
     return save_png(fig, path)
 
 
