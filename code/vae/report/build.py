@@ -254,10 +254,11 @@ def build_benchmark(recipe: "benchmark.Recipe", data_dir: str | Path = "data",
         written = benchmark.write(staging, results, likelihoods)
         found = benchmark.judge(results, likelihoods, timings)
         written.append(artifacts.write_json(staging / "findings.json", {"findings": {f.name: f.record() for f in found}}))
+        for name, result in results.items():
+            artifacts.save_checkpoint(staging / "runs" / name / "model.pt", {
+                "model": {k: v.cpu() for k, v in result.model.state_dict().items()}, "config": result.config.to_dict()})
+            artifacts.write_bytes(staging / "runs" / name / "history.csv", (runs_dir / name / "history.csv").read_bytes())
         vae = results["vae"]
-        artifacts.save_checkpoint(staging / "model.pt", {"model": {k: v.cpu() for k, v in vae.model.state_dict().items()},
-                                                         "config": vae.config.to_dict()})
-        artifacts.write_bytes(staging / "history.csv", (runs_dir / "vae" / "history.csv").read_bytes())
         env = environment()
         manifest = {"benchmark": recipe.name, "recipe": dataclasses.asdict(recipe), "code_commit": env["git_commit"],
                     "device": vae.metrics["device_name"], "environment": env,

@@ -27,7 +27,9 @@ from ..verdicts import DIFFERENCE_VERDICTS, Finding, differ, unmeasured
 from .likelihood import BURDA_HIDDEN, BURDA_LATENT_DIM
 
 FINDINGS = {"benchmark_vae": DIFFERENCE_VERDICTS, "benchmark_iwae": (*DIFFERENCE_VERDICTS, "unmeasured")}
-OUTPUTS = ("manifest.json", "findings.json", "model.pt", "history.csv",
+RUNS = ("vae", "iwae")
+# Each run's weights and epochs in its own folder, as the report keeps its runs (runs/<run>/).
+OUTPUTS = ("manifest.json", "findings.json", *(f"runs/{run}/{file}" for run in RUNS for file in ("model.pt", "history.csv")),
            *outputs(tables=("benchmark",), figures=("benchmark_epochs.png",)))
 
 
