@@ -18,7 +18,7 @@ from ..plumbing.device import environment, select_device
 from . import classifier, data_page, transaction
 from .experiments import output_names, run_specs, write_all
 from .plan import Profile, RunSpec
-from .progress import ReportProgress, extra_seconds, measure_epoch_seconds
+from .progress import ReportProgress, duration, extra_seconds, measure_epoch_seconds
 from .run import RunInputs, RunOutcome, explores
 from .runner import RunJob, make_runs, threads_per_worker, worker_count
 
@@ -98,6 +98,7 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
             jobs.sort(key=lambda job: job.spec.config.epochs * epoch_s[job.spec.name] + extra_s[job.spec.name],
                       reverse=True)
         progress.plan(epoch_s, extra_s, workers, [job.spec.name for job in jobs])
+        log(f"runs: about {duration(progress.time_left_s())} on {workers} worker{'s' * (workers > 1)}")
         make_runs(jobs, workers, on_done, progress)
     outcomes = {spec.name: outcomes[spec.name] for spec in specs if spec.name in outcomes}   # plan order
     comparison_started = time.perf_counter()

@@ -142,6 +142,8 @@ class ReportProgress:
         (measure_epoch_seconds, extra_seconds), the workers, and the order the runner hands runs out."""
         self.epoch_s, self.extra_s, self.lanes, self.order = dict(epoch_s), dict(extra_s), lanes, list(order)
         self.runs_started_at = time.perf_counter()
+        if self.bar is not None:        # from the first second, not only after the first epoch
+            self.bar.set_postfix_str(f"about {duration(self.time_left_s())} left")
 
     def pace(self) -> float:
         """Measured epoch time over predicted, over the epochs measured so far (1 before the first)."""
