@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
+
 import pytest
 import torch
 
@@ -413,6 +415,8 @@ def write_assets(c: Comparison) -> Path:
                                                          "train_examples": 1000}))
         (folder / "config.json").write_text(json.dumps({"config": dataclasses.asdict(outcome.spec.config)},
                                                        default=str))
+    # The benchmark's own assets (`make benchmark`), which no report writes: the committed ones.
+    shutil.copytree(DOCS / "assets" / "benchmark", root / "benchmark", dirs_exist_ok=True)
     return root
 
 
