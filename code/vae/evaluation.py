@@ -130,7 +130,8 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100, chunk
                on_batch: Callable[[int], None] | None = None) -> dict[str, Any]:
     """-L_k (the importance-sampled estimate of -log p(x)) and -L_1 (-ELBO) from the same samples.
 
-    Returns per-image tensors `nll` and `negative_elbo` (nats), their means, and k. With the
+    Returns per-image tensors `nll` and `negative_elbo` (nats), their means, the standard error
+    of the mean -log p(x) over the images, and k. With the
     same samples, Jensen's inequality gives nll <= negative_elbo for every image.
     `chunk_size` defaults to a value that keeps batch_size * chunk_size <= 10,000 decodes.
     `on_batch(images)`, if given, is told after each batch how many images it held (a progress bar).
@@ -151,7 +152,9 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100, chunk
                 on_batch(len(log_w))
     nll_t, elbo_t = torch.cat(bounds).cpu(), torch.cat(negative_elbo_).cpu()
     return {"k": k, "images": len(x), "nll": nll_t, "negative_elbo": elbo_t,
-            "mean_nll": nll_t.mean().item(), "mean_negative_elbo": elbo_t.mean().item()}
+            "mean_nll": nll_t.mean().item(), "mean_negative_elbo": elbo_t.mean().item(),
+            # over the images: the sample s.d. / √n (NaN for one image)
+            "nll_standard_error": nll_t.std().item() / math.sqrt(len(nll_t))}
 # --8<-- [end:importance]
 
 

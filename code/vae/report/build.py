@@ -246,7 +246,7 @@ def build_benchmark(recipe: "benchmark.Recipe", data_dir: str | Path = "data",
             bound = iwae_bound(result.model, test_x, recipe.k_eval, seed=recipe.seed, on_batch=bar.update)
         timings[f"{name}_evaluation_s"] = time.perf_counter() - evaluated
         likelihoods[name] = {"k": recipe.k_eval, "test_images": len(test_x), "nll": bound["mean_nll"],
-                             "nll_standard_error": benchmark.standard_error(bound["nll"]),
+                             "nll_standard_error": bound["nll_standard_error"],
                              "negative_elbo": bound["mean_negative_elbo"]}
         log(f"benchmark {name}: test -log p(x) {likelihoods[name]['nll']:.2f} "
             f"± {likelihoods[name]['nll_standard_error']:.2f} nats ({timings[f'{name}_evaluation_s']:.0f} s)")

@@ -60,22 +60,22 @@ def measure_epoch_seconds(specs: Sequence[RunSpec], device: torch.device, thread
                           steps: int = 3) -> dict[str, float]:
     """Seconds per epoch of each run on this machine, on `threads` threads (a worker's): a few
     timed steps of each distinct model, times its steps per epoch, plus its validation."""
+    def model(spec: RunSpec) -> tuple:     # what a step's cost depends on
+        c = spec.config
+        return c.arch, tuple(c.hidden), c.latent_dim, c.activation, c.objective, c.k, c.batch_size, c.precision
+
     per_model: dict[tuple, float] = {}
     threads_before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
         for spec in specs:
-            c = spec.config
-            key = (c.arch, tuple(c.hidden), c.latent_dim, c.activation, c.objective, c.k, c.batch_size, c.precision)
-            if key not in per_model:
-                per_model[key] = _step_seconds(spec, device, steps)
+            if model(spec) not in per_model:
+                per_model[model(spec)] = _step_seconds(spec, device, steps)
     finally:
         torch.set_num_threads(threads_before)
-    return {spec.name: per_model[(spec.config.arch, tuple(spec.config.hidden), spec.config.latent_dim,
-                                  spec.config.activation, spec.config.objective, spec.config.k,
-                                  spec.config.batch_size, spec.config.precision)]
-            * math.ceil(_train_images(spec) / spec.config.batch_size) * (1 + VALIDATION_SHARE) for spec in specs}
+    return {spec.name: per_model[model(spec)] * math.ceil(_train_images(spec) / spec.config.batch_size)
+            * (1 + VALIDATION_SHARE) for spec in specs}
 
 
 def _train_images(spec: RunSpec) -> int:

@@ -328,7 +328,7 @@ def measure_likelihood(result: TrainResult, profile: Profile) -> dict[str, Any]:
     bound = evaluation.iwae_bound(result.model, subset, profile.iwae_k, seed=profile.seed)
     return {"k": profile.iwae_k, "test_images": n,
             "negative_elbo": evaluation.evaluate(result.model, subset, 1.0, config.recon_loss)["elbo"],
-            "nll": bound["mean_nll"], "nll_standard_error": bound["nll"].std().item() / math.sqrt(n)}
+            "nll": bound["mean_nll"], "nll_standard_error": bound["nll_standard_error"]}
 
 
 def score_outliers(result: TrainResult, outliers: torch.Tensor, profile: Profile) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,6 @@ Where a GPU is, the same command also trains the IWAE with k = 50 (Burda et al.:
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -134,7 +133,3 @@ def judge(results: Mapping[str, TrainResult], likelihoods: Mapping[str, dict[str
              "quoted": burda["source"]}, call, [f"benchmark/{name}"]))
     return found
 
-
-def standard_error(per_image: Any) -> float:
-    """The standard error of a mean over images (sample s.d. / √n)."""
-    return per_image.std().item() / math.sqrt(len(per_image)) if len(per_image) > 1 else math.nan
