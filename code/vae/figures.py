@@ -403,8 +403,10 @@ def plot_sweep_spread(values: Sequence[float], means: Sequence[Mapping[str, floa
     with an error bar of ± the sample standard deviation (no bar where one seed was trained)."""
     fig, panels = _elbo_term_panels(3.4)
     for ax, key, label in panels:
-        ax.errorbar(values, [m[key] for m in means], yerr=[s.get(key) or 0.0 for s in spreads], fmt="o-",
-                    color=TRAIN_COLOUR, capsize=4)
+        # Open markers, bars drawn over them: a spread of a tenth of a nat is shorter than a
+        # filled marker and would hide behind it.
+        ax.errorbar(values, [m[key] for m in means], yerr=[s.get(key) or 0.0 for s in spreads], fmt="o-", ms=4,
+                    mfc="white", color=TRAIN_COLOUR, ecolor="black", elinewidth=1.2, capsize=5, barsabove=True)
         ax.set_xlabel(parameter)
         ax.set_ylabel(label)
         if log_x:

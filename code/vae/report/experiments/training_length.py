@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import torch
 
 from ... import figures
 from ...evaluation import pca_projection
@@ -69,7 +70,8 @@ def write(c: Comparison) -> list[Path]:
                 {"test images": first["originals"], **{f"epoch {e}": s["reconstructions"] for e, s in snaps.items()}},
                 c.figures / "length_reconstructions.png", columns=len(first["originals"]), per_row=1,
                 title=f"{title}: reconstructions"))
-            panels = {f"epoch {e}": (pca_projection(s["latent_mu"])[0], s["labels"]) for e, s in snaps.items()}
+            projections = same_way_round([pca_projection(s["latent_mu"])[0] for s in snaps.values()])
+            panels = {f"epoch {e}": (points, s["labels"]) for (e, s), points in zip(snaps.items(), projections)}
             written.append(figures.plot_latent_panels(panels, first["classes"], c.figures / "length_latent.png",
                                                       title=f"{title}: test set at μ, PCA"))
         values = [row["val_elbo"] for row in long_run.history]
@@ -135,6 +137,17 @@ def judge(c: Comparison, ruler: Spread) -> list[Finding]:
 
 
 @figures.styled
+def same_way_round(projections: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Each PCA projection of the same images with its axes flipped to agree with the panel before:
+    a principal axis has no sign of its own, and a flip from one epoch to the next would read as
+    the classes moving across the plane."""
+    oriented = list(projections[:1])
+    for points in projections[1:]:
+        agreement = (points * oriented[-1]).sum(0)
+        oriented.append(points * torch.where(agreement < 0, -1.0, 1.0))
+    return oriented
+
+
 def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float, float] | None,
                       diminishing_at: int | None, snapshot_epochs: Sequence[int], path: str | Path,
                       title: str = "") -> Path:
@@ -152,11 +165,18 @@ def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float,
         ax.axvline(diminishing_at, color="#2ca02c", lw=1.5, label="later gains within the margin")
     for index, epoch in enumerate(snapshot_epochs):
         ax.axvline(epoch, color="#777777", ls=":", lw=1, label="snapshot epochs" if index == 0 else None)
-    tail = values[min(len(values) - 1, 2):]
-    ax.set_ylim(min(values) - 1, max(tail) + 1)
+    # The first epochs lie tens of nats above the rest: drawn, they would flatten the part the
+    # margin is about. The axis leaves them out and says so.
+    skipped = min(len(values) - 1, 2)
+    ax.set_ylim(min(values) - 1, max(values[skipped:]) + 1)
+    if skipped:
+        ax.annotate(f"epochs 1–{skipped} above the axis", (0.01, 0.98), xycoords="axes fraction",
+                    ha="left", va="top", color="#555555")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation −ELBO (nats)")
     ax.xaxis.set_major_locator(figures.MaxNLocator(integer=True))
     ax.set_title(title)
-    ax.legend()
+    # Below the axes, not over the curve: the band and the lines fill the plot's width.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    fig.tight_layout()
     return figures.save_png(fig, path)
