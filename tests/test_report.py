@@ -621,6 +621,7 @@ def test_the_time_left_lays_the_queued_runs_on_the_workers_at_the_measured_pace(
     from vae.report import progress
 
     conv, *mlps = tiny_specs("data", 2, 3, 4, 5)
+    conv = dataclasses.replace(conv, config=dataclasses.replace(conv.config, arch="conv", epochs=3))
     clock = Clock()
     monkeypatch.setattr(progress.time, "perf_counter", clock)
     shown = progress.ReportProgress([conv, *mlps], lambda line: None, live=False)
@@ -638,6 +639,15 @@ def test_the_time_left_lays_the_queued_runs_on_the_workers_at_the_measured_pace(
     assert shown.pace() == pytest.approx(1.5)
     conv_left = 1.5 * 100.0 * epochs[conv.name] - 15.0
     mlp_left = 1.5 * 10.0 * (epochs[mlps[0].name] - 1) + sum(1.5 * 10.0 * epochs[s.name] for s in mlps[1:])
+    assert shown.time_left_s() == pytest.approx(max(conv_left, mlp_left))
+    # The ConvVAE's first epoch takes what was predicted: its kind keeps its own pace, the MLPs theirs.
+    on_conv_epoch, _ = shown.for_run(0, conv)
+    clock.now = 100.0
+    on_conv_epoch(1, None, None)
+    assert (shown.pace(conv.config.arch), shown.pace(mlps[0].config.arch)) == pytest.approx((1.0, 1.5))
+    conv_left = 100.0 * (epochs[conv.name] - 1)                  # at the ConvVAE's pace, not the mean one
+    mlp_left = max(1.5 * 10.0 * (epochs[mlps[0].name] - 1) - 85.0, 0.0) + sum(1.5 * 10.0 * epochs[s.name]
+                                                                             for s in mlps[1:])
     assert shown.time_left_s() == pytest.approx(max(conv_left, mlp_left))
 
 

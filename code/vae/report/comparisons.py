@@ -25,6 +25,9 @@ SPREAD_TERMS = [Column("test_elbo", "test -ELBO", "nats"), Column("test_elbo_sd"
                 Column("test_recon", "reconstruction", "nats"), Column("test_recon_sd", "s.d.", "nats"),
                 Column("test_kl", "KL", "nats"), Column("test_kl_sd", "s.d.", "nats")]
 TRAINING_TERMS = [Column("seeds", "seeds", "count"), Column("epochs_trained", "epochs", "text")]
+# How a claim names a quantity (a finding's claim is also its row in the calls table).
+TERM_NAMES = {"test_elbo": "test −ELBO", "test_recon": "test reconstruction", "test_kl": "test KL",
+              "active_units": "active units"}
 
 
 @dataclass

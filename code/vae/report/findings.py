@@ -16,6 +16,7 @@ from ..evaluation import ACTIVE_KL_NATS
 from ..plumbing import artifacts
 from .comparisons import Comparison
 from .quoted import quoted_record
+from .tables import TABLE_FILES, Column, write_table
 from .verdicts import MARGIN_SDS, Finding
 
 
@@ -32,7 +33,22 @@ def plan_map(c: Comparison) -> dict[str, dict[str, list[str]]]:
 
 
 # What write_findings writes, relative to the assets folder.
-FINDINGS_FILES = ("findings.json", "tables/quoted.json")
+FINDINGS_FILES = ("findings.json", "tables/quoted.json", *(f"tables/calls{suffix}" for suffix in TABLE_FILES))
+CALL_COLUMNS = [Column("claim", "comparison"), Column("difference", "difference", "nats"),
+                Column("margin", "margin", "nats"), Column("clearance", "clearance", "nats"),
+                Column("called", "called")]
+
+
+def call_rows(found: Sequence[Finding]) -> list[dict[str, Any]]:
+    """Every call on a difference in nats, the closest first: its difference, the margin it was
+    held against and the clearance (|difference| − margin: how far past the line, or short of it).
+    Counts of active units are left out: their margin is not in nats."""
+    rows = [{"finding": f.name, "claim": f.claim, "difference": f.call["difference"], "margin": f.call["margin"],
+             "clearance": f.call["clearance"],
+             "called": "within the margin" if f.call["verdict"] == "same" else "a difference"}
+            for f in found if f.call and f.call.get("margin") is not None
+            and not any(key.startswith("active_units") for key in f.spread)]
+    return sorted(rows, key=lambda row: abs(row["clearance"]))
 
 
 def write_findings(c: Comparison, found: Sequence[Finding], declared: Mapping[str, tuple[str, ...]]) -> list[Path]:
@@ -45,4 +61,5 @@ def write_findings(c: Comparison, found: Sequence[Finding], declared: Mapping[st
                               "spread": "sample standard deviation over seeds (n − 1)", "runs": plan_map(c),
                               "findings": {f.name: f.record() for f in found}}
     return [artifacts.write_json(c.tables.parent / "findings.json", record),
-            artifacts.write_json(c.tables / "quoted.json", quoted_record())]
+            artifacts.write_json(c.tables / "quoted.json", quoted_record()),
+            *write_table(c.tables, "calls", call_rows(found), CALL_COLUMNS)]

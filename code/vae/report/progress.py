@@ -8,8 +8,8 @@ The time left comes from the plan's measured costs: before the first run, a few 
 of each model are timed on this machine, at the run's batch size, objective, precision and
 threads (`measure_epoch_seconds`). Each run's remaining epochs and its measurements after
 training are then laid out on the report's workers in the runner's order, as the runner will
-hand them out (`time_left_s`). As epochs end, their measured pace against the prediction
-corrects the rest. A count of FLOPs instead weighed a ConvVAE epoch against an MLP one wrongly,
+hand them out (`time_left_s`). As epochs end, their measured pace against the prediction, for
+each model kind apart, corrects the rest. A count of FLOPs instead weighed a ConvVAE epoch against an MLP one wrongly,
 and an estimate from the work done so far could not see the MLP runs still queued behind the
 ConvVAEs: six minutes into a 22-minute report it said 10 minutes were left.
 """
@@ -82,9 +82,10 @@ def _train_images(spec: RunSpec) -> int:
     return spec.config.train_limit if spec.config.train_limit is not None else TRAIN_IMAGES
 
 
-# A run's figures, tables and files after training (matplotlib, mostly): about 6 s on the 2-core
-# CPU the committed standard report ran on, where an MLP run's work after training took 10 s.
-FILES_S = 6.0
+# A run's figures, tables and analyses after training, by model: on the 2-core CPU of the
+# committed standard report (two runs side by side), an MLP run's took 4-13 s (median 11) and a
+# reference ConvVAE's 24-33 s (its latent reading, manifold and failures come on top).
+FILES_S = {"mlp": 11.0, "conv": 28.0}
 
 
 def extra_seconds(spec: RunSpec, profile: Profile, epoch_s: float) -> float:
@@ -95,7 +96,7 @@ def extra_seconds(spec: RunSpec, profile: Profile, epoch_s: float) -> float:
     passes = profile.test_limit or 10_000
     if spec.likelihood:
         passes += (profile.iwae_conv_images if spec.config.arch == "conv" else profile.iwae_mlp_images) * profile.iwae_k
-    return FILES_S + passes * forward_s
+    return FILES_S.get(spec.config.arch, max(FILES_S.values())) + passes * forward_s
 
 
 def duration(seconds: float) -> str:
@@ -127,7 +128,11 @@ class ReportProgress:
         self.started_at: dict[str, float] = {}      # when each run began
         self.last_event: dict[str, float] = {}      # when each run's last epoch ended
         self.finished: set[str] = set()
-        self.observed_s = self.predicted_s = 0.0    # the epochs measured so far, and what was predicted for them
+        # The epochs measured so far and what was predicted for them, by model kind: a ConvVAE and
+        # an MLP beside it on the other core slow each other unequally, so each kind keeps its pace.
+        self.arch = {spec.name: spec.config.arch for spec in specs}
+        self.observed_s: dict[str, float] = {}
+        self.predicted_s: dict[str, float] = {}
         self.estimates: list[dict[str, float]] = []   # (seconds since the runs began, estimated time left)
         self.live = sys.stderr.isatty() if live is None else live
         self.bar = tqdm(total=self.total_epochs, unit="epoch", disable=not self.live, dynamic_ncols=True,
@@ -147,9 +152,13 @@ class ReportProgress:
         if self.bar is not None:        # from the first second, not only after the first epoch
             self.bar.set_postfix_str(f"about {duration(self.time_left_s())} left")
 
-    def pace(self) -> float:
-        """Measured epoch time over predicted, over the epochs measured so far (1 before the first)."""
-        return self.observed_s / self.predicted_s if self.predicted_s > 0 else 1.0
+    def pace(self, arch: str | None = None) -> float:
+        """Measured epoch time over predicted, over the epochs of this model kind measured so far;
+        of every kind where this one has none yet (1 before the first epoch)."""
+        if arch in self.predicted_s:
+            return self.observed_s[arch] / self.predicted_s[arch]
+        predicted = sum(self.predicted_s.values())
+        return sum(self.observed_s.values()) / predicted if predicted > 0 else 1.0
 
     def time_left_s(self) -> float | None:
         """The runs' remaining work laid out on the workers: the runs under way first, each for
@@ -158,12 +167,13 @@ class ReportProgress:
         before the cost model is known (`plan`)."""
         if self.epoch_s is None:
             return None
-        now, pace = time.perf_counter(), self.pace()
+        now = time.perf_counter()
         running, queued = [], []
         for name in self.order:
             if name in self.finished:
                 continue
-            work = ((self.epochs[name] - self.counted.get(name, 0)) * self.epoch_s[name] + self.extra_s[name]) * pace
+            work = ((self.epochs[name] - self.counted.get(name, 0)) * self.epoch_s[name] + self.extra_s[name]) \
+                * self.pace(self.arch[name])
             if name in self.started_at:
                 running.append(max(work - (now - self.last_event.get(name, self.started_at[name])), 0.0))
             else:
@@ -226,8 +236,10 @@ class ReportProgress:
                 return
             now = time.perf_counter()
             if self.epoch_s is not None:
-                self.observed_s += now - self.last_event.get(spec.name, self.started_at[spec.name])
-                self.predicted_s += self.epoch_s[spec.name]
+                arch = self.arch[spec.name]
+                self.observed_s[arch] = self.observed_s.get(arch, 0.0) + now - self.last_event.get(
+                    spec.name, self.started_at[spec.name])
+                self.predicted_s[arch] = self.predicted_s.get(arch, 0.0) + self.epoch_s[spec.name]
             self.last_event[spec.name] = now
             self.counted[spec.name] += 1
             self._advance(1, spec.name, epoch)

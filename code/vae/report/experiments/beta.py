@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ... import figures
-from ..comparisons import Comparison, sweep_outputs, sweep_rows
+from ..comparisons import TERM_NAMES, Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
@@ -71,7 +71,7 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                          evidence=evidence))
     for term, key in LARGEST.items():
         call = spread.differ(top[key] - one[key], key, (top["seeds"], one["seeds"]))
-        found.append(Finding(f"beta_largest_{term}", f"the largest β against β = 1: {key}",
+        found.append(Finding(f"beta_largest_{term}", f"the largest β against β = 1: {TERM_NAMES[key]}",
                              FINDINGS[f"beta_largest_{term}"], call["verdict"], {
                                  "beta": top["value"], "at_1": one[key], "at_largest": top[key],
                                  "difference": top[key] - one[key], "margin": call["margin"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..comparisons import Comparison, sweep_outputs, sweep_rows
+from ..comparisons import TERM_NAMES, Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import DIFFERENCE_VERDICTS, Finding, Spread, unmeasured
@@ -16,7 +16,10 @@ from ..tables import outputs
 from .yardstick import centre
 
 ROLES = ("free_bits",)
-TERMS = {"units": "active_units", "elbo": "test_elbo", "kl": "test_kl"}
+TERMS = {"units": "active_units", "elbo": "test_elbo", "recon": "test_recon", "kl": "test_kl"}
+# A unit "on the floor": its mean KL within a quarter above λ. Below λ the loss does not push a
+# unit's KL down, so units the run without a floor collapsed can rest there, counted as active.
+ON_FLOOR_FACTOR = 1.25
 FINDINGS = {**{f"free_bits_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in TERMS},
             "free_bits_smallest": (*DIFFERENCE_VERDICTS, "unmeasured")}
 
@@ -44,17 +47,20 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
     if none is None or top is none:
         return [unmeasured(name, "the free-bits sweep", verdicts) for name, verdicts in FINDINGS.items()]
     smallest = rows[1]   # the smallest floor: does the floor cost anything where it starts?
+    on_floor = [sum(kl < ON_FLOOR_FACTOR * smallest["value"] for kl in o.metrics["kl_per_dimension"])
+                for o in c.by_value("free_bits")[smallest["value"]]]
     call = spread.differ(smallest["test_elbo"] - none["test_elbo"], "test_elbo", (smallest["seeds"], none["seeds"]))
-    found = [Finding("free_bits_smallest", f"free bits λ = {smallest['value']:g} against none: test_elbo",
+    found = [Finding("free_bits_smallest", f"free bits λ = {smallest['value']:g} against none: {TERM_NAMES['test_elbo']}",
                      FINDINGS["free_bits_smallest"], call["verdict"], {
                          "floor": smallest["value"], "without": none["test_elbo"], "with_floor": smallest["test_elbo"],
                          "difference": smallest["test_elbo"] - none["test_elbo"], "margin": call["margin"],
                          "units_without": none["active_units"], "units_with_floor": smallest["active_units"],
+                         "units_on_floor": sum(on_floor) / len(on_floor), "on_floor_factor": ON_FLOOR_FACTOR,
                          "latent_dim": c.profile.free_bits_latent_dim},
                      spread.record("test_elbo"), call, [*none["runs"], *smallest["runs"]])]
     for term, key in TERMS.items():
         call = spread.differ(top[key] - none[key], key, (top["seeds"], none["seeds"]))
-        found.append(Finding(f"free_bits_{term}", f"free bits λ = {top['value']:g} against none: {key}",
+        found.append(Finding(f"free_bits_{term}", f"free bits λ = {top['value']:g} against none: {TERM_NAMES[key]}",
                              FINDINGS[f"free_bits_{term}"], call["verdict"], {
                                  "floor": top["value"], "without": none[key], "with_floor": top[key],
                                  "difference": top[key] - none[key], "margin": call["margin"],
