@@ -9,9 +9,9 @@ of each model are timed on this machine, at the run's batch size, objective, pre
 threads (`measure_epoch_seconds`). Each run's remaining epochs and its measurements after
 training are then laid out on the report's workers in the runner's order, as the runner will
 hand them out (`time_left_s`). As epochs end, their measured pace against the prediction, for
-each model kind apart, corrects the rest. A count of FLOPs instead weighed a ConvVAE epoch against an MLP one wrongly,
-and an estimate from the work done so far could not see the MLP runs still queued behind the
-ConvVAEs: six minutes into a 22-minute report it said 10 minutes were left.
+each model kind apart, corrects the rest. A count of FLOPs instead weighed a ConvVAE epoch against
+an MLP one wrongly, and an estimate from the work done so far could not see the MLP runs still
+queued behind the ConvVAEs: six minutes into a 22-minute report it said 10 minutes were left.
 """
 
 from __future__ import annotations
