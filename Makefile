@@ -23,9 +23,17 @@ PYTHON_PROBLEM = $(shell $(PYTHON) -c "import sys; v = sys.version_info[:2]; pri
 # Expanded when the recipe runs, so only a target that installs asks: make stops in one line.
 CHECK_PYTHON = $(if $(PYTHON_PROBLEM),$(error $(PYTHON_PROBLEM)))
 
+# A new environment takes about 6,300 MB (torch's build on PyPI carries its CUDA libraries, which it
+# loads even on a CPU): with less free, pip would stop halfway with "No space left on device".
+VENV_MB := 6600
+CHECK_DISK = @if [ ! -d $(VENV) ]; then free_mb=$$(df -Pm . | awk 'NR == 2 {print $$4}'); \
+	if [ "$$free_mb" -lt $(VENV_MB) ]; then echo "only $$free_mb MB free on the disk of $$PWD, and the Python environment \
+	takes about $(VENV_MB) MB: free some space (or clone the project onto a larger disk) and run make again" >&2; exit 1; fi; fi
+
 # Every package at the version and hash of requirements.lock (made from requirements.txt).
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(CHECK_PYTHON)
+	$(CHECK_DISK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .

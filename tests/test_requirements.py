@@ -172,3 +172,18 @@ def test_make_install_refuses_an_unsupported_python_in_one_line(tmp_path):
     assert result.stdout == "" and result.stderr.count("\n") == 1, result.stdout + result.stderr
     assert f"is Python 3.9, but this project supports Python {oldest} to {newest}" in result.stderr
     assert not venv.exists()      # no venv made, no pip started
+
+
+def test_make_install_refuses_a_disk_too_small_for_the_environment_in_one_line(tmp_path):
+    """`make install` with less free disk than the environment takes stops in one line before a venv is made."""
+    venv = tmp_path / "venv"
+    needed_mb = 10 ** 12      # more than any disk has free
+    result = subprocess.run(["make", "--no-print-directory", "install", f"VENV={venv}", f"PYTHON={sys.executable}",
+                             f"VENV_MB={needed_mb}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 2, result.stdout + result.stderr   # the line, then make's own
+    first = result.stderr.splitlines()[0]
+    assert re.fullmatch(rf"only \d+ MB free on the disk of {re.escape(str(ROOT))}, and the Python environment "
+                        rf"takes about {needed_mb} MB: free some space \(or clone the project onto a larger disk\) "
+                        r"and run make again", first), first
+    assert not venv.exists()
