@@ -213,6 +213,32 @@ def test_a_verdict_outside_the_declared_set_is_refused():
         Finding("beta_best", "claim", ("one_clear", "within_spread"), "clearr", {})
 
 
+def test_every_call_says_what_it_compares_and_in_which_unit(both):
+    found, _ = both
+    calls = {name: r["call"] for name, r in found.items() if r["call"] and r["call"]["margin"] is not None}
+    for name, call in calls.items():
+        assert " against " in call["compares"], (name, call["compares"])
+    assert {call["unit"] for call in calls.values()} == {"nats", "units"}
+
+
+def test_the_calls_table_reads_a_against_b_closest_first_and_leaves_counts_of_units_out():
+    from vae.report.findings import call_rows
+    from vae.report.verdicts import DIFFERENCE_VERDICTS, Finding, Spread
+    ruler = Spread({"test_elbo": 0.1, "active_units": 0.5}, seeds=3)
+
+    def finding(name: str, delta: float, key: str) -> Finding:
+        call = ruler.differ(delta, key)
+        return Finding(name, f"claim {name}", DIFFERENCE_VERDICTS, call["verdict"], {}, call=call,
+                       compares=f"{name} against the rest: {key}")
+    rows = call_rows([finding("far", 1.0, "test_elbo"), finding("units", 3.0, "active_units"),
+                      finding("close", -0.3, "test_elbo")])
+    assert [row["finding"] for row in rows] == ["close", "far"]
+    assert rows[1]["comparison"] == "far against the rest: test_elbo" and rows[1]["difference"] == 1.0
+    assert rows[0]["called"] == "a difference" and rows[0]["clearance"] == pytest.approx(0.3 - 0.2 * 2 ** 0.5)
+    with pytest.raises(FindingError, match="does not say what it compares"):
+        Finding("far", "claim", DIFFERENCE_VERDICTS, "higher", {}, call=ruler.differ(1.0, "test_elbo"))
+
+
 def test_a_difference_within_the_spread_is_not_called_one(tmp_path):
     c = synthetic_outcomes(tmp_path, False)
     fashion = next(o for o in c.outcomes.values() if o.spec.plays("reference", "fashion-mnist"))

@@ -372,14 +372,21 @@ def plot_class_examples(images: Mapping[str, torch.Tensor], path: str | Path, ti
 def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
                           key: str = "val_elbo", ylabel: str = "validation \u2212ELBO (nats)", title: str = "",
                           log_x: bool = False, markers: bool = True, lines: Mapping[str, float] = {},
+                          bands: Mapping[str, tuple[float, float]] = {},
                           ylim: tuple[float, float] | None = None) -> Path:
-    """One metric per epoch for several runs on shared axes; `lines`: labelled levels, dashed."""
-    fig, ax = new_figure(1, 1, (7.5, 4.5))
+    """One metric per epoch for several runs on shared axes; `lines`: labelled levels, dashed;
+    `bands`: labelled ranges (low, high), shaded. Epochs cut off by `ylim` are named on the plot."""
+    fig, ax = new_figure(1, 1, (7.5, 5.2 if lines or bands else 4.5))   # the legend below needs the room
     for index, (label, history) in enumerate(histories.items()):
         ax.plot([row["epoch"] for row in history], [row[key] for row in history], "o-" if markers else "-", ms=3,
                 color=CLASS_COLOURS(index), label=label)
+    for label, (low, high) in bands.items():
+        ax.axhspan(low, high, color="#cccccc", alpha=0.6, lw=0, label=label)
     for index, (label, level) in enumerate(lines.items(), len(histories)):   # dashed, then dotted: levels may coincide
         ax.axhline(level, color=CLASS_COLOURS(index), ls=("--", ":")[index % 2], lw=1.6, label=label)
+    if ylim is not None:
+        above = [row["epoch"] for history in histories.values() for row in history if row[key] > ylim[1]]
+        note_epochs_above(ax, int(max(above, default=0)))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     if log_x:   # epochs 1, 2, 5, 10, 20, ... written as plain numbers, not powers of ten
@@ -391,9 +398,20 @@ def plot_curve_comparison(histories: Mapping[str, Sequence[Mapping[str, float]]]
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.set_ylim(ylim)       # None: matplotlib's own
-    if histories:   # levels span the width: above them, where falling curves leave room
-        ax.legend(loc="upper right" if lines else "best")
+    if histories and (lines or bands):   # below the axes: levels and bands span the plot's width
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+        fig.tight_layout()
+    elif histories:
+        ax.legend(loc="best")
     return save_png(fig, path)
+
+
+def note_epochs_above(ax, last: int) -> None:
+    """Say on the plot that epochs 1 to `last` lie above the axis (nothing when `last` is 0): at the
+    top right, which falling curves leave empty (they enter at the top left)."""
+    if last:
+        ax.annotate("epoch 1 above the axis" if last == 1 else f"epochs 1–{last} above the axis", (0.99, 0.98),
+                    xycoords="axes fraction", ha="right", va="top", color="#555555")
 
 
 @styled
@@ -404,9 +422,14 @@ def plot_sweep_spread(values: Sequence[float], means: Sequence[Mapping[str, floa
     fig, panels = _elbo_term_panels(3.4)
     for ax, key, label in panels:
         # Open markers, bars drawn over them: a spread of a tenth of a nat is shorter than a
-        # filled marker and would hide behind it.
-        ax.errorbar(values, [m[key] for m in means], yerr=[s.get(key) or 0.0 for s in spreads], fmt="o-", ms=4,
-                    mfc="white", color=TRAIN_COLOUR, ecolor="black", elinewidth=1.2, capsize=5, barsabove=True)
+        # filled marker and would hide behind it. Bars only where seeds gave a spread: a bar of
+        # length zero would still draw its caps, a spread that was never measured.
+        y = [m[key] for m in means]
+        ax.plot(values, y, "o-", ms=4, mfc="white", color=TRAIN_COLOUR)
+        measured = [i for i, s in enumerate(spreads) if s.get(key)]
+        if measured:
+            ax.errorbar([values[i] for i in measured], [y[i] for i in measured], yerr=[spreads[i][key] for i in measured],
+                        fmt="none", ecolor="black", elinewidth=1.2, capsize=5, zorder=3)
         ax.set_xlabel(parameter)
         ax.set_ylabel(label)
         if log_x:

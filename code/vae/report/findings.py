@@ -34,20 +34,19 @@ def plan_map(c: Comparison) -> dict[str, dict[str, list[str]]]:
 
 # What write_findings writes, relative to the assets folder.
 FINDINGS_FILES = ("findings.json", "tables/quoted.json", *(f"tables/calls{suffix}" for suffix in TABLE_FILES))
-CALL_COLUMNS = [Column("claim", "comparison"), Column("difference", "difference", "nats"),
+CALL_COLUMNS = [Column("comparison", "comparison"), Column("difference", "difference", "nats"),
                 Column("margin", "margin", "nats"), Column("clearance", "clearance", "nats"),
                 Column("called", "called")]
 
 
 def call_rows(found: Sequence[Finding]) -> list[dict[str, Any]]:
-    """Every call on a difference in nats, the closest first: its difference, the margin it was
-    held against and the clearance (|difference| − margin: how far past the line, or short of it).
-    Counts of active units are left out: their margin is not in nats."""
-    rows = [{"finding": f.name, "claim": f.claim, "difference": f.call["difference"], "margin": f.call["margin"],
-             "clearance": f.call["clearance"],
+    """Every call on a difference in nats, the closest first: what it compares (A against B, the
+    difference being A − B), the margin it was held against and the clearance (|difference| −
+    margin: how far past the line, or short of it). Calls on counts of units are left out."""
+    rows = [{"finding": f.name, "comparison": f.compares, "difference": f.call["difference"],
+             "margin": f.call["margin"], "clearance": f.call["clearance"],
              "called": "within the margin" if f.call["verdict"] == "same" else "a difference"}
-            for f in found if f.call and f.call.get("margin") is not None
-            and not any(key.startswith("active_units") for key in f.spread)]
+            for f in found if f.call and f.call.get("margin") is not None and f.call["unit"] == "nats"]
     return sorted(rows, key=lambda row: abs(row["clearance"]))
 
 

@@ -25,15 +25,18 @@ MARGIN_SDS = 2.0   # a difference must exceed twice its spread to be called one
 # The words of the one rule, for a difference a − b: "lower", "higher", or "same" within the margin.
 DIFFERENCE_VERDICTS = ("lower", "same", "higher")
 
+# The unit of each quantity a call can be on, where it is not nats.
+UNITS = {"active_units": "units"}
 
-def differ(delta: float, sd: float | None, margin_sds: float = MARGIN_SDS) -> dict[str, Any]:
+
+def differ(delta: float, sd: float | None, margin_sds: float = MARGIN_SDS, unit: str = "nats") -> dict[str, Any]:
     """The call on a difference `delta` against its spread `sd`: the verdict ("lower", "higher",
-    "same"; "unmeasured" without a spread), the margin in nats, and the clearance."""
+    "same"; "unmeasured" without a spread), the margin and the clearance, in `unit`."""
     if sd is None or not math.isfinite(sd):
-        return {"verdict": "unmeasured", "difference": delta, "margin": None, "clearance": None}
+        return {"verdict": "unmeasured", "difference": delta, "margin": None, "clearance": None, "unit": unit}
     margin = margin_sds * sd
     verdict = "same" if abs(delta) <= margin else "higher" if delta > 0 else "lower"
-    return {"verdict": verdict, "difference": delta, "margin": margin, "clearance": abs(delta) - margin}
+    return {"verdict": verdict, "difference": delta, "margin": margin, "clearance": abs(delta) - margin, "unit": unit}
 
 
 class FindingError(ValueError):
@@ -51,16 +54,21 @@ class Finding:
     spread: dict[str, Any] = field(default_factory=dict)   # what it was judged against
     call: dict[str, Any] | None = None   # the deciding difference: difference, margin, clearance
     evidence: Sequence[str] = ()       # the runs and files it comes from
+    # What the call's difference is, in words: "A against B: quantity", the difference being A − B.
+    compares: str = ""
 
     def __post_init__(self) -> None:
         if self.verdict not in self.verdicts:
             raise FindingError(f"finding {self.name!r}: verdict {self.verdict!r} is not one of "
                                f"{', '.join(self.verdicts)}")
+        if self.call is not None and self.call.get("margin") is not None and not self.compares:
+            raise FindingError(f"finding {self.name!r}: its call does not say what it compares")
 
     def record(self) -> dict[str, Any]:
         """The finding as findings.json keeps it."""
+        call = None if self.call is None else {**self.call, "compares": self.compares}
         return {"claim": self.claim, "verdicts": list(self.verdicts), "verdict": self.verdict,
-                "numbers": self.numbers, "spread": self.spread, "call": self.call, "evidence": list(self.evidence)}
+                "numbers": self.numbers, "spread": self.spread, "call": call, "evidence": list(self.evidence)}
 
 
 def unmeasured(name: str, claim: str, verdicts: tuple[str, ...]) -> Finding:
@@ -82,7 +90,7 @@ class Spread:
         """`differ` for a difference of two means, of `seeds` runs each, against the spread of that
         difference: the seed spread times √(1/a + 1/b), √2 for two single runs."""
         sd = self.of(key)
-        return differ(delta, None if sd is None else sd * difference_spread(*seeds))
+        return differ(delta, None if sd is None else sd * difference_spread(*seeds), unit=UNITS.get(key, "nats"))
 
     def record(self, *keys: str) -> dict[str, Any]:
         """What a finding says it was judged against."""

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from ... import figures
-from ..comparisons import TEST_TERMS, Comparison, summary_row
+from ..comparisons import TERM_NAMES, TEST_TERMS, Comparison, summary_row
 from ...config import TrainConfig
 from ..plan import Profile, Role, RunSpec, describe, spec, until_rule
 from ..tables import Column, outputs, write_table
@@ -72,4 +72,6 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
         "last_epochs": last["epochs_trained"], "margin": call["margin"], "clearance": call["clearance"],
         "widest_model": widest["model"], "widest_params": widest["params"], "conv_params": conv["params"],
         "params_ratio": widest["params"] / conv["params"], "models": models},
-        {**spread.record("test_elbo"), "borrowed": True}, call, [r["run"] for r in rows])]
+        {**spread.record("test_elbo"), "borrowed": True}, call, [r["run"] for r in rows],
+        compares=f"{runner_up['model'].split(', latent')[0]} against {best['model'].split(', latent')[0]} (the lowest), "
+                 f"latent 2: {TERM_NAMES['test_elbo']}")]

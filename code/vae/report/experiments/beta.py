@@ -61,7 +61,8 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                          "best_beta": best["value"], "best_elbo": best["test_elbo"], "runner_up_beta": second["value"],
                          "runner_up_elbo": second["test_elbo"], "margin_to_runner_up": second["test_elbo"] - best["test_elbo"],
                          "margin": call["margin"], "clearance": call["clearance"]},
-                     spread.record("test_elbo"), call, evidence)]
+                     spread.record("test_elbo"), call, evidence,
+                     compares=f"β = {second['value']:g} against β = {best['value']:g} (the lowest): {TERM_NAMES['test_elbo']}")]
     steps = [{"from": low["value"], "to": high["value"], "kl_saved": low["test_kl"] - high["test_kl"],
               "recon_lost": high["test_recon"] - low["test_recon"]} for low, high in zip(rows, rows[1:])]
     trades = all(s["kl_saved"] > 0 and s["recon_lost"] > 0 for s in steps)
@@ -71,13 +72,14 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                          evidence=evidence))
     for term, key in LARGEST.items():
         call = spread.differ(top[key] - one[key], key, (top["seeds"], one["seeds"]))
-        found.append(Finding(f"beta_largest_{term}", f"the largest β against β = 1: {TERM_NAMES[key]}",
+        claim = f"the largest β against β = 1: {TERM_NAMES[key]}"
+        found.append(Finding(f"beta_largest_{term}", claim,
                              FINDINGS[f"beta_largest_{term}"], call["verdict"], {
                                  "beta": top["value"], "at_1": one[key], "at_largest": top[key],
                                  "difference": top[key] - one[key], "margin": call["margin"],
                                  "latent_dim": c.profile.sweep_latent_dim, "seeds_at_1": one["seeds"],
                                  "seeds_at_largest": top["seeds"]},
-                             spread.record(key), call, evidence))
+                             spread.record(key), call, evidence, compares=claim))
     return found
 
 
@@ -110,10 +112,14 @@ def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], pa
     markers = "osD^v"
     points = [p for sweep in sweeps.values() for p in sweep]
     for index, (label, sweep) in enumerate(sweeps.items()):
-        ax.errorbar([p["kl"] for p in sweep], [p["recon"] for p in sweep],
-                    xerr=[p.get("kl_sd") or 0.0 for p in sweep], yerr=[p.get("recon_sd") or 0.0 for p in sweep],
-                    fmt=markers[index % len(markers)] + "-", color=figures.CLASS_COLOURS(index), capsize=3,
-                    label=label, ms=6)
+        ax.plot([p["kl"] for p in sweep], [p["recon"] for p in sweep], markers[index % len(markers)] + "-",
+                color=figures.CLASS_COLOURS(index), label=label, ms=6)
+        # Bars only at the points with a spread: at a single run's point, zero-length bars would still draw caps.
+        spread = [p for p in sweep if p.get("kl_sd") or p.get("recon_sd")]
+        if spread:
+            ax.errorbar([p["kl"] for p in spread], [p["recon"] for p in spread],
+                        xerr=[p.get("kl_sd") or 0.0 for p in spread], yerr=[p.get("recon_sd") or 0.0 for p in spread],
+                        fmt="none", ecolor=figures.CLASS_COLOURS(index), capsize=3)
     labels = [(", ".join(names), place) for place, names in _shared_labels(points).items()]
     if points:
         kl_low, kl_high = min(p["kl"] for p in points), max(p["kl"] for p in points)

@@ -59,7 +59,7 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
             # the share of the bound's difference that lies in this term (for the bound itself, none)
             "share_of_elbo_difference": (b[key] - a[key]) / elbo_difference if elbo_difference and term != "elbo"
             else None},
-            {**spread.record(key), "borrowed": True}, call, [mnist.spec.name, fashion.spec.name]))
+            {**spread.record(key), "borrowed": True}, call, [mnist.spec.name, fashion.spec.name], compares=claims[term]))
     shapes = {name: curve_shape(o.history) for name, o in (("mnist", mnist), ("fashion_mnist", fashion))}
     found.append(Finding("datasets_curves", curves_claim, FINDINGS["datasets_curves"], "measured", {
         "early_epoch": EARLY_EPOCH, "epochs": len(mnist.history),

@@ -47,24 +47,32 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
     if none is None or top is none:
         return [unmeasured(name, "the free-bits sweep", verdicts) for name, verdicts in FINDINGS.items()]
     smallest = rows[1]   # the smallest floor: does the floor cost anything where it starts?
-    on_floor = [sum(kl < ON_FLOOR_FACTOR * smallest["value"] for kl in o.metrics["kl_per_dimension"])
-                for o in c.by_value("free_bits")[smallest["value"]]]
+
+    def units_on_floor(floor: float) -> float:
+        """The mean over the floor's seeds of its units with a KL under ON_FLOOR_FACTOR × the floor."""
+        counts = [sum(kl < ON_FLOOR_FACTOR * floor for kl in o.metrics["kl_per_dimension"])
+                  for o in c.by_value("free_bits")[floor]]
+        return sum(counts) / len(counts)
     call = spread.differ(smallest["test_elbo"] - none["test_elbo"], "test_elbo", (smallest["seeds"], none["seeds"]))
-    found = [Finding("free_bits_smallest", f"free bits λ = {smallest['value']:g} against none: {TERM_NAMES['test_elbo']}",
+    claim = f"free bits λ = {smallest['value']:g} against none: {TERM_NAMES['test_elbo']}"
+    found = [Finding("free_bits_smallest", claim,
                      FINDINGS["free_bits_smallest"], call["verdict"], {
                          "floor": smallest["value"], "without": none["test_elbo"], "with_floor": smallest["test_elbo"],
                          "difference": smallest["test_elbo"] - none["test_elbo"], "margin": call["margin"],
                          "units_without": none["active_units"], "units_with_floor": smallest["active_units"],
-                         "units_on_floor": sum(on_floor) / len(on_floor), "on_floor_factor": ON_FLOOR_FACTOR,
+                         "units_on_floor": units_on_floor(smallest["value"]), "on_floor_factor": ON_FLOOR_FACTOR,
                          "latent_dim": c.profile.free_bits_latent_dim},
-                     spread.record("test_elbo"), call, [*none["runs"], *smallest["runs"]])]
+                     spread.record("test_elbo"), call, [*none["runs"], *smallest["runs"]], compares=claim)]
     for term, key in TERMS.items():
         call = spread.differ(top[key] - none[key], key, (top["seeds"], none["seeds"]))
-        found.append(Finding(f"free_bits_{term}", f"free bits λ = {top['value']:g} against none: {TERM_NAMES[key]}",
+        claim = f"free bits λ = {top['value']:g} against none: {TERM_NAMES[key]}"
+        found.append(Finding(f"free_bits_{term}", claim,
                              FINDINGS[f"free_bits_{term}"], call["verdict"], {
                                  "floor": top["value"], "without": none[key], "with_floor": top[key],
                                  "difference": top[key] - none[key], "margin": call["margin"],
                                  "latent_dim": c.profile.free_bits_latent_dim,
-                                 "floors": len(rows) - 1, "smallest_floor": rows[1]["value"]},
-                             spread.record(key), call, [run for r in rows for run in r["runs"]]))
+                                 "floors": len(rows) - 1, "smallest_floor": rows[1]["value"],
+                                 **({"units_on_floor": units_on_floor(top["value"]), "on_floor_factor": ON_FLOOR_FACTOR}
+                                    if term == "units" else {})},
+                             spread.record(key), call, [run for r in rows for run in r["runs"]], compares=claim))
     return found

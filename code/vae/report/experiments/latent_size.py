@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..comparisons import Comparison, sweep_outputs, sweep_rows
+from ..comparisons import TERM_NAMES, Comparison, sweep_outputs, sweep_rows
 from ...config import TrainConfig
 from ..plan import Profile, RunSpec, Sweep
 from ..verdicts import Finding, Spread, differ, unmeasured
@@ -38,8 +38,11 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
     best = min(rows, key=lambda r: r["test_elbo"])
     calls = [spread.differ(r["test_elbo"] - best["test_elbo"], "test_elbo", (r["seeds"], best["seeds"])) for r in rows]
     at = next(i for i, call in enumerate(calls) if call["verdict"] == "same")
-    enough, largest, call = rows[at], rows[-1], calls[at]
-    # The deciding call: the smallest size within the margin of the best, and how close it came.
+    enough, largest = rows[at], rows[-1]
+    # The deciding call: the smallest size within the margin of the best, and how close it came;
+    # where that size is the best itself, the size below it, which the margin separates from it.
+    deciding = at - 1 if enough is best and at > 0 else at
+    call = calls[deciding]
     verdict = "peaks" if enough is best and best is not largest else \
         "saturates" if enough is not largest else "still_improving"
     steps = [{"from": a["value"], "to": b["value"], "gain": a["test_elbo"] - b["test_elbo"],
@@ -51,7 +54,8 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                        "best_below_enough": enough["test_elbo"] - best["test_elbo"],
                        "clearance": call["clearance"], "margin": call["margin"],
                        "largest_latent_dim": largest["value"], "largest_seeds": largest["seeds"], "steps": steps},
-                   spread.record("test_elbo"), call, [run for r in rows for run in r["runs"]])
+                   spread.record("test_elbo"), call, [run for r in rows for run in r["runs"]],
+                   compares=f"latent {rows[deciding]['value']} against latent {best['value']} (the lowest): {TERM_NAMES['test_elbo']}")
     units = Finding("latent_units", units_claim, FINDINGS["latent_units"],
                     "all_used" if largest["active_units"] >= largest["value"] else "some_unused",
                     {"latent_dim": largest["value"], "active_units": largest["active_units"],

@@ -105,13 +105,15 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                "iwae_train_k": iwae.spec.config.k, "vae_epochs": vae.spec.config.epochs,
                "iwae_epochs": iwae.spec.config.epochs, "k_eval": a["k"], "test_images": a["test_images"]}
     paper = differ(a["nll"] - burda["nll"]["vae"], a["nll_standard_error"])
-    return [Finding("likelihood", "−log p(x) of the IWAE-trained model against the VAE-trained one",
-                    FINDINGS["likelihood"], call["verdict"], numbers, kind, call, [vae.spec.name, iwae.spec.name]),
-            Finding("paper_vae", "−log p(x) of the VAE-trained model against Burda et al.'s VAE (quoted)",
+    claims = {"likelihood": "−log p(x) of the IWAE-trained model against the VAE-trained one",
+              "paper_vae": "−log p(x) of the VAE-trained model against Burda et al.'s VAE (quoted)"}
+    return [Finding("likelihood", claims["likelihood"], FINDINGS["likelihood"], call["verdict"], numbers, kind, call,
+                    [vae.spec.name, iwae.spec.name], compares=claims["likelihood"]),
+            Finding("paper_vae", claims["paper_vae"],
                     FINDINGS["paper_vae"], paper["verdict"], {
                         "nll": a["nll"], "standard_error": a["nll_standard_error"], "paper": burda["nll"]["vae"],
                         "difference": a["nll"] - burda["nll"]["vae"], "epochs": vae.spec.config.epochs,
                         "paper_epochs": burda["passes"], "k_eval": a["k"], "test_images": a["test_images"],
                         "paper_k_eval": burda["k_eval"], "wall_time_s": vae.metrics["wall_time_s"]},
                     {"kind": "standard error of the estimate", "standard_error": a["nll_standard_error"],
-                     "quoted": burda["source"]}, paper, [vae.spec.name])]
+                     "quoted": burda["source"]}, paper, [vae.spec.name], compares=claims["paper_vae"])]

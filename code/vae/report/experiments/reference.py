@@ -100,7 +100,7 @@ def seed_000(c: Comparison, spread: Spread) -> list[Finding]:
                          {"this_report": test, "seed_000": quoted["test_elbo"], "difference": test - quoted["test_elbo"],
                           "margin": call["margin"], "clearance": call["clearance"], "precision": precision},
                          {**spread.record("test_elbo"), "borrowed": True, "quoted": quoted["source"]}, call,
-                         [reference.spec.name])]
+                         [reference.spec.name], compares=test_claim)]
 
 
 def best_epoch(c: Comparison, dataset: str) -> Finding:

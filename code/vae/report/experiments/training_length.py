@@ -70,8 +70,11 @@ def write(c: Comparison) -> list[Path]:
                 {"test images": first["originals"], **{f"epoch {e}": s["reconstructions"] for e, s in snaps.items()}},
                 c.figures / "length_reconstructions.png", columns=len(first["originals"]), per_row=1,
                 title=f"{title}: reconstructions"))
-            projections = same_way_round([pca_projection(s["latent_mu"])[0] for s in snaps.values()])
-            panels = {f"epoch {e}": (points, s["labels"]) for (e, s), points in zip(snaps.items(), projections)}
+            projected = [pca_projection(s["latent_mu"]) for s in snaps.values()]
+            projections = same_way_round([points for points, _ in projected])
+            # Each panel says how much of its codes' variance the two axes keep: the rest is out of the plane.
+            panels = {f"epoch {e}: {100 * sum(explained):.0f} % of the variance": (points, s["labels"])
+                      for (e, s), points, (_, explained) in zip(snaps.items(), projections, projected)}
             written.append(figures.plot_latent_panels(panels, first["classes"], c.figures / "length_latent.png",
                                                       title=f"{title}: test set at μ, PCA"))
         values = [row["val_elbo"] for row in long_run.history]
@@ -124,7 +127,8 @@ def judge(c: Comparison, ruler: Spread) -> list[Finding]:
     overfit = Finding("overfitting", "whether the validation −ELBO rises after its best epoch beyond the margin",
                       FINDINGS["overfitting"], "rises" if rise["verdict"] == "higher" else "flat", {
                           "best_epoch": int(np.argmin(values)) + 1, "rise": values[-1] - min(values),
-                          "margin": margin, "epochs": len(values)}, spread_record, rise, evidence)
+                          "margin": margin, "epochs": len(values)}, spread_record, rise, evidence,
+                      compares=f"the long run's last validation −ELBO against its best (epoch {int(np.argmin(values)) + 1})")
     cap = c.profile.sweep_epoch_cap
     if len(values) <= cap:
         return [length, stopping, overfit, unmeasured("cap_gain", "gain after the cap", FINDINGS["cap_gain"])]
@@ -132,7 +136,8 @@ def judge(c: Comparison, ruler: Spread) -> list[Finding]:
     gain = Finding("cap_gain", "how much the long run's best validation −ELBO improves after the sweeps' cap",
                    FINDINGS["cap_gain"], "gains_after_cap" if after["verdict"] == "lower" else "flat_after_cap", {
                        "cap": cap, "gain_after_cap": min(values[:cap]) - min(values), "margin": margin,
-                       "epochs": len(values)}, spread_record, after, evidence)
+                       "epochs": len(values)}, spread_record, after, evidence,
+                   compares=f"the long run's best validation −ELBO against its best by epoch {cap}")
     return [length, stopping, overfit, gain]
 
 
@@ -169,9 +174,7 @@ def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float,
     # margin is about. The axis leaves them out and says so.
     skipped = min(len(values) - 1, 2)
     ax.set_ylim(min(values) - 1, max(values[skipped:]) + 1)
-    if skipped:
-        ax.annotate(f"epochs 1–{skipped} above the axis", (0.01, 0.98), xycoords="axes fraction",
-                    ha="left", va="top", color="#555555")
+    figures.note_epochs_above(ax, skipped)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation −ELBO (nats)")
     ax.xaxis.set_major_locator(figures.MaxNLocator(integer=True))
