@@ -13,7 +13,7 @@ from vae.bench import pipelines, roofline, timing
 def test_bench_writes_json_and_markdown(tmp_path, data_dir):
     cfg = bench.BenchConfig(data_dir=str(data_dir), out_dir=str(tmp_path), warmup=1, rounds=1, steps=1,
                             lever_rounds=1, lever_steps=1, lever_warmup=1, eval_images=128, eval_rounds=1, limit_repeats=1,
-                            compile=False, report=False)
+                            peak_sizes=(256,), compile=False, report=False)
     bench.main(cfg, torch.device("cpu"), log=lambda line: None)
 
     result = json.loads((tmp_path / "bench.json").read_text())
@@ -33,7 +33,13 @@ def test_bench_writes_json_and_markdown(tmp_path, data_dir):
         assert limit["precision"] == result["precision"][name] in ("fp32", "bf16")
         assert limit["fp32"]["flops"] == limit["bf16"]["flops"] == result["training"][name]["flops_per_step"]
         assert limit["fp32"]["flop_per_s"] > 0 and limit["bf16"]["flop_per_s"] > 0
-        assert limit["fraction_of_limit"] == limit["step_flop_per_s"] / limit[limit["precision"]]["flop_per_s"]
+        # the limit bounds: at least the peak and every product's own rate in the step's precision
+        own = limit[limit["precision"]]
+        assert limit["limit_flop_per_s"] >= max(result["peak"][limit["precision"]],
+                                                *(row["flop_per_s"] for row in own["by_operation"]))
+        assert limit["limit_flop_per_s"] >= own["flop_per_s"]
+        assert limit["fraction_of_limit"] == limit["step_flop_per_s"] / limit["limit_flop_per_s"]
+        assert limit["fraction_of_own_products"] == limit["step_flop_per_s"] / own["flop_per_s"]
         assert result["bf16"][name]["chosen"] == (result["precision"][name] == "bf16")
     assert [t["at_least"] for t in result["targets"]][:2] == [1.3, 3.0]
     assert all(t["met"] == (t["measured"] >= t["at_least"]) for t in result["targets"])
@@ -43,7 +49,7 @@ def test_bench_writes_json_and_markdown(tmp_path, data_dir):
     tables = {name: (tmp_path / f"{name}.md").read_text()
               for name in ("bench", "bench_levers", "bench_targets", "bench_roofline")}
     assert "DataLoader baseline" in tables["bench"] and "| Lever |" in tables["bench_levers"]
-    assert "| Target |" in tables["bench_targets"] and "limit fp32 GFLOP/s" in tables["bench_roofline"]
+    assert "| Target |" in tables["bench_targets"] and "limit GFLOP/s" in tables["bench_roofline"]
     assert "×" in tables["bench"] and "-" not in tables["bench_targets"].replace("---", "")
     for name, markdown in tables.items():
         assert not [line for line in markdown.splitlines() if line and not line.startswith("|")], \
@@ -65,6 +71,11 @@ def test_the_limit_counts_every_product_of_the_step_forward_and_backward():
     assert limit["operations"] == 14
     assert limit["fp32"]["flops"] == timing.step_flops(step)
     assert sum(row["count"] for row in limit["fp32"]["by_operation"]) == 14
+
+
+def test_the_peak_is_the_fastest_square_gemm_of_each_precision():
+    peak = roofline.measure_peak((64, 128), dtypes=(torch.float32,), repeats=1, min_time_s=0.0)
+    assert set(peak) == {"fp32"} and peak["fp32"] > 0
 
 
 def _ratios(**overrides):

@@ -55,7 +55,7 @@ def main(cfg: BenchConfig, device: torch.device | None = None, log: Callable[[st
     result["page"] = page_numbers(result)
     artifacts.write_json(out / "bench.json", result)
     write_tables(result, out)
-    limits = ", ".join(f"{name} step at {100 * (lim['fraction_of_limit'] or 0):.0f}% of its {lim['precision']} limit"
+    limits = ", ".join(f"{name} step at {100 * lim['fraction_of_limit']:.0f}% of the {lim['precision']} limit"
                        for name, lim in result["roofline"].items())
     log(f"bench: conv {result['conv_speedup']:.2f}x, mlp {result['mlp_speedup']:.2f}x, "
         f"eval conv {result['conv_eval_speedup']:.2f}x, mlp {result['mlp_eval_speedup']:.2f}x; {limits}; "

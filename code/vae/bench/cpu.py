@@ -12,7 +12,7 @@ import torch
 from ..data import load_splits
 from ..plumbing.device import BF16_MAX_ELBO_COST_NATS, SpeedPolicy, cpu_bf16_native, device_name, environment, preferred_eval_batch
 from .pipelines import BATCH, EPOCH_IMAGES, MODELS, project_eval, project_train_step, seed_eval, seed_train_step
-from .roofline import measure_limit
+from .roofline import measure_limit, measure_peak
 from .examples import compare_with_examples
 from .timing import interleave, ratio, step_flops, summary, sync, time_report, with_threads
 
@@ -30,6 +30,7 @@ class BenchConfig:
     eval_images: int = 2000      # images per evaluation round
     eval_rounds: int = 4
     gemm_sizes: tuple[int, ...] = (2048, 3072, 4096)   # the GPU bench's dense matmul
+    peak_sizes: tuple[int, ...] = (1024, 2048)          # the CPU's square GEMMs for the peak (roofline)
     limit_repeats: int = 5       # rounds per operation of the step's limit (roofline)
     compile: bool = True         # measure torch.compile (its compile time too)
     report: bool = True          # time `python -m vae report --profile quick`
@@ -62,8 +63,10 @@ def run_bench(cfg: BenchConfig, device: torch.device | None = None,
     training = result["training"] = measure_training(cfg, splits.train_x, device, log)
     result["precision"] = {"cpu_bf16_native": cpu_bf16_native(), "max_elbo_cost_nats": BF16_MAX_ELBO_COST_NATS,
                            **{name: SpeedPolicy.for_model(name, device).precision for name in MODELS}}
-    log("bench: each step's limit at its own shapes")
-    result["roofline"] = {name: roofline(cfg, name, spec, splits.train_x, device, training[name]) for name, spec in MODELS.items()}
+    log("bench: the machine's peak (square GEMMs) and each step's products alone")
+    result["peak"] = {"sizes": list(cfg.peak_sizes), **measure_peak(cfg.peak_sizes, repeats=cfg.limit_repeats)}
+    result["roofline"] = {name: roofline(cfg, name, spec, splits.train_x, device, training[name], result["peak"])
+                          for name, spec in MODELS.items()}
     evaluation = result["evaluation"] = measure_evaluation(cfg, splits.test_x, device, log)
     result["levers"] = measure_levers(cfg, splits, device, log)
 
@@ -107,15 +110,20 @@ def measure_training(cfg: BenchConfig, train_x: torch.Tensor, device: torch.devi
 
 
 def roofline(cfg: BenchConfig, name: str, spec: dict, train_x: torch.Tensor, device: torch.device,
-             training: dict[str, Any]) -> dict[str, Any]:
-    """The step's matrix products and convolutions timed alone at their shapes, in fp32 and bf16, and
-    the project step's FLOP/s (measured above) against the limit in the precision it computes in."""
+             training: dict[str, Any], peak: dict[str, Any]) -> dict[str, Any]:
+    """The step's FLOP/s (measured above) in the precision it computes in, against the limit it
+    cannot exceed (`limit_flop_per_s`: the fastest rate of the square GEMMs and of its own products
+    alone; roofline.py says why it bounds) and against its own products alone (not a bound)."""
     policy = SpeedPolicy.for_model(name, device, cuda_graph=False)
     limit = measure_limit(project_train_step(**spec, train_x=train_x, device=device, seed=cfg.seed, policy=policy),
                           repeats=cfg.limit_repeats)
-    step_limit = limit[policy.precision]["flop_per_s"]
-    return {**limit, "precision": policy.precision, "step_flop_per_s": training["flop_per_s"],
-            "fraction_of_limit": training["flop_per_s"] / step_limit if step_limit else None}
+    own = limit[policy.precision]
+    fastest_own = max((row["flop_per_s"] or 0.0 for row in own["by_operation"]), default=0.0)
+    bound = max(peak[policy.precision], fastest_own)
+    step = training["flop_per_s"]
+    return {**limit, "precision": policy.precision, "step_flop_per_s": step, "limit_flop_per_s": bound,
+            "fraction_of_limit": step / bound,
+            "fraction_of_own_products": step / own["flop_per_s"] if own["flop_per_s"] else None}
 
 
 def measure_evaluation(cfg: BenchConfig, test_x: torch.Tensor, device: torch.device,

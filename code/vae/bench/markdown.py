@@ -28,13 +28,15 @@ def page_numbers(r: dict[str, Any]) -> dict[str, Any]:
         limit = r.get("roofline", {}).get(name)
         if limit:
             numbers[f"{name}_precision"] = limit["precision"]
-            numbers[f"{name}_limit_fp32_gflop_per_s"] = limit["fp32"]["flop_per_s"] / 1e9
-            numbers[f"{name}_limit_bf16_gflop_per_s"] = limit["bf16"]["flop_per_s"] / 1e9
+            numbers[f"{name}_limit_gflop_per_s"] = limit["limit_flop_per_s"] / 1e9
             numbers[f"{name}_fraction_of_limit"] = limit["fraction_of_limit"]
+            numbers[f"{name}_fraction_of_own_products"] = limit["fraction_of_own_products"]
         bf16 = r.get("bf16", {}).get(name)
         if bf16:
             numbers[f"{name}_bf16_over_fp32"] = bf16["bf16_over_fp32"]
             numbers[f"{name}_bf16_chosen"] = "uses" if bf16["chosen"] else "does not use"
+    if "peak" in r:
+        numbers["peak_largest_size"] = max(r["peak"]["sizes"])
     numbers["targets_met"] = sum(t["met"] for t in r.get("targets", []))
     examples = r.get("examples") or {}
     numbers["examples_compared"] = examples.get("speedup") is not None
@@ -77,8 +79,9 @@ LEVER_COLUMNS = [Column("group", "Group"), Column("lever", "Lever"), Column("vs"
 TARGET_COLUMNS = [Column("target", "Target"), Column("at_least", "at least", "ratio"),
                   Column("measured", "measured", "ratio"), Column("met_word", "met?")]
 ROOFLINE_COLUMNS = [Column("model", "Model"), Column("precision", "step precision"),
-                    Column("step", "step GFLOP/s", "rate"), Column("fp32", "limit fp32 GFLOP/s", "rate"),
-                    Column("bf16", "limit bf16 GFLOP/s", "rate"), Column("fraction", "step / limit", "percent")]
+                    Column("step", "step GFLOP/s", "rate"), Column("limit", "limit GFLOP/s", "rate"),
+                    Column("fraction", "step / limit", "percent"), Column("own", "own products alone GFLOP/s", "rate"),
+                    Column("own_fraction", "step / own products", "percent")]
 
 
 def to_markdown(r: dict[str, Any], language: str = SOURCE_LANGUAGE) -> dict[str, str]:
@@ -94,8 +97,9 @@ def to_markdown(r: dict[str, Any], language: str = SOURCE_LANGUAGE) -> dict[str,
                                  if key == "project" else {})})
     targets = [{**t, "met_word": "yes" if t["met"] else "no"} for t in r["targets"]]
     limits = [{"model": MODEL_LABELS[name], "precision": lim["precision"], "step": lim["step_flop_per_s"] / 1e9,
-               "fp32": lim["fp32"]["flop_per_s"] / 1e9, "bf16": lim["bf16"]["flop_per_s"] / 1e9,
-               "fraction": lim["fraction_of_limit"]} for name, lim in r.get("roofline", {}).items()]
+               "limit": lim["limit_flop_per_s"] / 1e9, "fraction": lim["fraction_of_limit"],
+               "own": lim[lim["precision"]]["flop_per_s"] / 1e9, "own_fraction": lim["fraction_of_own_products"]}
+              for name, lim in r.get("roofline", {}).items()]
     return {"bench": markdown_table(pipelines, PIPELINE_COLUMNS, language),
             "bench_levers": markdown_table(r["levers"], LEVER_COLUMNS, language),
             "bench_targets": markdown_table(targets, TARGET_COLUMNS, language),

@@ -1,12 +1,18 @@
-"""The limit of a training step at its own shapes: every matrix product and convolution the step
-runs (forward and backward), each timed alone at exactly its shapes and strides, in fp32 and bf16.
+"""How close a training step comes to the machine: its FLOP/s against a limit it cannot exceed.
 
-A large square GEMM says little about a step whose products are 128 × 784 × 400: its FLOP/s may
-be out of reach at these shapes, and a convolution from another library can beat it. Here the
-limit is the step's own arithmetic: the sum, over its products, of the fastest time each one
-takes alone (its operands hot in cache, nothing else around it). The step's FLOP/s against that
-limit is how much of the step is arithmetic; the rest is memory-bound element-wise work, the
-optimizer and the dispatch between operations.
+Two measures, in fp32 and bf16, in the same run:
+
+- the *peak*: the fastest FLOP/s this machine's kernels reached, over large square GEMMs and the
+  step's own products each timed alone. This is the bound. A step runs its products one after
+  the other, so its time is at least the sum of their times in it, and each product takes at
+  least its FLOPs over the fastest rate any kernel reaches: the step's FLOP/s cannot exceed that
+  rate. The measured peak stands for that rate (a large GEMM runs close to the processor's FMA
+  throughput);
+- the step's *own products alone*: the sum over its products of the fastest time each takes alone
+  at exactly its shapes and strides. Not a bound: inside the step a product can run faster than
+  alone (an earlier session's conv step read 109 % of it). It says how much of the step is
+  arithmetic at these shapes; the rest is element-wise work, the optimizer and the dispatch
+  between operations.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ def measure_limit(step: Callable[[], Any], dtypes: tuple[torch.dtype, ...] = (to
         unique[key] = (f, a, k, n + 1)
     result: dict[str, Any] = {"operations": len(calls), "shapes": len(unique)}
     for dtype in dtypes:
-        name = str(dtype).removeprefix("torch.").replace("bfloat16", "bf16").replace("float32", "fp32")
+        name = dtype_name(dtype)
         total_flops, total_s, rows = 0, 0.0, []
         for func, args, kwargs, count in unique.values():
             real = lambda a: a.make(dtype) if isinstance(a, _Meta) else a  # noqa: E731
@@ -95,6 +101,23 @@ def measure_limit(step: Callable[[], Any], dtypes: tuple[torch.dtype, ...] = (to
         result[name] = {"flops": total_flops, "s": total_s,
                         "flop_per_s": total_flops / total_s if total_s > 0 else None, "by_operation": rows}
     return result
+
+
+def measure_peak(sizes: tuple[int, ...], dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.bfloat16),
+                 repeats: int = 3, min_time_s: float = 0.2) -> dict[str, float]:
+    """Per dtype, the fastest FLOP/s of square GEMMs n × n × n over `sizes`."""
+    peak = {}
+    for dtype in dtypes:
+        rates = []
+        for n in sizes:
+            a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+            rates.append(2 * n ** 3 / _best_time(lambda: torch.mm(a, b), repeats, min_time_s))
+        peak[dtype_name(dtype)] = max(rates)
+    return peak
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.").replace("bfloat16", "bf16").replace("float32", "fp32")
 
 
 def _best_time(fn: Callable[[], Any], repeats: int, min_time_s: float) -> float:
