@@ -96,6 +96,14 @@ def test_numbers_follow_the_language():
     assert localize_number("mnist-mlp400-z16-b0.5", "pt") == "mnist-mlp400-z16-b0.5"   # a name, not a number
 
 
+def test_a_program_s_own_message_in_a_table_is_kept_as_it_printed_it_in_every_language():
+    from vae.report.tables import Column, markdown_table
+    error = "InternalTorchDynamoError: NotImplementedError: x | y - 2"
+    for language in ("en", "pt"):
+        table = markdown_table([{"note": error}], [Column("note", "note", "verbatim")], language)
+        assert table.splitlines()[-1] == "| InternalTorchDynamoError: NotImplementedError: x \\| y - 2 |"
+
+
 def test_a_sentence_is_written_in_the_language_asked_for():
     record = {"verdict": "measured", "numbers": {"seeds": 5, "model": "MLP 784-400, latent 16", "margin_sds": 2,
                                                  "test_elbo_margin": 0.2441, "test_elbo_margin_centre": 0.189,

@@ -75,7 +75,7 @@ PIPELINE_COLUMNS = [Column("model", "Model"), Column("pipeline", "Pipeline"),
                     Column("eval_speedup", "speedup", "ratio")]
 LEVER_COLUMNS = [Column("group", "Group"), Column("lever", "Lever"), Column("vs", "vs"),
                  Column("ratio", "Ratio", "ratio"), Column("images_per_s", "images/s", "rate"),
-                 Column("compile_s", "compile s", "seconds"), Column("reason", "note")]
+                 Column("compile_s", "compile s", "seconds"), Column("reason", "note", "verbatim")]
 TARGET_COLUMNS = [Column("target", "Target"), Column("at_least", "at least", "ratio"),
                   Column("measured", "measured", "ratio"), Column("met_word", "met?")]
 ROOFLINE_COLUMNS = [Column("model", "Model"), Column("precision", "step precision"),

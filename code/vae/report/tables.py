@@ -28,7 +28,9 @@ def typographic(text: str) -> str:
     return SIGN.sub(MINUS, text)
 # mean: of counts over seeds; z: a latent coordinate; minutes: a value in seconds, written in minutes
 DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "minutes": 1, "mean": 1, "z": 2}
-QUANTITIES = (*DECIMALS, "count", "rate", "ratio", "percent", "setting", "text")   # setting: β, k... as given (0.5, 2)
+# setting: β, k... as given (0.5, 2); verbatim: text as a program printed it (an error), never translated
+QUANTITIES = (*DECIMALS, "count", "rate", "ratio", "percent", "setting", "text", "verbatim")
+TEXT_QUANTITIES = ("text", "verbatim")     # left-aligned
 
 
 def format_number(value: Any, quantity: str, language: str = SOURCE_LANGUAGE) -> str:
@@ -38,6 +40,8 @@ def format_number(value: Any, quantity: str, language: str = SOURCE_LANGUAGE) ->
         raise ValueError(f"unknown quantity {quantity!r}; use one of {', '.join(QUANTITIES)}")
     if value is None or value == "":
         return "–"
+    if quantity == "verbatim":      # a "|" would end the Markdown cell
+        return str(value).replace("|", "\\|")
     if quantity == "text" or isinstance(value, str):
         return typographic(str(value))
     if quantity in DECIMALS:
@@ -81,7 +85,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], la
         text = format_number(row.get(c.key), c.quantity, language)
         return translate(text, language) if c.quantity == "text" else text
     lines = ["| " + " | ".join(translate(typographic(c.header), language) for c in columns) + " |",
-             "|" + "|".join("---" if c.quantity == "text" else "---:" for c in columns) + "|"]
+             "|" + "|".join("---" if c.quantity in TEXT_QUANTITIES else "---:" for c in columns) + "|"]
     lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
