@@ -234,7 +234,8 @@ def test_the_calls_table_reads_a_against_b_closest_first_and_leaves_counts_of_un
                       finding("close", -0.3, "test_elbo")])
     assert [row["finding"] for row in rows] == ["close", "far"]
     assert rows[1]["comparison"] == "far against the rest: test_elbo" and rows[1]["difference"] == 1.0
-    assert rows[0]["called"] == "a difference" and rows[0]["clearance"] == pytest.approx(0.3 - 0.2 * 2 ** 0.5)
+    assert (rows[0]["called"], rows[1]["called"]) == ("A lower", "A higher")
+    assert rows[0]["clearance"] == pytest.approx(0.3 - 0.2 * 2 ** 0.5)
     with pytest.raises(FindingError, match="does not say what it compares"):
         Finding("far", "claim", DIFFERENCE_VERDICTS, "higher", {}, call=ruler.differ(1.0, "test_elbo"))
 

@@ -634,20 +634,25 @@ def test_the_time_left_lays_the_queued_runs_on_the_workers_at_the_measured_pace(
     shown.run_started(conv)
     shown.run_started(mlps[0])
     on_epoch, _ = shown.for_run(1, mlps[0])
-    clock.now = 15.0                              # the first short epoch took 15 s: everything 1.5x slower
+    clock.now = 30.0            # a run's first epoch also holds its start: it sets no pace
     on_epoch(1, None, None)
+    assert shown.pace() == pytest.approx(1.0)
+    clock.now = 45.0            # the second short epoch took 15 s: everything 1.5x slower
+    on_epoch(2, None, None)
     assert shown.pace() == pytest.approx(1.5)
-    conv_left = 1.5 * 100.0 * epochs[conv.name] - 15.0
-    mlp_left = 1.5 * 10.0 * (epochs[mlps[0].name] - 1) + sum(1.5 * 10.0 * epochs[s.name] for s in mlps[1:])
+    conv_left = 1.5 * 100.0 * epochs[conv.name] - 45.0
+    mlp_left = 1.5 * 10.0 * (epochs[mlps[0].name] - 2) + sum(1.5 * 10.0 * epochs[s.name] for s in mlps[1:])
     assert shown.time_left_s() == pytest.approx(max(conv_left, mlp_left))
-    # The ConvVAE's first epoch takes what was predicted: its kind keeps its own pace, the MLPs theirs.
+    # The ConvVAE's second epoch takes what was predicted: its kind keeps its own pace, the MLPs theirs.
     on_conv_epoch, _ = shown.for_run(0, conv)
-    clock.now = 100.0
+    clock.now = 120.0
     on_conv_epoch(1, None, None)
+    clock.now = 220.0
+    on_conv_epoch(2, None, None)
     assert (shown.pace(conv.config.arch), shown.pace(mlps[0].config.arch)) == pytest.approx((1.0, 1.5))
-    conv_left = 100.0 * (epochs[conv.name] - 1)                  # at the ConvVAE's pace, not the mean one
-    mlp_left = max(1.5 * 10.0 * (epochs[mlps[0].name] - 1) - 85.0, 0.0) + sum(1.5 * 10.0 * epochs[s.name]
-                                                                             for s in mlps[1:])
+    conv_left = 100.0 * (epochs[conv.name] - 2)                  # at the ConvVAE's pace, not the mean one
+    mlp_left = max(1.5 * 10.0 * (epochs[mlps[0].name] - 2) - 175.0, 0.0) + sum(1.5 * 10.0 * epochs[s.name]
+                                                                              for s in mlps[1:])
     assert shown.time_left_s() == pytest.approx(max(conv_left, mlp_left))
 
 

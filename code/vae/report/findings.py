@@ -39,13 +39,17 @@ CALL_COLUMNS = [Column("comparison", "comparison"), Column("difference", "differ
                 Column("called", "called")]
 
 
+# The call in the table's words: A against B, A − B beyond the margin either way, or within it.
+CALLED = {"higher": "A higher", "lower": "A lower", "same": "within the margin"}
+
+
 def call_rows(found: Sequence[Finding]) -> list[dict[str, Any]]:
     """Every call on a difference in nats, the closest first: what it compares (A against B, the
     difference being A − B), the margin it was held against and the clearance (|difference| −
     margin: how far past the line, or short of it). Calls on counts of units are left out."""
     rows = [{"finding": f.name, "comparison": f.compares, "difference": f.call["difference"],
              "margin": f.call["margin"], "clearance": f.call["clearance"],
-             "called": "within the margin" if f.call["verdict"] == "same" else "a difference"}
+             "called": CALLED[f.call["verdict"]]}
             for f in found if f.call and f.call.get("margin") is not None and f.call["unit"] == "nats"]
     return sorted(rows, key=lambda row: abs(row["clearance"]))
 

@@ -9,7 +9,7 @@ of each model are timed on this machine, at the run's batch size, objective, pre
 threads (`measure_epoch_seconds`). Each run's remaining epochs and its measurements after
 training are then laid out on the report's workers in the runner's order, as the runner will
 hand them out (`time_left_s`). As epochs end, their measured pace against the prediction, for
-each model kind apart, corrects the rest. A count of FLOPs instead weighed a ConvVAE epoch against
+each model kind apart and from each run's second epoch, corrects the rest. A count of FLOPs instead weighed a ConvVAE epoch against
 an MLP one wrongly, and an estimate from the work done so far could not see the MLP runs still
 queued behind the ConvVAEs: six minutes into a 22-minute report it said 10 minutes were left.
 """
@@ -235,7 +235,9 @@ class ReportProgress:
             if epoch == 0:                # the untrained model
                 return
             now = time.perf_counter()
-            if self.epoch_s is not None:
+            # From a run's second epoch: its first interval also holds the run's start (its process,
+            # data and model), which would make one MLP epoch read as twice its pace.
+            if self.epoch_s is not None and spec.name in self.last_event:
                 arch = self.arch[spec.name]
                 self.observed_s[arch] = self.observed_s.get(arch, 0.0) + now - self.last_event.get(
                     spec.name, self.started_at[spec.name])

@@ -73,5 +73,5 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
         "widest_model": widest["model"], "widest_params": widest["params"], "conv_params": conv["params"],
         "params_ratio": widest["params"] / conv["params"], "models": models},
         {**spread.record("test_elbo"), "borrowed": True}, call, [r["run"] for r in rows],
-        compares=f"{runner_up['model'].split(', latent')[0]} against {best['model'].split(', latent')[0]} (the lowest), "
-                 f"latent 2: {TERM_NAMES['test_elbo']}")]
+        compares=f"{runner_up['model'].split(', latent')[0]} against the best model, {best['model'].split(', latent')[0]}, "
+                 f"at latent 2: {TERM_NAMES['test_elbo']}")]

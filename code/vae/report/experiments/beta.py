@@ -62,7 +62,7 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                          "runner_up_elbo": second["test_elbo"], "margin_to_runner_up": second["test_elbo"] - best["test_elbo"],
                          "margin": call["margin"], "clearance": call["clearance"]},
                      spread.record("test_elbo"), call, evidence,
-                     compares=f"β = {second['value']:g} against β = {best['value']:g} (the lowest): {TERM_NAMES['test_elbo']}")]
+                     compares=f"β = {second['value']:g} against the best β, β = {best['value']:g}: {TERM_NAMES['test_elbo']}")]
     steps = [{"from": low["value"], "to": high["value"], "kl_saved": low["test_kl"] - high["test_kl"],
               "recon_lost": high["test_recon"] - low["test_recon"]} for low, high in zip(rows, rows[1:])]
     trades = all(s["kl_saved"] > 0 and s["recon_lost"] > 0 for s in steps)
@@ -79,7 +79,8 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                                  "difference": top[key] - one[key], "margin": call["margin"],
                                  "latent_dim": c.profile.sweep_latent_dim, "seeds_at_1": one["seeds"],
                                  "seeds_at_largest": top["seeds"]},
-                             spread.record(key), call, evidence, compares=claim))
+                             spread.record(key), call, evidence,
+                             compares=f"β = {top['value']:g} against β = 1: {TERM_NAMES[key]}"))
     return found
 
 

@@ -55,7 +55,7 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                        "clearance": call["clearance"], "margin": call["margin"],
                        "largest_latent_dim": largest["value"], "largest_seeds": largest["seeds"], "steps": steps},
                    spread.record("test_elbo"), call, [run for r in rows for run in r["runs"]],
-                   compares=f"latent {rows[deciding]['value']} against latent {best['value']} (the lowest): {TERM_NAMES['test_elbo']}")
+                   compares=f"latent {rows[deciding]['value']} against the best size, latent {best['value']}: {TERM_NAMES['test_elbo']}")
     units = Finding("latent_units", units_claim, FINDINGS["latent_units"],
                     "all_used" if largest["active_units"] >= largest["value"] else "some_unused",
                     {"latent_dim": largest["value"], "active_units": largest["active_units"],

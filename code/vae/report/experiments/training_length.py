@@ -24,6 +24,10 @@ from . import reference, yardstick
 from .yardstick import centre
 
 ROLES = ("training_length", "conv_length")
+# The long run is judged against itself, on one validation set: its margin is the seeds' spread of
+# the test −ELBO, which all seeds measure on the same images. Their validation −ELBOs differ by more
+# (0.28 against 0.12 nats s.d. in the committed report), because the seed also draws the split.
+SPREAD_KEY = "test_elbo"
 FINDINGS = {"training_length": ("diminishes", "still_gaining", "unmeasured"),
             "stopping_rule": ("would_stop", "would_not_stop", "unmeasured"),
             "overfitting": ("rises", "flat", "unmeasured"),
@@ -90,13 +94,13 @@ def write(c: Comparison) -> list[Path]:
 
 
 def _margin(c: Comparison) -> float | None:
-    sd = yardstick.spread(c).of("val_elbo")
+    sd = yardstick.spread(c).of(SPREAD_KEY)
     return None if sd is None else MARGIN_SDS * sd
 
 
 def judge(c: Comparison, ruler: Spread) -> list[Finding]:
     long_run = c.one("training_length")
-    sd = ruler.of("val_elbo")
+    sd = ruler.of(SPREAD_KEY)
     if long_run is None or sd is None:
         return [unmeasured(name, "training length", verdicts) for name, verdicts in FINDINGS.items()]
     values = [row["val_elbo"] for row in long_run.history]
@@ -104,7 +108,8 @@ def judge(c: Comparison, ruler: Spread) -> list[Finding]:
     epoch = diminishing_epoch(values, margin)
     snaps = {e: s["test"] for e, s in sorted(long_run.snapshots.items())}
     first, last = min(snaps), max(snaps)
-    spread_record, evidence = ruler.record("val_elbo", "test_elbo"), [long_run.spec.name]
+    spread_record, evidence = {**ruler.record(SPREAD_KEY), "why": "the same test images for every seed"}, \
+        [long_run.spec.name]
     length = Finding("training_length", "the epoch after which the validation −ELBO still to come gains no more "
                      "than the margin", FINDINGS["training_length"], "diminishes" if epoch < len(values) else
                      "still_gaining", {
@@ -121,7 +126,8 @@ def judge(c: Comparison, ruler: Spread) -> list[Finding]:
                        FINDINGS["stopping_rule"], "would_stop" if rule_epoch else "would_not_stop", {
                            "rule_stop_epoch": rule_epoch, "epochs": len(values), "window_epochs": c.profile.stop_window,
                            "min_gain_nats": c.profile.stop_min_gain,
-                           "val_at_rule": values[rule_epoch - 1] if rule_epoch else None,
+                           # what the stopped run would keep: its best epoch up to the stop
+                           "val_at_rule": min(values[:rule_epoch]) if rule_epoch else None,
                            "val_best": min(values)}, evidence=evidence)
     rise = differ(values[-1] - min(values), sd)
     overfit = Finding("overfitting", "whether the validation −ELBO rises after its best epoch beyond the margin",
@@ -137,7 +143,7 @@ def judge(c: Comparison, ruler: Spread) -> list[Finding]:
                    FINDINGS["cap_gain"], "gains_after_cap" if after["verdict"] == "lower" else "flat_after_cap", {
                        "cap": cap, "gain_after_cap": min(values[:cap]) - min(values), "margin": margin,
                        "epochs": len(values)}, spread_record, after, evidence,
-                   compares=f"the long run's best validation −ELBO against its best by epoch {cap}")
+                   compares=f"the long run's best validation −ELBO against its best of the first {cap} epochs")
     return [length, stopping, overfit, gain]
 
 
