@@ -246,7 +246,7 @@ def test_a_finding_is_placed_by_name_with_the_sentence_of_its_verdict(tmp_path):
     (tmp_path / "findings.json").write_text(json.dumps({"findings": {"seed_000_test": finding}}))
     assets = site_macros.Assets(tmp_path)
     text = site_macros.say(assets, "seed_000_test")
-    assert text.startswith("Its test −ELBO is 147.50 nats against the seed report's 147.87: the same within")
+    assert text.startswith("Its test −ELBO is 147.50 nats against the seed report's 147.87: the two cannot be told apart within")
     with pytest.raises(site_macros.PageValueError, match="no finding 'beta_best'"):
         site_macros.say(assets, "beta_best")
     del finding["numbers"]["margin"]
