@@ -10,7 +10,7 @@ Two measures, in fp32 and bf16, in the same run:
   throughput);
 - the step's *own products alone*: the sum over its products of the fastest time each takes alone
   at exactly its shapes and strides. Not a bound: inside the step a product can run faster than
-  alone (an earlier session's conv step read 109 % of it). It says how much of the step is
+  alone (an earlier bench's conv step read 109 % of it). It says how much of the step is
   arithmetic at these shapes; the rest is element-wise work, the optimizer and the dispatch
   between operations.
 """
