@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 
@@ -414,6 +414,19 @@ def note_epochs_above(ax, last: int) -> None:
                     xycoords="axes fraction", ha="right", va="top", color="#555555")
 
 
+def error_bars(ax: plt.Axes, x: Sequence[float], y: Sequence[float], yerr: Sequence[float | None],
+               xerr: Sequence[float | None] | None = None, **style: Any) -> None:
+    """± one standard deviation at the points that have one (`None` or 0: a single seed): no bar
+    elsewhere, since a bar of length zero would still draw its caps, a spread never measured."""
+    measured = [i for i in range(len(x)) if yerr[i] or (xerr is not None and xerr[i])]
+    if not measured:
+        return
+
+    def at(values: Sequence[float | None]) -> list[float]:
+        return [values[i] or 0.0 for i in measured]
+    ax.errorbar(at(x), at(y), yerr=at(yerr), xerr=None if xerr is None else at(xerr), fmt="none", **style)
+
+
 @styled
 def plot_sweep_spread(values: Sequence[float], means: Sequence[Mapping[str, float]], spreads: Sequence[Mapping[str, float]],
                       parameter: str, path: str | Path, title: str = "", log_x: bool = False) -> Path:
@@ -422,14 +435,10 @@ def plot_sweep_spread(values: Sequence[float], means: Sequence[Mapping[str, floa
     fig, panels = _elbo_term_panels(3.4)
     for ax, key, label in panels:
         # Open markers, bars drawn over them: a spread of a tenth of a nat is shorter than a
-        # filled marker and would hide behind it. Bars only where seeds gave a spread: a bar of
-        # length zero would still draw its caps, a spread that was never measured.
+        # filled marker and would hide behind it.
         y = [m[key] for m in means]
         ax.plot(values, y, "o-", ms=4, mfc="white", color=TRAIN_COLOUR)
-        measured = [i for i, s in enumerate(spreads) if s.get(key)]
-        if measured:
-            ax.errorbar([values[i] for i in measured], [y[i] for i in measured], yerr=[spreads[i][key] for i in measured],
-                        fmt="none", ecolor="black", elinewidth=1.2, capsize=5, zorder=3)
+        error_bars(ax, values, y, [s.get(key) for s in spreads], ecolor="black", elinewidth=1.2, capsize=5, zorder=3)
         ax.set_xlabel(parameter)
         ax.set_ylabel(label)
         if log_x:

@@ -115,12 +115,8 @@ def plot_rate_distortion(sweeps: Mapping[str, Sequence[Mapping[str, float]]], pa
     for index, (label, sweep) in enumerate(sweeps.items()):
         ax.plot([p["kl"] for p in sweep], [p["recon"] for p in sweep], markers[index % len(markers)] + "-",
                 color=figures.CLASS_COLOURS(index), label=label, ms=6)
-        # Bars only at the points with a spread: at a single run's point, zero-length bars would still draw caps.
-        spread = [p for p in sweep if p.get("kl_sd") or p.get("recon_sd")]
-        if spread:
-            ax.errorbar([p["kl"] for p in spread], [p["recon"] for p in spread],
-                        xerr=[p.get("kl_sd") or 0.0 for p in spread], yerr=[p.get("recon_sd") or 0.0 for p in spread],
-                        fmt="none", ecolor=figures.CLASS_COLOURS(index), capsize=3)
+        figures.error_bars(ax, [p["kl"] for p in sweep], [p["recon"] for p in sweep], [p.get("recon_sd") for p in sweep],
+                           [p.get("kl_sd") for p in sweep], ecolor=figures.CLASS_COLOURS(index), capsize=3)
     labels = [(", ".join(names), place) for place, names in _shared_labels(points).items()]
     if points:
         kl_low, kl_high = min(p["kl"] for p in points), max(p["kl"] for p in points)
