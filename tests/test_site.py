@@ -154,7 +154,7 @@ def test_string_values_are_html_escaped_and_numbers_use_the_report_formatter(tmp
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert "<script>alert(1)" not in html
     assert ("Measured on &lt;script&gt;alert(1)&lt;/script&gt; &amp; co; 1,234,567 parameters, "
-            "\u22122.50 nats, \u22122.5 as given, β 0.5, 50 %, no limit.") in html
+            "\u22122.50 nats, \u22122.5 as given, β 0.5, 50\u00a0%, no limit.") in html
 
 
 def test_a_notebook_source_is_not_rendered_as_a_template(tmp_path):

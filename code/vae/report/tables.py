@@ -31,6 +31,8 @@ DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "minutes": 1, "me
 # setting: β, k... as given (0.5, 2); verbatim: text as a program printed it (an error), never translated
 QUANTITIES = (*DECIMALS, "count", "rate", "ratio", "percent", "setting", "text", "verbatim")
 TEXT_QUANTITIES = ("text", "verbatim")     # left-aligned
+# A percentage keeps its sign on its line: a no-break space, so that "76 %" never wraps at 400 px.
+PERCENT = "\u00a0%"
 
 
 def format_number(value: Any, quantity: str, language: str = SOURCE_LANGUAGE) -> str:
@@ -53,7 +55,7 @@ def format_number(value: Any, quantity: str, language: str = SOURCE_LANGUAGE) ->
     elif quantity == "ratio":
         text = f"{float(value):,.2f}×"
     elif quantity == "percent":
-        text = f"{100 * float(value):,.0f} %"
+        text = f"{100 * float(value):,.0f}{PERCENT}"
     else:
         text = f"{float(value):g}"
     return localize_number(text.replace("-", MINUS), language)
@@ -61,8 +63,8 @@ def format_number(value: Any, quantity: str, language: str = SOURCE_LANGUAGE) ->
 
 def format_spec(value: float, spec: str, language: str = SOURCE_LANGUAGE) -> str:
     """`value` with an explicit format spec (".1f", ".0%", ",.0f"), for a page; U+2212 minus. A
-    percentage is written as the formatter's own quantity writes one, with a space: "96.7 %"."""
-    text = f"{format(100 * value, spec[:-1] + 'f')} %" if spec.endswith("%") else format(value, spec)
+    percentage is written as the formatter's own quantity writes one, with a no-break space: "96.7 %"."""
+    text = f"{format(100 * value, spec[:-1] + 'f')}{PERCENT}" if spec.endswith("%") else format(value, spec)
     return localize_number(text.replace("-", MINUS), language)
 
 

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import yaml
 
 from ..language import localize_number, translate
-from .tables import QUANTITIES, format_number
+from .tables import PERCENT, QUANTITIES, format_number
 
 SENTENCES_DIR = Path(__file__).resolve().parent / "sentences"
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.\-]*)(?::([a-z_0-9]+))?\}")
@@ -76,7 +76,7 @@ def write_value(value: Any, quantity: str | None, language: str = "en") -> str:
     if quantity in ("abs_nats", "abs_setting"):
         return format_number(abs(value), quantity[4:], language)
     if quantity == "percent1":
-        return localize_number(f"{100 * float(value):.1f} %".replace("-", "\u2212"), language)
+        return localize_number(f"{100 * float(value):.1f}{PERCENT}".replace("-", "\u2212"), language)
     if quantity is None:
         quantity = "text" if isinstance(value, str) else "count" if isinstance(value, int) else "setting"
     if quantity == "text":   # a name from the data (a class, a model): in the sentence's language
