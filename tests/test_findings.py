@@ -42,6 +42,9 @@ def history(values: list[float]) -> list[dict]:
              "val_kl": 0.0, "val_elbo_per_pixel": v / 784} for e, v in enumerate(values)]
 
 
+IMAGE_OFFSETS = np.random.default_rng(1).normal(0, 5.0, 100)   # how hard each test image is, for every model
+
+
 def synthetic_outcomes(tmp_path: Path, reverse: bool) -> Comparison:
     """A whole plan's results; `reverse` turns every finding around."""
     specs = run_specs(PROFILE)
@@ -93,11 +96,14 @@ def synthetic_outcomes(tmp_path: Path, reverse: bool) -> Comparison:
             extra["anomaly_roc_auc"] = 0.95 if not reverse else 0.55
         if spec_.plays("likelihood"):
             nll = 90.0 if spec_.plays("likelihood", "iwae") != reverse else 95.0
-            extra["likelihood"] = {"nll": nll, "nll_standard_error": 0.3, "negative_elbo": nll + 3, "k": 50,
-                                   "test_images": 100}
+            # the images differ by far more (±5 nats) than the two models on one image (±0.1)
+            per_image = nll + IMAGE_OFFSETS + rng.normal(0, 0.1, len(IMAGE_OFFSETS))
+            extra["likelihood"] = {"nll": float(per_image.mean()), "negative_elbo": nll + 3, "k": 50,
+                                   "nll_standard_error": float(per_image.std(ddof=1) / np.sqrt(len(per_image))),
+                                   "test_images": len(per_image), "nll_per_image": per_image.tolist()}
         if spec_.plays("binarized"):
             extra.setdefault("likelihood", {"nll": 92.0, "nll_standard_error": 0.3, "negative_elbo": 95.0,
-                                            "k": 50, "test_images": 100})
+                                            "k": 50, "test_images": 100, "nll_per_image": [92.0] * 100})
         snapshots = {}
         if spec_.plays("training_length"):
             # Fast early gains then a plateau (diminishing at epoch 3), or (reversed) gains to the end.
@@ -136,6 +142,8 @@ REVERSALS = {   # finding: (verdict from the forward runs, verdict from the reve
     "beta_largest_kl": ("lower", "higher"), "beta_largest_units": ("lower", "same"),
     "datasets_elbo": ("higher", "lower"), "likelihood": ("lower", "higher"),
     "seed_000_val": ("other_protocol", "other_protocol"), "seed_000_test": ("higher", "lower"),
+    "seed_000_recon": ("higher", "lower"), "free_bits_middle": ("higher", "lower"),
+    "stopping_rule": ("stops_in_time", "would_not_stop"), "overfitting": ("flat", "too_late_to_tell"),
     "latent_reading": ("apart", "mixed"), "training_length": ("diminishes", "still_gaining"),
     "collapsed_units": ("some_collapse", "none_collapse"), "latent_size": ("saturates", "peaks"),
     "free_bits_units": ("higher", "same"), "free_bits_elbo": ("higher", "lower"),
@@ -152,7 +160,7 @@ def test_each_finding_reverses_when_its_numbers_do(both, name):
     assert (found[name]["verdict"], reversed_[name]["verdict"]) == REVERSALS[name]
 
 
-@pytest.mark.parametrize("reverse, verdict", [(False, "worse_every_epoch"), (True, "better_every_epoch")])
+@pytest.mark.parametrize("reverse, verdict", [(False, "higher"), (True, "lower")])
 def test_the_seed_report_is_compared_epoch_by_epoch_under_its_protocol(tmp_path, reverse, verdict):
     """The quick profile trains the reference 2 epochs on a subset: "other_protocol" above. Under
     the seed's protocol (its 10 epochs on every image) the epochs are compared one by one."""
@@ -163,7 +171,35 @@ def test_the_seed_report_is_compared_epoch_by_epoch_under_its_protocol(tmp_path,
     outcome.history = history([v + (5 if not reverse else -5) for v in
                                (166.6079, 157.6834, 154.2295, 152.5510, 151.5376, 149.6207, 149.2737, 149.1837,
                                 148.2316, 148.2099)])
-    assert verdicts(c)["seed_000_val"]["verdict"] == verdict
+    found = verdicts(c)["seed_000_val"]
+    assert found["verdict"] == verdict and found["numbers"]["epochs_worse"] == (0 if reverse else 10)
+    # judged at the last epoch against the spread of the validation −ELBO, whose splits differ by seed
+    assert found["call"]["margin"] == pytest.approx(2 * np.sqrt(2) * found["spread"]["val_elbo_sd"])
+
+
+def test_the_likelihoods_of_two_models_are_compared_image_by_image(both):
+    """Both models score the same test images: the standard error of their paired difference
+    leaves out how much the images differ from one another."""
+    found, _ = both
+    spread = found["likelihood"]["spread"]
+    assert spread["standard_error"] < spread["unpaired_standard_error"] / 5
+    assert found["likelihood"]["call"]["margin"] == pytest.approx(2 * spread["standard_error"])
+
+
+def test_the_long_run_says_what_stopping_loses_and_how_the_train_validation_gap_moves(tmp_path):
+    c = synthetic_outcomes(tmp_path, False)
+    long_run = c.one("training_length")
+    # the rule stops at the plateau (values 110, 104, 100.02, ...); a later drop of 1 nat is what it loses
+    long_run.history = history([110, 104, 100.02, 100.01, 100.0, 100.0, 100.0, 99.0])
+    # training pulls away from validation by 0.5 nat an epoch
+    long_run.history = [{**row, "train_elbo": row["val_elbo"] - 0.5 * row["epoch"]} for row in long_run.history]
+    found = verdicts(c)
+    assert found["stopping_rule"]["verdict"] == "stops_at_a_cost"
+    assert found["stopping_rule"]["numbers"]["lost"] == pytest.approx(1.0, abs=0.02)
+    gap = found["generalization_gap"]
+    assert gap["verdict"] == "widens"
+    assert gap["numbers"]["gap_at_last"] - gap["numbers"]["gap_at_first"] == pytest.approx(0.5 * (8 - 2))
+    assert found["overfitting"]["verdict"] == "too_late_to_tell"     # its best epoch is the last
 
 
 def test_the_figure_readings_count_what_the_classifier_reads_and_the_epochs_they_show(tmp_path, both):
@@ -466,8 +502,8 @@ def test_the_conclusions_turn_around_when_the_results_do(tmp_path):
     assert "footwear (sandal, sneaker, ankle boot) stands apart from clothing" in forward
     assert "footwear is mixed with clothing" in backward
     assert "higher on Fashion-MNIST than on MNIST" in forward and "lower on Fashion-MNIST than on MNIST" in backward
-    assert "nats better, beyond the" in forward and "(twice the estimates' standard error" in forward
-    assert "nats worse, beyond twice the estimates' standard error" in backward
+    assert "nats better, beyond the" in forward and "(twice the standard error of the image-by-image difference" in forward
+    assert "nats worse, beyond twice the standard error of the image-by-image difference" in backward
     assert "stay within the" in forward and "still gains more than the" in backward
     assert "higher than seed report 000's" not in forward       # the quick profile: another protocol
     assert "means something only in the standard and full profiles" in forward

@@ -21,7 +21,8 @@ TERMS = {"units": "active_units", "elbo": "test_elbo", "recon": "test_recon", "k
 # unit's KL down, so units the run without a floor collapsed can rest there, counted as active.
 ON_FLOOR_FACTOR = 1.25
 FINDINGS = {**{f"free_bits_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in TERMS},
-            "free_bits_smallest": (*DIFFERENCE_VERDICTS, "unmeasured")}
+            "free_bits_smallest": (*DIFFERENCE_VERDICTS, "unmeasured"),
+            "free_bits_middle": (*DIFFERENCE_VERDICTS, "unmeasured")}
 
 
 OUTPUTS = outputs(tables=("free_bits",), figures=("free_bits_sweep.png", "free_bits_samples.png"))
@@ -40,7 +41,8 @@ def write(c: Comparison) -> list[Path]:
 
 def judge(c: Comparison, spread: Spread) -> list[Finding]:
     """The largest floor against none: active units, the bound and the KL, each against its spread;
-    and the smallest floor's bound against none."""
+    the smallest floor's bound against none, and the largest floor between the two (where the
+    bound's cost begins)."""
     rows = sweep_rows(c, "free_bits")
     by_value = {r["value"]: r for r in rows}
     none, top = by_value.get(0.0), rows[-1] if rows else None
@@ -53,16 +55,20 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
         counts = [sum(kl < ON_FLOOR_FACTOR * floor for kl in o.metrics["kl_per_dimension"])
                   for o in c.by_value("free_bits")[floor]]
         return sum(counts) / len(counts)
-    call = spread.differ(smallest["test_elbo"] - none["test_elbo"], "test_elbo", (smallest["seeds"], none["seeds"]))
-    claim = f"free bits λ = {smallest['value']:g} against none: {TERM_NAMES['test_elbo']}"
-    found = [Finding("free_bits_smallest", claim,
-                     FINDINGS["free_bits_smallest"], call["verdict"], {
-                         "floor": smallest["value"], "without": none["test_elbo"], "with_floor": smallest["test_elbo"],
-                         "difference": smallest["test_elbo"] - none["test_elbo"], "margin": call["margin"],
-                         "units_without": none["active_units"], "units_with_floor": smallest["active_units"],
-                         "units_on_floor": units_on_floor(smallest["value"]), "on_floor_factor": ON_FLOOR_FACTOR,
-                         "latent_dim": c.profile.free_bits_latent_dim},
-                     spread.record("test_elbo"), call, [*none["runs"], *smallest["runs"]], compares=claim)]
+    def bound_against_none(name: str, floor: dict) -> Finding:
+        call = spread.differ(floor["test_elbo"] - none["test_elbo"], "test_elbo", (floor["seeds"], none["seeds"]))
+        claim = f"free bits λ = {floor['value']:g} against none: {TERM_NAMES['test_elbo']}"
+        return Finding(name, claim, FINDINGS[name], call["verdict"], {
+                           "floor": floor["value"], "without": none["test_elbo"], "with_floor": floor["test_elbo"],
+                           "difference": floor["test_elbo"] - none["test_elbo"], "margin": call["margin"],
+                           "units_without": none["active_units"], "units_with_floor": floor["active_units"],
+                           "units_on_floor": units_on_floor(floor["value"]), "on_floor_factor": ON_FLOOR_FACTOR,
+                           "latent_dim": c.profile.free_bits_latent_dim},
+                       spread.record("test_elbo"), call, [*none["runs"], *floor["runs"]], compares=claim)
+    middle = rows[2:-1]
+    found = [bound_against_none("free_bits_smallest", smallest),
+             bound_against_none("free_bits_middle", middle[-1]) if middle else
+             unmeasured("free_bits_middle", "a floor between the smallest and the largest", FINDINGS["free_bits_middle"])]
     for term, key in TERMS.items():
         call = spread.differ(top[key] - none[key], key, (top["seeds"], none["seeds"]))
         claim = f"free bits λ = {top['value']:g} against none: {TERM_NAMES[key]}"

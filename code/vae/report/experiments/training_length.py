@@ -14,6 +14,7 @@ import torch
 
 from ... import figures
 from ...evaluation import pca_projection
+from ...models import PIXELS
 from ...training import stopped
 from ..comparisons import TEST_TERMS, Comparison, summary_row
 from ...config import TrainConfig
@@ -29,8 +30,9 @@ ROLES = ("training_length", "conv_length")
 # (0.28 against 0.12 nats s.d. in the committed report), because the seed also draws the split.
 SPREAD_KEY = "test_elbo"
 FINDINGS = {"training_length": ("diminishes", "still_gaining", "unmeasured"),
-            "stopping_rule": ("would_stop", "would_not_stop", "unmeasured"),
-            "overfitting": ("rises", "flat", "unmeasured"),
+            "stopping_rule": ("stops_at_a_cost", "stops_in_time", "would_not_stop", "unmeasured"),
+            "overfitting": ("rises", "flat", "too_late_to_tell", "unmeasured"),
+            "generalization_gap": ("widens", "steady", "narrows", "unmeasured"),
             "cap_gain": ("gains_after_cap", "flat_after_cap", "unmeasured")}
 
 
@@ -117,34 +119,57 @@ def judge(c: Comparison, ruler: Spread) -> list[Finding]:
                          "model": describe(long_run.spec.config), "best_epoch": int(np.argmin(values)) + 1,
                          "first_snapshot": first, "test_at_first": snaps[first]["elbo"],
                          "last_snapshot": last, "test_at_last": snaps[last]["elbo"],
-                         "snapshot_gain": snaps[first]["elbo"] - snaps[last]["elbo"]},
+                         "snapshot_gain": snaps[first]["elbo"] - snaps[last]["elbo"],
+                         "snapshot_gain_per_pixel": (snaps[first]["elbo"] - snaps[last]["elbo"]) / PIXELS},
                      spread_record, evidence=evidence)
     rule = dataclasses.replace(long_run.spec.config, stop_window=c.profile.stop_window,
                                stop_min_gain=c.profile.stop_min_gain)
     rule_epoch = next((e for e in range(1, len(values) + 1) if stopped(long_run.history[:e], rule)), None)
-    stopping = Finding("stopping_rule", "the epoch at which the sweeps' stopping rule would stop the long run",
-                       FINDINGS["stopping_rule"], "would_stop" if rule_epoch else "would_not_stop", {
+    # What the stopped run would keep (its best epoch up to the stop) against the whole run's best.
+    cost = differ(min(values[:rule_epoch]) - min(values), sd) if rule_epoch else None
+    stopping = Finding("stopping_rule", "the epoch at which the sweeps' stopping rule would stop the long run, "
+                       "and what it would lose", FINDINGS["stopping_rule"],
+                       "would_not_stop" if cost is None else "stops_at_a_cost" if cost["verdict"] == "higher"
+                       else "stops_in_time", {
                            "rule_stop_epoch": rule_epoch, "epochs": len(values), "window_epochs": c.profile.stop_window,
                            "min_gain_nats": c.profile.stop_min_gain,
-                           # what the stopped run would keep: its best epoch up to the stop
                            "val_at_rule": min(values[:rule_epoch]) if rule_epoch else None,
-                           "val_best": min(values)}, evidence=evidence)
+                           "val_best": min(values), "margin": margin,
+                           "lost": min(values[:rule_epoch]) - min(values) if rule_epoch else None},
+                       spread_record if cost else {}, cost, evidence,
+                       compares="the best validation −ELBO kept by the stopping rule against the long run's best"
+                       if cost else "")
+    best_epoch = int(np.argmin(values)) + 1
     rise = differ(values[-1] - min(values), sd)
+    # A rise needs epochs after the best to show: with fewer than the stopping rule's window after
+    # it, a flat end says nothing about overfitting.
+    after_best = len(values) - best_epoch
     overfit = Finding("overfitting", "whether the validation −ELBO rises after its best epoch beyond the margin",
-                      FINDINGS["overfitting"], "rises" if rise["verdict"] == "higher" else "flat", {
-                          "best_epoch": int(np.argmin(values)) + 1, "rise": values[-1] - min(values),
-                          "margin": margin, "epochs": len(values)}, spread_record, rise, evidence,
-                      compares=f"the long run's last validation −ELBO against its best (epoch {int(np.argmin(values)) + 1})")
+                      FINDINGS["overfitting"], "rises" if rise["verdict"] == "higher" else
+                      "too_late_to_tell" if after_best < c.profile.stop_window else "flat", {
+                          "best_epoch": best_epoch, "rise": values[-1] - min(values), "epochs_after_best": after_best,
+                          "window_epochs": c.profile.stop_window, "margin": margin, "epochs": len(values)},
+                      spread_record, rise, evidence,
+                      compares=f"the long run's last validation −ELBO against its best (epoch {best_epoch})")
+    # Validation minus training −ELBO: training's value is the mean over the epoch's steps, taken
+    # while the weights still change, so the gap is measured the same way at both epochs.
+    gaps = [row["val_elbo"] - row["train_elbo"] for row in long_run.history]
+    widening = differ(gaps[-1] - gaps[first - 1], sd)
+    gap = Finding("generalization_gap", "how the gap between validation and training −ELBO changes over the long run",
+                  FINDINGS["generalization_gap"], {"higher": "widens", "lower": "narrows"}.get(widening["verdict"], "steady"),
+                  {"first_epoch": first, "gap_at_first": gaps[first - 1], "epochs": len(values),
+                   "gap_at_last": gaps[-1], "margin": margin}, spread_record, widening, evidence,
+                  compares=f"the long run's validation-minus-training −ELBO at epoch {len(values)} against epoch {first}")
     cap = c.profile.sweep_epoch_cap
     if len(values) <= cap:
-        return [length, stopping, overfit, unmeasured("cap_gain", "gain after the cap", FINDINGS["cap_gain"])]
+        return [length, stopping, overfit, gap, unmeasured("cap_gain", "gain after the cap", FINDINGS["cap_gain"])]
     after = differ(min(values) - min(values[:cap]), sd)
     gain = Finding("cap_gain", "how much the long run's best validation −ELBO improves after the sweeps' cap",
                    FINDINGS["cap_gain"], "gains_after_cap" if after["verdict"] == "lower" else "flat_after_cap", {
                        "cap": cap, "gain_after_cap": min(values[:cap]) - min(values), "margin": margin,
                        "epochs": len(values)}, spread_record, after, evidence,
                    compares=f"the long run's best validation −ELBO against its best of the first {cap} epochs")
-    return [length, stopping, overfit, gain]
+    return [length, stopping, overfit, gap, gain]
 
 
 @figures.styled
