@@ -105,7 +105,7 @@ test: data axe
 bench: data
 	$(PY) -m vae bench --data-dir $(DATA_DIR)$(if $(EXAMPLES_DIR), --examples-dir $(EXAMPLES_DIR))
 
-# Burda et al.'s VAE trained until the paper's -log p(x), into docs/assets/benchmark/ (about 46
+# Burda et al.'s VAE trained until the paper's -log p(x), into docs/assets/benchmark/ (37 to 46
 # minutes on a 2-core CPU; the IWAE too on a GPU). Stopped, it resumes from runs/benchmark/ when run again.
 benchmark: data
 	$(PY) -m vae benchmark --data-dir $(DATA_DIR)

@@ -224,7 +224,7 @@ def _add_benchmark_command(commands) -> None:
                     "runs in --runs-dir), estimate its test -log p(x) with k = 5000 importance samples, and write "
                     "the table, learning curve, weights and manifest to --out. On CUDA it also trains the IWAE.")
     benchmark.add_argument("--recipe", choices=["paper", "quick"], default="paper",
-                           help="paper: 1000 epochs, all test images (about 46 minutes on a 2-core CPU); "
+                           help="paper: 1000 epochs, all test images (37 to 46 minutes on a 2-core CPU); "
                                 "quick: a subset, seconds (tests) (default: %(default)s)")
     add_data_arguments(benchmark)
     add_out_argument(benchmark, "docs/assets/benchmark")
