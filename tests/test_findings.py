@@ -468,7 +468,8 @@ def write_assets(c: Comparison) -> Path:
 
     root = c.tables.parent
     write_findings(c, judge_all(c), declared_findings())
-    (root / "manifest.json").write_text(json.dumps({"profile": "quick", "profile_settings": dataclasses.asdict(PROFILE)}))
+    (root / "manifest.json").write_text(json.dumps({"profile": "quick", "profile_settings": dataclasses.asdict(PROFILE),
+                                                        "wall_time_s": 60.0, "device": "cpu (x86_64, 1 thread)"}))
     (root / "tables" / "anomaly.json").write_text(json.dumps({"rows": [{"roc_auc": 0.9, "mean_in_score": 150.0,
                                                                          "mean_out_score": 700.0}]}))
     for outcome in c.outcomes.values():
