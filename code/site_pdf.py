@@ -55,6 +55,27 @@ PAGE_READY = r"""
 """
 
 
+# A tab-set figure prints its panels one below the other, each kept whole (print.css), and its
+# caption under the last. print.css asks for no break between the two, but where the caption does
+# not fit under the last panel Chromium breaks there anyway and prints the caption alone at the top
+# of the next page (a five-panel figure did). Inside the last panel, which is never broken, the
+# caption moves to the next page with it. Only the page being printed changes, not the site.
+KEEP_CAPTIONS_WITH_PANELS = r"""
+() => {
+  let moved = 0;
+  for (const figure of document.querySelectorAll('#print-site-page figure')) {
+    const caption = figure.querySelector(':scope > figcaption:last-child');
+    const panels = figure.querySelectorAll(':scope > .tabbed-set > .tabbed-content > .tabbed-block');
+    if (caption && panels.length) {
+      panels[panels.length - 1].appendChild(caption);
+      moved += 1;
+    }
+  }
+  return moved;
+}
+"""
+
+
 def find_chromium() -> str | None:
     """$CHROMIUM, a usual install path or Chromium on the PATH; None when there is none."""
     for candidate in (os.environ.get("CHROMIUM"), *CHROMIUM_CANDIDATES, shutil.which("chromium-headless-shell"),
@@ -107,6 +128,7 @@ def render_pdf(browser, url: str, language: str = "en") -> bytes:
         if ready["broken"] or ready["unrendered"]:
             raise RuntimeError(f"the print page is not ready to print: images not loaded {ready['broken']}, "
                                f"{ready['unrendered']} formulas not rendered")
+        page.evaluate(KEEP_CAPTIONS_WITH_PANELS)
         page.emulate_media(media="print")
         return page.pdf(format="A4", scale=PRINT_SCALE, print_background=True, outline=True, tagged=True,
                         margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})

@@ -17,6 +17,7 @@ import html
 import re
 import shutil
 import subprocess
+import tempfile
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -145,6 +146,37 @@ def test_caption_numbers_that_restart_on_paper_are_reported():
     assert caption_numbers_on_paper(restarted) == ["Figure numbers on paper [1, 2, 3, 1], expected 1 to 4"]
 
 
+def page_layouts(pdf: Path) -> list[tuple[list[tuple[int, str]], list[int]]]:
+    """Each page's lines of text with their height on the page, and the heights of its images."""
+    with tempfile.TemporaryDirectory() as scratch:    # pdftohtml writes the images it lists as files
+        xml = subprocess.run(["pdftohtml", "-xml", "-q", "-stdout", str(pdf.resolve()), "page"], capture_output=True,
+                             text=True, check=True, timeout=300, cwd=scratch).stdout
+    layouts = []
+    for page in ElementTree.fromstring(xml).iter("page"):
+        lines = sorted((int(t.get("top")), "".join(t.itertext()).strip()) for t in page.iter("text"))
+        layouts.append(([(top, text) for top, text in lines if text], [int(i.get("top")) for i in page.iter("image")]))
+    return layouts
+
+
+def captions_apart_on_paper(layouts: list[tuple[list[tuple[int, str]], list[int]]]) -> list[str]:
+    """A figure's caption is printed under its figure: a caption that opens a page, with no image
+    above it on that page, was parted from its figure."""
+    found = []
+    for number, (lines, image_tops) in enumerate(layouts, 1):
+        top, first = lines[0] if lines else (0, "")
+        if re.match(r"(Figure|Figura) \d+\.(?:\s|$)", first) and not any(t < top for t in image_tops):
+            found.append(f"page {number}: the caption {first[:40]!r} opens the page, apart from its figure")
+    return found
+
+
+def test_a_figure_caption_that_opens_a_page_without_its_figure_is_reported():
+    layouts = [([(100, "Some text"), (500, "Figure 1. Under its figure")], [200]),
+               ([(400, "Figure 2. Under its figure, at the top of the page"), (500, "text")], [100]),
+               ([(90, "Figure 3. Alone"), (200, "text")], [300]),
+               ([(90, "Table 4. A table's caption comes before the table")], [])]
+    assert captions_apart_on_paper(layouts) == ["page 3: the caption 'Figure 3. Alone' opens the page, apart from its figure"]
+
+
 def raw_markup_on_paper(pages: list[list[tuple[str, bool]]]) -> list[str]:
     """Raw markup in the prose (code is Python and shell, where `$` and `|` are meant)."""
     found = []
@@ -200,6 +232,7 @@ def test_the_pdf_holds_every_chapter_on_its_own_pages_without_raw_markup(built_s
         problems.append(f"the report before the Appendix takes {first_page[appendix]} pages, more than {BODY_PAGES}")
     problems += raw_markup_on_paper(pages)
     problems += caption_numbers_on_paper(pages)
+    problems += captions_apart_on_paper(page_layouts(report_pdf))
 
     # The explorer needs a pointer and a browser: on paper neither it nor its fallback is printed.
     latent_space = (built_site / "latent-space" / "index.html").read_text(encoding="utf-8")
