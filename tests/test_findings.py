@@ -173,6 +173,7 @@ def test_the_seed_report_is_compared_epoch_by_epoch_under_its_protocol(tmp_path,
                                 148.2316, 148.2099)])
     found = verdicts(c)["seed_000_val"]
     assert found["verdict"] == verdict and found["numbers"]["epochs_worse"] == (0 if reverse else 10)
+    assert found["numbers"]["epochs_beyond_margin"] == 10          # 5 nats apart at every epoch
     # judged at the last epoch against the spread of the validation −ELBO, whose splits differ by seed
     assert found["call"]["margin"] == pytest.approx(2 * np.sqrt(2) * found["spread"]["val_elbo_sd"])
 

@@ -47,7 +47,7 @@ def collapsed(c: Comparison) -> list[Finding]:
         kl = outcome.metrics.get("kl_per_dimension", [])
         if len(kl) > 2:
             runs.append({"run": outcome.spec.name, "model": describe(outcome.spec.config), "latent_dim": len(kl),
-                         "active": outcome.metrics["active_units"],
+                         "active": outcome.metrics["active_units"], "epochs": outcome.metrics["epochs_trained"],
                          "collapsed": len(kl) - outcome.metrics["active_units"],
                          "largest_collapsed_kl": max((k for k in kl if k <= ACTIVE_KL_NATS), default=None),
                          "smallest_active_kl": min((k for k in kl if k > ACTIVE_KL_NATS), default=None)})
@@ -57,7 +57,7 @@ def collapsed(c: Comparison) -> list[Finding]:
     evidence = [r["run"] for r in runs]
     numbers = {"threshold_nats": ACTIVE_KL_NATS, "runs_with_units": len(runs), "runs": runs,
                "most_model": most and most["model"], "most_collapsed": most and most["collapsed"],
-               "most_latent_dim": most and most["latent_dim"]}
+               "most_latent_dim": most and most["latent_dim"], "most_epochs": most and most["epochs"]}
     return [Finding("collapsed_units", f"units whose mean KL is at most {ACTIVE_KL_NATS:g} nats are collapsed "
                     "(posterior = prior)", FINDINGS["collapsed_units"],
                     "some_collapse" if most and most["collapsed"] else "none_collapse", numbers, evidence=evidence),
