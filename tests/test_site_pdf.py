@@ -103,11 +103,16 @@ def _squeeze(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
 
-def pdf_pages(pdf: Path) -> list[list[tuple[str, bool]]]:
+def read_pdf(pdf: Path) -> ElementTree.Element:
+    """The PDF as pdftohtml reads it: its pages, each with its lines of text and its images."""
+    with tempfile.TemporaryDirectory() as scratch:    # pdftohtml writes the images it lists as files
+        xml = subprocess.run(["pdftohtml", "-xml", "-q", "-stdout", str(pdf.resolve()), "page"], capture_output=True,
+                             text=True, check=True, timeout=300, cwd=scratch).stdout
+    return ElementTree.fromstring(xml)
+
+
+def pdf_pages(root: ElementTree.Element) -> list[list[tuple[str, bool]]]:
     """Each page's lines of text, top to bottom, with whether the line is set in a monospace font."""
-    xml = subprocess.run(["pdftohtml", "-xml", "-i", "-q", "-stdout", str(pdf)], capture_output=True,
-                         text=True, check=True, timeout=300).stdout
-    root = ElementTree.fromstring(xml)
     monospace = {spec.get("id") for spec in root.iter("fontspec") if "mono" in spec.get("family", "").lower()}
     pages = []
     for page in root.iter("page"):
@@ -146,13 +151,10 @@ def test_caption_numbers_that_restart_on_paper_are_reported():
     assert caption_numbers_on_paper(restarted) == ["Figure numbers on paper [1, 2, 3, 1], expected 1 to 4"]
 
 
-def page_layouts(pdf: Path) -> list[tuple[list[tuple[int, str]], list[int]]]:
+def page_layouts(root: ElementTree.Element) -> list[tuple[list[tuple[int, str]], list[int]]]:
     """Each page's lines of text with their height on the page, and the heights of its images."""
-    with tempfile.TemporaryDirectory() as scratch:    # pdftohtml writes the images it lists as files
-        xml = subprocess.run(["pdftohtml", "-xml", "-q", "-stdout", str(pdf.resolve()), "page"], capture_output=True,
-                             text=True, check=True, timeout=300, cwd=scratch).stdout
     layouts = []
-    for page in ElementTree.fromstring(xml).iter("page"):
+    for page in root.iter("page"):
         lines = sorted((int(t.get("top")), "".join(t.itertext()).strip()) for t in page.iter("text"))
         layouts.append(([(top, text) for top, text in lines if text], [int(i.get("top")) for i in page.iter("image")]))
     return layouts
@@ -214,7 +216,8 @@ def report_pdf(request, chromium, served_site, tmp_path_factory) -> tuple[str, P
 def test_the_pdf_holds_every_chapter_on_its_own_pages_without_raw_markup(built_site, report_pdf):
     language, report_pdf = report_pdf
     built_site = built_site / site_pdf.edition(language)
-    pages = pdf_pages(report_pdf)
+    printed = read_pdf(report_pdf)
+    pages = pdf_pages(printed)
     parts = _nav_parts(ROOT / "mkdocs.yml", language)
     page_starts = [_without_part_title(_squeeze("".join(text for text, _ in lines[:5])), parts) for lines in pages]
     titles = [_title(_built_page(built_site, source).read_text(encoding="utf-8"))
@@ -232,7 +235,7 @@ def test_the_pdf_holds_every_chapter_on_its_own_pages_without_raw_markup(built_s
         problems.append(f"the report before the Appendix takes {first_page[appendix]} pages, more than {BODY_PAGES}")
     problems += raw_markup_on_paper(pages)
     problems += caption_numbers_on_paper(pages)
-    problems += captions_apart_on_paper(page_layouts(report_pdf))
+    problems += captions_apart_on_paper(page_layouts(printed))
 
     # The explorer needs a pointer and a browser: on paper neither it nor its fallback is printed.
     latent_space = (built_site / "latent-space" / "index.html").read_text(encoding="utf-8")
