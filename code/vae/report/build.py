@@ -18,7 +18,7 @@ from ..plumbing.device import environment, select_device
 from . import classifier, data_page, transaction
 from .experiments import output_names, run_specs, write_all
 from .plan import Profile, RunSpec
-from .progress import ReportProgress, duration, extra_seconds, measure_epoch_seconds
+from .progress import ReportProgress, duration, expected_epochs, extra_seconds, measure_epoch_seconds
 from .run import RunInputs, RunOutcome, explores
 from .runner import RunJob, make_runs, threads_per_worker, worker_count
 
@@ -48,7 +48,7 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
     try:
         if workers is None:
             workers = worker_count(select_device(profile.device), profile.workers, len(specs))
-        manifest, failures = _build(profile, data_dir, staging, specs, workers, progress)
+        manifest, failures = _build(profile, data_dir, staging, specs, workers, progress, _previous(out_dir))
     except BaseException:
         transaction.discard(staging)
         raise
@@ -68,9 +68,23 @@ def build_report(profile: Profile, data_dir: str | Path = "data", out_dir: str |
     return manifest
 
 
+def _previous(out_dir: Path) -> dict[str, Any]:
+    """What the report that `out_dir` holds recorded of its runs' lengths (for the time left):
+    its manifest's runs and the epoch at which the stopping rule would have stopped its long run.
+    Empty where there is none, or it cannot be read: the estimate then counts every epoch."""
+    try:
+        manifest = artifacts.read_json(out_dir / "manifest.json")
+        findings = artifacts.read_json(out_dir / "findings.json").get("findings", {})
+        return {"runs": manifest.get("runs", []),
+                "rule_stop_epoch": findings.get("stopping_rule", {}).get("numbers", {}).get("rule_stop_epoch")}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunSpec], workers: int,
-           progress: ReportProgress) -> tuple[dict[str, Any], dict[str, str]]:
-    """Every asset into `staging`; the manifest and the failed runs (name: one line)."""
+           progress: ReportProgress, previous: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every asset into `staging`; the manifest and the failed runs (name: one line). `previous`:
+    the lengths the last report recorded (`_previous`)."""
     env, log = environment(), progress.log
     data = ReportData(data_dir, specs, log, profile.test_limit)
     page_splits = {dataset: data.splits(dataset, profile.val_split, profile.seed, profile.train_limit)
@@ -89,15 +103,16 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
     started = time.perf_counter()
     epoch_s = measure_epoch_seconds(specs, device, threads)     # the time left's cost model
     extra_s = {spec.name: extra_seconds(spec, profile, epoch_s[spec.name]) for spec in specs}
+    epochs = expected_epochs(specs, previous)
     log(f"costs: {len(set(epoch_s.values()))} models timed in {time.perf_counter() - started:.0f} s")
     with transaction.scratch_folder() as scratch:   # checkpoints: never in the assets
         jobs = [RunJob(index, spec, profile, staging / "runs" / spec.name,
                        data.run_inputs(spec, judges, Path(scratch) / spec.name, staging), threads)
                 for index, spec in enumerate(specs)]
         if workers > 1:   # the longest first, so that no long run starts last while the other workers idle
-            jobs.sort(key=lambda job: job.spec.config.epochs * epoch_s[job.spec.name] + extra_s[job.spec.name],
+            jobs.sort(key=lambda job: epochs[job.spec.name] * epoch_s[job.spec.name] + extra_s[job.spec.name],
                       reverse=True)
-        progress.plan(epoch_s, extra_s, workers, [job.spec.name for job in jobs])
+        progress.plan(epoch_s, extra_s, workers, [job.spec.name for job in jobs], epochs)
         log(f"runs: about {duration(progress.time_left_s())} on {workers} worker{'s' * (workers > 1)}")
         make_runs(jobs, workers, on_done, progress)
     outcomes = {spec.name: outcomes[spec.name] for spec in specs if spec.name in outcomes}   # plan order

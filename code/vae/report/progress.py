@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from tqdm import tqdm   # the terminal bar: the report runs in a terminal, never in a notebook
@@ -78,6 +78,29 @@ def measure_epoch_seconds(specs: Sequence[RunSpec], device: torch.device, thread
             * (1 + VALIDATION_SHARE) for spec in specs}
 
 
+def expected_epochs(specs: Sequence[RunSpec], previous: Mapping[str, Any] | None) -> dict[str, int]:
+    """The epochs each run is expected to train. A run without the stopping rule trains its
+    epochs. A run with it trains, at most its cap, what the previous report's run of the same name
+    trained under the same cap and rule (`previous`: its manifest); else what the rule needed for
+    the previous report's long run (its `stopping_rule` finding); else its cap."""
+    recorded: dict[str, int] = {}
+    for run in (previous or {}).get("runs", []):
+        metrics = run.get("metrics", {})
+        if run.get("epochs") is not None and "epochs_trained" in metrics:
+            recorded[run["name"]] = (run["epochs"], metrics["epochs_trained"])
+    rule = (previous or {}).get("rule_stop_epoch")
+    found = {}
+    for spec in specs:
+        c = spec.config
+        if c.stop_window == 0:
+            found[spec.name] = c.epochs
+        elif spec.name in recorded and recorded[spec.name][0] == c.epochs:
+            found[spec.name] = min(c.epochs, recorded[spec.name][1])
+        else:
+            found[spec.name] = min(c.epochs, rule) if isinstance(rule, int) and rule > 0 else c.epochs
+    return found
+
+
 def _train_images(spec: RunSpec) -> int:
     return spec.config.train_limit if spec.config.train_limit is not None else TRAIN_IMAGES
 
@@ -116,7 +139,10 @@ class ReportProgress:
     def __init__(self, specs: Sequence[RunSpec], log: Callable[[str], None], live: bool | None = None):
         self._log = log
         self.runs, self.runs_done = len(specs), 0
-        self.epochs = {spec.name: spec.config.epochs for spec in specs}
+        self.epochs = {spec.name: spec.config.epochs for spec in specs}   # at most: a rule may stop a run sooner
+        self.expected = dict(self.epochs)                                   # what the estimate counts on (`plan`)
+        self.rule = {spec.name for spec in specs if spec.config.stop_window > 0}
+        self.trained: dict[str, int] = {}                                   # epochs of the runs that ended
         self.total_epochs, self.epochs_done = sum(self.epochs.values()), 0
         self.counted: dict[str, int] = {}
         # The cost model (`plan`): measured seconds per epoch and after training, the workers, the order.
@@ -144,10 +170,13 @@ class ReportProgress:
         current = f", {run} epoch {epoch}/{self.epochs[run]}" if run else ""
         return f"runs done {self.runs_done}/{self.runs}{current}"
 
-    def plan(self, epoch_s: dict[str, float], extra_s: dict[str, float], lanes: int, order: Sequence[str]) -> None:
+    def plan(self, epoch_s: dict[str, float], extra_s: dict[str, float], lanes: int, order: Sequence[str],
+             expected: Mapping[str, int] | None = None) -> None:
         """The cost model, before the first run: each run's seconds per epoch and after training
-        (measure_epoch_seconds, extra_seconds), the workers, and the order the runner hands runs out."""
+        (measure_epoch_seconds, extra_seconds), the workers, the order the runner hands runs out,
+        and the epochs each run is expected to train (`expected_epochs`; default: all of them)."""
         self.epoch_s, self.extra_s, self.lanes, self.order = dict(epoch_s), dict(extra_s), lanes, list(order)
+        self.expected.update(expected or {})
         self.runs_started_at = time.perf_counter()
         if self.bar is not None:        # from the first second, not only after the first epoch
             self.bar.set_postfix_str(f"about {duration(self.time_left_s())} left")
@@ -159,6 +188,22 @@ class ReportProgress:
             return self.observed_s[arch] / self.predicted_s[arch]
         predicted = sum(self.predicted_s.values())
         return sum(self.observed_s.values()) / predicted if predicted > 0 else 1.0
+
+    def rule_ratio(self) -> float:
+        """Epochs the stopping rule let the ended runs train, over the epochs expected of them
+        (1 before the first of them ends): the runs still to come are expected to do the same."""
+        ended = [name for name in self.trained if name in self.rule]
+        expected = sum(self.expected[name] for name in ended)
+        return sum(self.trained[name] for name in ended) / expected if expected else 1.0
+
+    def epochs_left(self, name: str) -> float:
+        """The epochs a run still has to train: all of its own, or for a run under the stopping
+        rule what is expected of it (at least one more while it trains, at most its cap)."""
+        done = self.counted.get(name, 0)
+        if name not in self.rule:
+            return self.epochs[name] - done
+        expected = min(self.epochs[name], self.expected[name] * self.rule_ratio())
+        return max(expected - done, 1.0 if done < self.epochs[name] else 0.0)
 
     def time_left_s(self) -> float | None:
         """The runs' remaining work laid out on the workers: the runs under way first, each for
@@ -172,8 +217,7 @@ class ReportProgress:
         for name in self.order:
             if name in self.finished:
                 continue
-            work = ((self.epochs[name] - self.counted.get(name, 0)) * self.epoch_s[name] + self.extra_s[name]) \
-                * self.pace(self.arch[name])
+            work = (self.epochs_left(name) * self.epoch_s[name] + self.extra_s[name]) * self.pace(self.arch[name])
             if name in self.started_at:
                 running.append(max(work - (now - self.last_event.get(name, self.started_at[name])), 0.0))
             else:
@@ -192,6 +236,7 @@ class ReportProgress:
         """The cost model and the estimates it gave, for the manifest: a later test holds each
         estimate against the time the runs really took."""
         return {"workers": self.lanes, "order": self.order, "epoch_s": self.epoch_s, "extra_s": self.extra_s,
+                "expected_epochs": self.expected,
                 "estimates": self.estimates,
                 "runs_s": None if self.runs_started_at is None or self.runs_ended_at is None
                 else self.runs_ended_at - self.runs_started_at}
@@ -256,6 +301,7 @@ class ReportProgress:
         or one the stopping rule ended early)."""
         self.runs_done += 1
         self.finished.add(spec.name)
+        self.trained[spec.name] = self.counted.get(spec.name, 0)
         if self.runs_done == self.runs:
             self.runs_ended_at = time.perf_counter()
         self._advance(self.epochs[spec.name] - self.counted.get(spec.name, 0))
