@@ -656,6 +656,49 @@ def test_the_time_left_lays_the_queued_runs_on_the_workers_at_the_measured_pace(
     assert shown.time_left_s() == pytest.approx(max(conv_left, mlp_left))
 
 
+def ruled(spec, cap: int):
+    """`spec` trained until the stopping rule, at most `cap` epochs."""
+    return dataclasses.replace(spec, config=dataclasses.replace(spec.config, epochs=cap, stop_window=3))
+
+
+def test_a_run_under_the_stopping_rule_is_expected_to_train_what_the_last_report_recorded():
+    from vae.report.progress import expected_epochs
+
+    fixed, recorded, other_cap, unknown = tiny_specs("data", 2, 8, 16, 32)
+    fixed = dataclasses.replace(fixed, config=dataclasses.replace(fixed.config, epochs=7))
+    recorded, other_cap, unknown = ruled(recorded, 100), ruled(other_cap, 100), ruled(unknown, 20)
+    previous = {"runs": [{"name": recorded.name, "epochs": 100, "metrics": {"epochs_trained": 31}},
+                         {"name": other_cap.name, "epochs": 10, "metrics": {"epochs_trained": 10}}],
+                "rule_stop_epoch": 36}
+    specs = [fixed, recorded, other_cap, unknown]
+    assert expected_epochs(specs, previous) == {fixed.name: 7, recorded.name: 31, other_cap.name: 36,
+                                                unknown.name: 20}   # the rule's epoch, at most the cap
+    assert expected_epochs(specs, {}) == {fixed.name: 7, recorded.name: 100, other_cap.name: 100, unknown.name: 20}
+
+
+def test_the_time_left_expects_the_queued_rule_runs_to_stop_as_the_ended_ones_did(monkeypatch):
+    from vae.report import progress
+
+    first, second = (ruled(spec, 100) for spec in tiny_specs("data", 2, 8))
+    clock = Clock()
+    monkeypatch.setattr(progress.time, "perf_counter", clock)
+    shown = progress.ReportProgress([first, second], lambda line: None, live=False)
+    shown.plan({first.name: 1.0, second.name: 1.0}, {first.name: 0.0, second.name: 0.0}, 1,
+               [first.name, second.name], {first.name: 10, second.name: 10})
+    assert shown.time_left_s() == pytest.approx(20.0)      # 10 expected epochs each, not the cap's 100
+    on_epoch, _ = shown.for_run(0, first)
+    for epoch in range(1, 6):      # the rule ends the first run after 5 epochs of the 10 expected
+        clock.now = float(epoch)
+        on_epoch(epoch, None, None)
+    shown.run_done(first)
+    assert shown.time_left_s() == pytest.approx(5.0)       # the second is expected to stop as early
+    on_epoch, _ = shown.for_run(1, second)
+    for epoch in range(1, 8):      # it goes on past that: at least one more epoch while it trains
+        clock.now = 5.0 + epoch
+        on_epoch(epoch, None, None)
+    assert shown.time_left_s() == pytest.approx(1.0)
+
+
 def test_the_time_left_holds_within_a_quarter_against_the_recorded_report(monkeypatch, repo_root):
     """Replay the committed standard report: its runs on its two workers in the runner's order,
     each for its recorded epochs (history.csv) and measurements after training. With the measured

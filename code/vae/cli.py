@@ -206,7 +206,8 @@ def _add_report_command(commands) -> None:
                                  description="Retrain every run of a profile and write all figures, tables "
                                              "and manifest.json into --out.")
     report.add_argument("--profile", choices=["quick", "standard", "full"], default="standard",
-                        help="quick: small subsets, minutes (tests, CI); standard: full datasets, 10 epochs; "
+                        help="quick: small subsets, minutes (tests, CI); standard: full datasets, the sweeps until the "
+                             "stopping rule, the reference ConvVAEs 10 epochs; "
                              "full: adds 50/100-epoch runs and larger sweeps, GPU recommended (default: %(default)s)")
     add_data_arguments(report)
     add_out_argument(report, "docs/assets")
