@@ -79,6 +79,9 @@ def latent_classes(mu: np.ndarray, labels: np.ndarray, classes: Sequence[str], s
         result["footwear"] = {"knn_accuracy": float((kind == group[kept]).mean()),
                               "centroid_distance": distance, "within_group_spread": spread,
                               "separation": distance / spread if spread else None,
+                              # what always answering the larger group would get right: the vote's baseline
+                              "majority_share": max(len(clothing), len(footwear)) / int(kept.sum()),
+                              "left_out": ", ".join(name for name in classes if name not in FOOTWEAR + CLOTHING),
                               "footwear": list(FOOTWEAR), "clothing": list(CLOTHING)}
     return result
 

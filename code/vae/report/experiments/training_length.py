@@ -87,12 +87,19 @@ def write(c: Comparison) -> list[Path]:
         margin = _margin(c)
         written.append(plot_length_curve(long_run.history, (min(values), margin) if margin else None,
                                          diminishing_epoch(values, margin), list(snaps),
-                                         c.figures / "length_curve.png", title))
+                                         c.figures / "length_curve.png", title, rule_stop_epoch(c, long_run)))
     for epochs, outcomes in c.by_value("conv_length").items():
         rows.append({**summary_row(outcomes[0]), "epochs": epochs})
     return written + write_table(c.tables, "training_length", rows, [
         Column("model", "model"), Column("epochs", "epochs", "count"), Column("val_elbo", "val -ELBO", "nats"),
         *TEST_TERMS])
+
+
+def rule_stop_epoch(c: Comparison, long_run) -> int | None:
+    """The epoch at which the sweeps' stopping rule would have stopped the long run (None: never)."""
+    rule = dataclasses.replace(long_run.spec.config, stop_window=c.profile.stop_window,
+                               stop_min_gain=c.profile.stop_min_gain)
+    return next((e for e in range(1, len(long_run.history) + 1) if stopped(long_run.history[:e], rule)), None)
 
 
 def _margin(c: Comparison) -> float | None:
@@ -122,9 +129,7 @@ def judge(c: Comparison, ruler: Spread) -> list[Finding]:
                          "snapshot_gain": snaps[first]["elbo"] - snaps[last]["elbo"],
                          "snapshot_gain_per_pixel": (snaps[first]["elbo"] - snaps[last]["elbo"]) / PIXELS},
                      spread_record, evidence=evidence)
-    rule = dataclasses.replace(long_run.spec.config, stop_window=c.profile.stop_window,
-                               stop_min_gain=c.profile.stop_min_gain)
-    rule_epoch = next((e for e in range(1, len(values) + 1) if stopped(long_run.history[:e], rule)), None)
+    rule_epoch = rule_stop_epoch(c, long_run)
     # What the stopped run would keep (its best epoch up to the stop) against the whole run's best.
     cost = differ(min(values[:rule_epoch]) - min(values), sd) if rule_epoch else None
     stopping = Finding("stopping_rule", "the epoch at which the sweeps' stopping rule would stop the long run, "
@@ -186,10 +191,11 @@ def same_way_round(projections: Sequence[torch.Tensor]) -> list[torch.Tensor]:
 
 def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float, float] | None,
                       diminishing_at: int | None, snapshot_epochs: Sequence[int], path: str | Path,
-                      title: str = "") -> Path:
+                      title: str = "", rule_stop_at: int | None = None) -> Path:
     """Validation −ELBO per epoch of one long run; `band`: (best value, margin), shaded from the
     best value up by the margin; a solid line at the epoch after which the gains still to come are
-    within the margin, dotted lines at the snapshot epochs."""
+    within the margin, a dashed one where the sweeps' stopping rule would have stopped the run,
+    dotted lines at the snapshot epochs."""
     fig, ax = figures.new_figure(1, 1, (7.5, 4.5))
     epochs = [row["epoch"] for row in history]
     values = [row["val_elbo"] for row in history]
@@ -199,6 +205,8 @@ def plot_length_curve(history: Sequence[Mapping[str, float]], band: tuple[float,
                    label=f"within the margin ({MARGIN_SDS:g} seed s.d.) of the best")
     if diminishing_at is not None:
         ax.axvline(diminishing_at, color="#2ca02c", lw=1.5, label="later gains within the margin")
+    if rule_stop_at is not None:
+        ax.axvline(rule_stop_at, color="#d62728", ls="--", lw=1.5, label="the sweeps' stopping rule stops")
     for index, epoch in enumerate(snapshot_epochs):
         ax.axvline(epoch, color="#777777", ls=":", lw=1, label="snapshot epochs" if index == 0 else None)
     # The first epochs lie tens of nats above the rest: drawn, they would flatten the part the
