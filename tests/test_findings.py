@@ -519,4 +519,4 @@ def test_the_experiments_page_turns_around_when_the_results_do(tmp_path):
     assert "Its reconstruction term rises by" in forward and "Its reconstruction term falls by" in backward
     assert "keeps 32 units above the active-unit threshold against 2 without it" in forward
     # latent 8 is within the margin of two single runs of the best size
-    assert "The sweep's sizes above latent 8 do not improve" in forward and "no larger code improves on it" in backward
+    assert "No size of the sweep above latent 8 improves" in forward and "no larger code improves on it" in backward

@@ -637,11 +637,13 @@ def test_the_time_left_lays_the_queued_runs_on_the_workers_at_the_measured_pace(
     clock.now = 30.0            # a run's first epoch also holds its start: it sets no pace
     on_epoch(1, None, None)
     assert shown.pace() == pytest.approx(1.0)
-    clock.now = 45.0            # the second short epoch took 15 s: everything 1.5x slower
-    on_epoch(2, None, None)
-    assert shown.pace() == pytest.approx(1.5)
-    conv_left = 1.5 * 100.0 * epochs[conv.name] - 45.0
-    mlp_left = 1.5 * 10.0 * (epochs[mlps[0].name] - 2) + sum(1.5 * 10.0 * epochs[s.name] for s in mlps[1:])
+    clock.now = 45.0            # the second short epoch took 15 s against 10 predicted: 1.5x slower,
+    on_epoch(2, None, None)     # drawn towards 1 by the prior's epochs at the predicted time
+    prior = progress.ReportProgress.PRIOR_EPOCHS
+    mlp_pace = (15.0 + prior * 10.0) / (10.0 + prior * 10.0)
+    assert shown.pace() == pytest.approx(mlp_pace) and 1.0 < mlp_pace < 1.5
+    conv_left = mlp_pace * 100.0 * epochs[conv.name] - 45.0   # no ConvVAE epoch yet: every kind's pace
+    mlp_left = mlp_pace * 10.0 * (epochs[mlps[0].name] - 2) + sum(mlp_pace * 10.0 * epochs[s.name] for s in mlps[1:])
     assert shown.time_left_s() == pytest.approx(max(conv_left, mlp_left))
     # The ConvVAE's second epoch takes what was predicted: its kind keeps its own pace, the MLPs theirs.
     on_conv_epoch, _ = shown.for_run(0, conv)
@@ -649,10 +651,10 @@ def test_the_time_left_lays_the_queued_runs_on_the_workers_at_the_measured_pace(
     on_conv_epoch(1, None, None)
     clock.now = 220.0
     on_conv_epoch(2, None, None)
-    assert (shown.pace(conv.config.arch), shown.pace(mlps[0].config.arch)) == pytest.approx((1.0, 1.5))
+    assert (shown.pace(conv.config.arch), shown.pace(mlps[0].config.arch)) == pytest.approx((1.0, mlp_pace))
     conv_left = 100.0 * (epochs[conv.name] - 2)                  # at the ConvVAE's pace, not the mean one
-    mlp_left = max(1.5 * 10.0 * (epochs[mlps[0].name] - 2) - 175.0, 0.0) + sum(1.5 * 10.0 * epochs[s.name]
-                                                                              for s in mlps[1:])
+    mlp_left = max(mlp_pace * 10.0 * (epochs[mlps[0].name] - 2) - 175.0, 0.0) + sum(
+        mlp_pace * 10.0 * epochs[s.name] for s in mlps[1:])
     assert shown.time_left_s() == pytest.approx(max(conv_left, mlp_left))
 
 
