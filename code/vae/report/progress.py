@@ -6,11 +6,13 @@ Elsewhere (a log file, CI): one line per epoch, naming the run and the time left
 
 The time left comes from the plan's measured costs: before the first run, a few training steps
 of each model are timed on this machine, at the run's batch size, objective, precision and
-threads (`measure_epoch_seconds`). Each run's remaining epochs and its measurements after
-training are then laid out on the report's workers in the runner's order, as the runner will
-hand them out (`time_left_s`). As epochs end, their measured pace against the prediction, for
-each model kind apart and from each run's second epoch, corrects the rest. A count of FLOPs instead weighed a ConvVAE epoch against
-an MLP one wrongly, and an estimate from the work done so far could not see the MLP runs still
+threads (`measure_epoch_seconds`). A run under the stopping rule is expected to train what the
+last report's run trained (`expected_epochs`). Each run's remaining epochs and its measurements
+after training are then laid out on the report's workers in the runner's order, as the runner
+will hand them out (`time_left_s`). As epochs end, their measured pace against the prediction,
+for each model kind apart and from each run's second epoch, corrects the rest, and the epochs the
+rule let the ended runs train correct those expected of the runs to come. A count of FLOPs
+instead weighed a ConvVAE epoch against an MLP one wrongly, and an estimate from the work done so far could not see the MLP runs still
 queued behind the ConvVAEs: six minutes into a 22-minute report it said 10 minutes were left.
 """
 
