@@ -12,8 +12,9 @@ after training are then laid out on the report's workers in the runner's order, 
 will hand them out (`time_left_s`). As epochs end, their measured pace against the prediction,
 for each model kind apart and from each run's second epoch, corrects the rest, and the epochs the
 rule let the ended runs train correct those expected of the runs to come. A count of FLOPs
-instead weighed a ConvVAE epoch against an MLP one wrongly, and an estimate from the work done so far could not see the MLP runs still
-queued behind the ConvVAEs: six minutes into a 22-minute report it said 10 minutes were left.
+instead weighed a ConvVAE epoch against an MLP one wrongly, and an estimate from the work done so
+far could not see the MLP runs still queued behind the ConvVAEs: six minutes into a 22-minute
+report it said 10 minutes were left.
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ def measure_epoch_seconds(specs: Sequence[RunSpec], device: torch.device, thread
 def expected_epochs(specs: Sequence[RunSpec], previous: Mapping[str, Any] | None) -> dict[str, int]:
     """The epochs each run is expected to train. A run without the stopping rule trains its
     epochs. A run with it trains, at most its cap, what the previous report's run of the same name
-    trained under the same cap and rule (`previous`: its manifest); else what the rule needed for
-    the previous report's long run (its `stopping_rule` finding); else its cap."""
-    recorded: dict[str, int] = {}
+    trained under the same cap (`previous`: its manifest's runs); else what the rule needed for the
+    previous report's long run (its `stopping_rule` finding); else its cap."""
+    recorded: dict[str, tuple[int, int]] = {}     # name: (its cap, the epochs it trained)
     for run in (previous or {}).get("runs", []):
         metrics = run.get("metrics", {})
         if run.get("epochs") is not None and "epochs_trained" in metrics:
@@ -186,8 +187,8 @@ class ReportProgress:
 
     # How many epochs' worth the timed steps weigh against the epochs measured: an epoch's time
     # also depends on what else runs on the machine then, so the first few epochs alone would set
-    # the pace of the whole report (on the committed report, ConvVAE epochs of 80 s at its start
-    # and of 56 s later made the time left 25 % too long at minute five).
+    # the pace of the whole report (in one standard report here, ConvVAE epochs of 80 s at its
+    # start and of 56 s later made the time left 25 % too long at minute five).
     PRIOR_EPOCHS = 2
 
     def pace(self, arch: str | None = None) -> float:

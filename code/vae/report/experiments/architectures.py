@@ -54,6 +54,11 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
     return [as_trained(c, spread), at_matched_epoch(c, spread)]
 
 
+def ranking(call: dict, best: dict) -> str:
+    """The verdict on a ranking: no architecture best unless the runner-up is behind beyond the margin."""
+    return "within_spread" if call["verdict"] != "higher" else "conv_best" if best["arch"] == "conv" else "mlp_best"
+
+
 def at_matched_epoch(c: Comparison, spread: Spread) -> Finding:
     """The architectures' validation −ELBO at the last epoch all of them trained: each trains for
     its own epochs (the MLPs until the stopping rule, the ConvVAE the seed report's), so the test
@@ -70,9 +75,7 @@ def at_matched_epoch(c: Comparison, spread: Spread) -> Finding:
                   key=lambda r: r["val_elbo"])
     best, runner_up, last = rows[0], rows[1], rows[-1]
     call = spread.differ(runner_up["val_elbo"] - best["val_elbo"], "val_elbo")
-    verdict = ("within_spread" if call["verdict"] != "higher" else
-               "conv_best" if best["arch"] == "conv" else "mlp_best")
-    return Finding("architectures_matched", claim, FINDINGS["architectures_matched"], verdict, {
+    return Finding("architectures_matched", claim, FINDINGS["architectures_matched"], ranking(call, best), {
         "epoch": epoch, "best_model": best["model"], "best_val": best["val_elbo"],
         "runner_up_model": runner_up["model"], "runner_up_behind": runner_up["val_elbo"] - best["val_elbo"],
         "last_model": last["model"], "last_behind": last["val_elbo"] - best["val_elbo"],
@@ -89,15 +92,13 @@ def as_trained(c: Comparison, spread: Spread) -> Finding:
         return unmeasured("architectures", claim, FINDINGS["architectures"])
     best, runner_up, last = rows[0], rows[1], rows[-1]
     call = spread.differ(runner_up["test_elbo"] - best["test_elbo"], "test_elbo")
-    verdict = ("within_spread" if call["verdict"] != "higher" else
-               "conv_best" if best["arch"] == "conv" else "mlp_best")
     conv = next((r for r in rows if r["arch"] == "conv"), best)
     widest = max(rows, key=lambda r: r["params"])
     models = {label(o.spec.config): {"model": r["model"], "test_elbo": r["test_elbo"], "recon": r["test_recon"],
                                      "kl": r["test_kl"], "params": r["params"], "epochs_trained": r["epochs_trained"],
                                      "params_to_conv": r["params"] / conv["params"]}
               for o in present(c) for r in [summary_row(o)]}
-    return Finding("architectures", claim, FINDINGS["architectures"], verdict, {
+    return Finding("architectures", claim, FINDINGS["architectures"], ranking(call, best), {
         "best_model": best["model"], "best_elbo": best["test_elbo"], "best_epochs": best["epochs_trained"],
         "runner_up_model": runner_up["model"], "runner_up_behind": runner_up["test_elbo"] - best["test_elbo"],
         "runner_up_epochs": runner_up["epochs_trained"],
