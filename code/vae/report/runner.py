@@ -27,6 +27,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -189,8 +190,27 @@ def _child_of(parent: int, ignored: Sequence[int]) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:     # the parent died before the line above: nobody is left to report to
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:     # the report died before the line above: nobody is left to report to
         os._exit(1)
+
+
+# What every worker imports before its run: the training code with torch, and torch._dynamo, which
+# torch.optim imports when the first optimizer is made. About 5 s per process on a 2-core CPU, once
+# per report in the fork server instead of once per run (a report makes about 20).
+WORKER_PRELOAD = ["vae.report.run", "torch._dynamo"]
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server process that imported `WORKER_PRELOAD` once, where the platform
+    has one (Linux, macOS); started afresh (spawn) elsewhere. Neither copies the report's own process:
+    its threads, and a CUDA context, cannot be forked; the server never touches CUDA."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    return context
 
 
 def _worker_of(parent: int) -> None:
@@ -198,9 +218,22 @@ def _worker_of(parent: int) -> None:
     from tqdm import tqdm
 
     _child_of(parent, (signal.SIGINT,))
+    # A worker's own parent is the fork server (`_worker_context`), which outlives the report while
+    # any worker runs: the worker watches the report itself.
+    threading.Thread(target=_exit_when_gone, args=(parent,), daemon=True).start()
     # tqdm's default lock is a multiprocessing semaphore: a worker ended by SIGTERM could not release
     # it, and Python's resource tracker would print a warning about it after the report's one line.
     tqdm.set_lock(threading.RLock())
+
+
+def _exit_when_gone(pid: int, every_s: float = 1.0) -> None:
+    """End this process within `every_s` of process `pid`'s end."""
+    while True:
+        time.sleep(every_s)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
 
 
 def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[int, RunOutcome | str],
@@ -237,10 +270,10 @@ def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[in
 
 
 def _in_own_process(work: Callable[[RunJob], RunOutcome | str], job: RunJob) -> RunOutcome | str:
-    """`work(job)` in a new process that ends with it (spawn: a CUDA context cannot be forked)."""
+    """`work(job)` in a new process that ends with it (`_worker_context`)."""
     # A worker ignores Ctrl-C (the parent stops it; a worker's own KeyboardInterrupt would print a
     # traceback) but not SIGTERM: one stopped alone fails its run and the report keeps the old assets.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_of,
+    with ProcessPoolExecutor(1, mp_context=_worker_context(), initializer=_worker_of,
                              initargs=(os.getpid(),)) as process:
         return _result(process.submit(work, job))
 
