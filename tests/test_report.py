@@ -1,6 +1,7 @@
 """The report: figure functions, the plan, the number formatter, tables, the classifier, failure
 isolation, the report as one transaction, parallel runs, and the quick profile end to end."""
 
+import csv
 import dataclasses
 import hashlib
 import json
@@ -447,6 +448,45 @@ def test_two_worker_processes_write_the_same_manifest_as_one(tmp_path, data_dir)
     assert snapshot(tmp_path / "one" / "tables").keys() == snapshot(tmp_path / "two" / "tables").keys()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_that_continues_another_writes_what_it_would_alone_without_training_its_epochs_again(
+        tmp_path, data_dir, workers):
+    """The long run goes on from where the run under the stopping rule stopped (here after epoch 2),
+    in the same worker: the same history, metrics, figures and tables as when it trains alone."""
+    tiny = tiny_specs(data_dir, 2)[0]
+    ruled = dataclasses.replace(tiny, config=dataclasses.replace(tiny.config, epochs=4, stop_window=1,
+                                                                  stop_min_gain=1e6))   # stops after epoch 2
+    longer = dataclasses.replace(tiny, name=f"{tiny.name}-e4", roles=(), snapshot_epochs=(1, 4), bound_by_epoch=True,
+                                 config=dataclasses.replace(tiny.config, epochs=4), continues=ruled.name)
+    alone = build_report(TINY, data_dir, tmp_path / "alone", log=lambda message: None, workers=workers,
+                         specs=[ruled, dataclasses.replace(longer, continues=None)])
+    lines: list[str] = []
+    chained = build_report(TINY, data_dir, tmp_path / "chained", log=lines.append, workers=workers,
+                           specs=[ruled, longer])
+    trained = [re.match(r"\[\d+/\d+\] (\S+) epoch +(\d+)", line) for line in lines]
+    assert [(m[1], int(m[2])) for m in trained if m] == [(ruled.name, 1), (ruled.name, 2),
+                                                       (longer.name, 3), (longer.name, 4)]
+    assert chained["progress"]["continued_by"] == {ruled.name: longer.name}
+
+    def without_timings(manifest):
+        runs = json.loads(json.dumps(manifest["runs"]))
+        for run in runs:
+            for key in ("wall_time_s", "report_time_s", "device"):
+                run.pop(key)
+            for key in ("wall_time_s", "epoch_time_s", "epoch_time_median_s", "first_epoch_time_s", "device_name"):
+                run["metrics"].pop(key)
+        return runs, manifest["figures"]
+
+    assert without_timings(chained) == without_timings(alone)
+    assert alone["runs"][1]["metrics"]["epochs_trained"] == 4 and alone["runs"][0]["metrics"]["stopped_early"]
+    for name in ("history.csv", "test_bound.csv"):
+        def rows(folder):
+            return [{k: v for k, v in row.items() if k != "epoch_time_s"}
+                    for row in csv.DictReader((folder / "runs" / longer.name / name).open())]
+        assert rows(tmp_path / "chained") == rows(tmp_path / "alone")
+
+
 def test_report_rejects_an_unknown_profile_in_one_line(run_vae, tmp_path):
     result = run_vae("report", "--profile", "huge", "--out", tmp_path)
     assert result.returncode == 2
@@ -706,7 +746,6 @@ def test_the_time_left_holds_within_a_quarter_against_the_recorded_report(monkey
     each for its recorded epochs (history.csv) and measurements after training. With the measured
     costs off by 15 % either way, the time left it would have shown from the first minute is
     within a quarter of the time the runs really had left (while more than two minutes were)."""
-    import csv
     import statistics
 
     from vae.report import PROFILES, progress, run_specs
@@ -714,7 +753,9 @@ def test_the_time_left_holds_within_a_quarter_against_the_recorded_report(monkey
     manifest = json.loads((assets / "manifest.json").read_text())
     assert manifest["profile"] == "standard"
     profile = PROFILES["standard"]
-    specs = {spec.name: spec for spec in run_specs(profile)}
+    continued_by = manifest["progress"].get("continued_by", {})     # a run that went on in the same worker
+    specs = {spec.name: dataclasses.replace(spec, continues=spec.continues if spec.continues in continued_by else None)
+             for spec in run_specs(profile)}
     recorded = {run["name"]: run for run in manifest["runs"]}
     assert set(recorded) == set(specs)
     epoch_times = {name: [float(row["epoch_time_s"]) for row in csv.DictReader(
@@ -724,23 +765,32 @@ def test_the_time_left_holds_within_a_quarter_against_the_recorded_report(monkey
         epoch_s = {name: bias * statistics.median(times) for name, times in epoch_times.items()}
         extra_s = {name: progress.extra_seconds(specs[name], profile, epoch_s[name]) for name in specs}
         expected = manifest["progress"]["expected_epochs"]    # what the report expected of each run
-        order = sorted(specs, key=lambda n: expected[n] * epoch_s[n] + extra_s[n], reverse=True)
+        order = sorted((n for n in specs if specs[n].continues is None), reverse=True,
+                       key=lambda n: expected[n] * epoch_s[n] + extra_s[n] + (
+                           (expected[continued_by[n]] - expected[n]) * epoch_s[continued_by[n]]
+                           + extra_s[continued_by[n]] if n in continued_by else 0.0))
         events, free = [], [0.0] * workers            # the runner: each run to the first worker free
-        for name in order:
+        for first in order:
             lane = free.index(min(free))
             start = free[lane]
-            events.append((start, 0, "start", name))
-            ends = start
-            for epoch, seconds in enumerate(epoch_times[name], 1):
-                ends += seconds
-                events.append((ends, 1, epoch, name))
-            free[lane] = start + recorded[name]["report_time_s"]
-            events.append((free[lane], 2, "done", name))
+            inherited = 0
+            for name in (first, continued_by.get(first)):
+                if name is None:
+                    continue
+                events.append((start, 0, "start", name))
+                ends = start
+                for epoch, seconds in enumerate(epoch_times[name][inherited:], inherited + 1):
+                    ends += seconds
+                    events.append((ends, 1, epoch, name))
+                start += recorded[name]["report_time_s"]
+                events.append((start, 2, "done", name))
+                inherited = len(epoch_times[name])
+            free[lane] = start
         finished = max(free)
         clock = Clock()
         monkeypatch.setattr(progress.time, "perf_counter", clock)
         shown = progress.ReportProgress([specs[n] for n in specs], lambda line: None, live=False)
-        shown.plan(epoch_s, extra_s, workers, order, expected)
+        shown.plan(epoch_s, extra_s, workers, order, expected)      # a continued run is laid out with its first
         callbacks, probe, worst = {}, 60.0, 0.0
         for when, _, what, name in sorted(events):
             while probe < when and finished - probe >= 120:

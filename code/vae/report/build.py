@@ -20,7 +20,7 @@ from .experiments import output_names, run_specs, write_all
 from .plan import Profile, RunSpec
 from .progress import ReportProgress, duration, expected_epochs, extra_seconds, measure_epoch_seconds
 from .run import RunInputs, RunOutcome, explores
-from .runner import RunJob, make_runs, threads_per_worker, worker_count
+from .runner import RunJob, make_runs, threads_per_worker, with_continuations, worker_count
 
 
 class ReportError(RuntimeError):
@@ -94,9 +94,14 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
     failures: dict[str, str] = {}
 
     def on_done(job: RunJob, result: RunOutcome | str) -> None:
+        then = None if isinstance(result, str) else result.then
+        if not isinstance(result, str):
+            result = dataclasses.replace(result, then=None)
         progress.run_done(job.spec)
         (failures if isinstance(result, str) else outcomes)[job.spec.name] = result
         log(_run_line(job, len(specs), result))
+        if job.then is not None:
+            on_done(job.then, then if then is not None else f"not trained: it continues {job.spec.name}, which failed")
 
     device = select_device(profile.device)
     threads = threads_per_worker(workers, device)
@@ -106,12 +111,18 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
     epochs = expected_epochs(specs, previous)
     log(f"costs: {len(set(epoch_s.values()))} models timed in {time.perf_counter() - started:.0f} s")
     with transaction.scratch_folder() as scratch:   # checkpoints: never in the assets
-        jobs = [RunJob(index, spec, profile, staging / "runs" / spec.name,
-                       data.run_inputs(spec, judges, Path(scratch) / spec.name, staging), threads)
-                for index, spec in enumerate(specs)]
+        jobs = with_continuations([RunJob(index, spec, profile, staging / "runs" / spec.name,
+                                          data.run_inputs(spec, judges, Path(scratch) / spec.name, staging), threads)
+                                   for index, spec in enumerate(specs)])
+
+        def cost_s(job: RunJob) -> float:     # a run and the epochs that the run continuing it adds
+            name, then = job.spec.name, job.then
+            added = 0.0 if then is None else (max(epochs[then.spec.name] - epochs[name], 0) * epoch_s[then.spec.name]
+                                               + extra_s[then.spec.name])
+            return epochs[name] * epoch_s[name] + extra_s[name] + added
+
         if workers > 1:   # the longest first, so that no long run starts last while the other workers idle
-            jobs.sort(key=lambda job: epochs[job.spec.name] * epoch_s[job.spec.name] + extra_s[job.spec.name],
-                      reverse=True)
+            jobs.sort(key=cost_s, reverse=True)
         progress.plan(epoch_s, extra_s, workers, [job.spec.name for job in jobs], epochs)
         log(f"runs: about {duration(progress.time_left_s())} on {workers} worker{'s' * (workers > 1)}")
         make_runs(jobs, workers, on_done, progress)

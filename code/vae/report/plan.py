@@ -107,6 +107,10 @@ class RunSpec:
     bound_by_epoch: bool = False   # test -ELBO after each epoch (the likelihood experiment's plot)
     snapshot_epochs: tuple[int, ...] = ()   # reconstructions, latent means and test terms at these epochs
     failures: bool = False         # the test images it reconstructs worst (failures.png)
+    # The run whose training this one goes on with: the same model, data and seed, only trained
+    # longer. It starts from that run's last epoch, in the same worker, instead of training those
+    # epochs again; its snapshots of the earlier epochs are taken during that run's training.
+    continues: str | None = None
 
     @property
     def seed(self) -> int:
@@ -200,7 +204,7 @@ def merge(specs: Sequence[RunSpec]) -> list[RunSpec]:
             anomaly_against=seen.anomaly_against or spec.anomaly_against,
             bound_by_epoch=seen.bound_by_epoch or spec.bound_by_epoch,
             snapshot_epochs=tuple(sorted({*seen.snapshot_epochs, *spec.snapshot_epochs})),
-            failures=seen.failures or spec.failures)
+            failures=seen.failures or spec.failures, continues=seen.continues or spec.continues)
     return list(merged.values())
 
 

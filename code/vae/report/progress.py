@@ -145,6 +145,9 @@ class ReportProgress:
         self.epochs = {spec.name: spec.config.epochs for spec in specs}   # at most: a rule may stop a run sooner
         self.expected = dict(self.epochs)                                   # what the estimate counts on (`plan`)
         self.rule = {spec.name for spec in specs if spec.config.stop_window > 0}
+        # A run that continues another (`RunSpec.continues`) trains only the epochs after that one's.
+        names = set(self.epochs)
+        self.continued_by = {spec.continues: spec.name for spec in specs if spec.continues in names}
         self.trained: dict[str, int] = {}                                   # epochs of the runs that ended
         self.total_epochs, self.epochs_done = sum(self.epochs.values()), 0
         self.counted: dict[str, int] = {}
@@ -211,11 +214,15 @@ class ReportProgress:
         return sum(self.trained[name] for name in ended) / expected if expected else 1.0
 
     def epochs_left(self, name: str) -> float:
-        """The epochs a run still has to train: all of its own, or for a run under the stopping
-        rule what is expected of it (at least one more while it trains, at most its cap)."""
+        """The epochs a run still has to train: all of its own (less those of the run it continues),
+        or for a run under the stopping rule what is expected of it (at least one more while it
+        trains, at most its cap)."""
         done = self.counted.get(name, 0)
         if name not in self.rule:
-            return self.epochs[name] - done
+            first = next((f for f, then in self.continued_by.items() if then == name), None)
+            inherited = 0.0 if first is None else (
+                self.trained[first] if first in self.finished else self.counted.get(first, 0) + self.epochs_left(first))
+            return max(self.epochs[name] - inherited - done, 0.0)
         expected = min(self.epochs[name], self.expected[name] * self.rule_ratio())
         return max(expected - done, 1.0 if done < self.epochs[name] else 0.0)
 
@@ -228,12 +235,19 @@ class ReportProgress:
             return None
         now = time.perf_counter()
         running, queued = [], []
-        for name in self.order:
-            if name in self.finished:
+        handed_out = set(self.order)
+        for name in self.order:      # a run and the one that continues it, in one worker
+            if any(then == name and first in handed_out for first, then in self.continued_by.items()):
+                continue             # laid out with the run it continues
+            chain = [n for n in (name, self.continued_by.get(name)) if n is not None]
+            left = [n for n in chain if n not in self.finished]
+            if not left:
                 continue
-            work = (self.epochs_left(name) * self.epoch_s[name] + self.extra_s[name]) * self.pace(self.arch[name])
-            if name in self.started_at:
-                running.append(max(work - (now - self.last_event.get(name, self.started_at[name])), 0.0))
+            work = sum((self.epochs_left(n) * self.epoch_s[n] + self.extra_s[n]) * self.pace(self.arch[n])
+                       for n in left)
+            current = next((n for n in reversed(chain) if n in self.started_at), None)
+            if current is not None:
+                running.append(max(work - (now - self.last_event.get(current, self.started_at[current])), 0.0))
             else:
                 queued.append(work)
         lanes = sorted(running + [0.0] * max(0, self.lanes - len(running)))
@@ -250,7 +264,7 @@ class ReportProgress:
         """The cost model and the estimates it gave, for the manifest: a later test holds each
         estimate against the time the runs really took."""
         return {"workers": self.lanes, "order": self.order, "epoch_s": self.epoch_s, "extra_s": self.extra_s,
-                "expected_epochs": self.expected,
+                "expected_epochs": self.expected, "continued_by": self.continued_by,
                 "estimates": self.estimates,
                 "runs_s": None if self.runs_started_at is None or self.runs_ended_at is None
                 else self.runs_ended_at - self.runs_started_at}
@@ -313,7 +327,10 @@ class ReportProgress:
 
     def run_done(self, spec: RunSpec) -> None:
         """A run ended: count the epochs not heard of (a run in a worker process, or a failed one,
-        or one the stopping rule ended early)."""
+        or one the stopping rule ended early). Once only: a run another continues is also said to
+        end when the one that continues it does."""
+        if spec.name in self.finished:
+            return
         self.runs_done += 1
         self.finished.add(spec.name)
         self.trained[spec.name] = self.counted.get(spec.name, 0)

@@ -121,6 +121,7 @@ class RunOutcome:
     anomaly_scores: tuple[torch.Tensor, torch.Tensor] | None = None   # (in distribution, outliers)
     snapshots: dict[int, dict[str, Any]] = field(default_factory=dict)   # spec.snapshot_epochs
     run_dir: Path | None = None        # the run's own folder, where its files are
+    then: "RunOutcome | str | None" = None   # the outcome of the run that continued this one's training
 
 
 @dataclass
@@ -135,17 +136,19 @@ class RunInputs:
 
 def produce_run(spec: RunSpec, profile: Profile, run_dir: Path, inputs: RunInputs,
                 on_epoch: EpochCallback | None = None, log: Callable[[str], None] = lambda message: None,
-                ) -> RunOutcome:
+                snapshots: EpochSnapshots | None = None, resume: bool = False) -> RunOutcome:
     """Train one run straight into `run_dir`; the trainer writes config.json, history.csv and
     metrics.json there (with this report's measurements added to metrics.json), the report its
-    figures and tables beside them."""
+    figures and tables beside them. A run that continues another (`RunSpec.continues`) is given
+    the snapshots taken during that run's training and resumes from its last.pt, put into
+    `inputs.checkpoint_dir`."""
     started = time.perf_counter()
-    snapshots = EpochSnapshots(run_dir, spec, profile.samples, profile.seed)
+    snapshots = snapshots or EpochSnapshots(run_dir, spec, profile.samples, profile.seed)
     # The latent explorer of a saved z = 2 model: every epoch's frame comes from this training.
     frames = explorer.EpochFrames(samples=profile.samples, seed=profile.seed) if inputs.explorer_dir else None
     measured = RunMeasurements(spec, profile, run_dir, inputs, snapshots, frames)
-    result = train(spec.config, run_dir, on_epoch=explorer.chain(snapshots, frames, on_epoch), log=log,
-                   progress=False, splits=inputs.splits, checkpoint_dir=inputs.checkpoint_dir, measure=measured)
+    result = train(spec.config, run_dir, resume=resume, on_epoch=explorer.chain(snapshots, frames, on_epoch),
+                   log=log, progress=False, splits=inputs.splits, checkpoint_dir=inputs.checkpoint_dir, measure=measured)
     # The run's own files; its explorer/ folder is listed apart (manifest.json's `explorer`).
     files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     return RunOutcome(spec=spec, metrics=result.metrics, history=result.history, files=files,

@@ -9,8 +9,8 @@ the conv model's differ between one and two threads in the last digits (a report
 a time, `--workers 1`, trains on all the process's threads). On CUDA, `report --workers N` lets up to N processes train at once, as many as the
 GPU's free memory holds, each with its share of the CPU threads; the default there is one run at
 a time until a GPU run measures the gain. Every worker process makes one run only (a finished
-run's memory goes back with its process), and reports each epoch to the parent, which shows the
-report's progress. Results are collected in the plan's order whatever order they finish in, so
+run's memory goes back with its process), or a run and the one that continues its training
+(`RunSpec.continues`), and reports each epoch to the parent, which shows the report's progress. Results are collected in the plan's order whatever order they finish in, so
 the manifest is the same as a sequential report's.
 """
 
@@ -41,7 +41,8 @@ from ..data import DataError
 from ..plumbing.errors import ConfigError, TrainingError
 from .plan import Profile, RunSpec
 from .progress import ReportProgress
-from .run import RunInputs, RunOutcome, produce_run
+from ..explorer import chain
+from .run import EpochSnapshots, RunInputs, RunOutcome, produce_run
 
 RUN_FAILURES = (TrainingError, ConfigError, DataError, ArtifactError, RuntimeError, ValueError)
 
@@ -55,33 +56,77 @@ class RunJob:
     run_dir: Path
     inputs: RunInputs
     threads: int | None = None       # CPU threads of the run; None: the process's own
-    events: Any = None               # a worker process's queue to the parent: ("start" | "log" | "epoch", index, value)
+    events: Any = None               # a worker process's queue to the parent: ("start" | "log" | "epoch" | "ended", index, value)
+    then: "RunJob | None" = None     # the run that continues this one's training (`RunSpec.continues`), in the same process
+
+
+def with_continuations(jobs: Sequence[RunJob]) -> list[RunJob]:
+    """The jobs to hand out: a run that continues another planned run becomes that run's `then`."""
+    by_name = {job.spec.name: job for job in jobs}
+    firsts = {job.spec.continues: job for job in jobs if job.spec.continues in by_name}
+    return [dataclasses.replace(job, then=firsts[job.spec.name]) if job.spec.name in firsts else job
+            for job in jobs if job.spec.continues not in by_name]
 
 
 def run_one(job: RunJob, progress: ReportProgress | None = None) -> RunOutcome | str:
     """The run's outcome, or one line saying why it failed (its folder removed); its checkpoints
     are removed either way. Each epoch goes to `progress` (in this process) or to `job.events`
-    (from a worker process to the parent)."""
+    (from a worker process to the parent). With `job.then`, the run that continues it trains on from
+    its last epoch, snapshots of the earlier epochs taken on the way: its outcome is the `then` of
+    this one's (or why it failed; not trained if this one failed)."""
     threads_before = torch.get_num_threads()
     if job.threads is not None:
         torch.set_num_threads(job.threads)
-    job.run_dir.mkdir(parents=True)
+    try:
+        if job.then is None:
+            return _produce(job, progress)
+        then = job.then
+        then.run_dir.mkdir(parents=True)
+        earlier = EpochSnapshots(then.run_dir, then.spec, then.profile.samples, then.profile.seed)
+        outcome = _produce(job, progress, also=earlier, keep_checkpoints=True)
+        if isinstance(outcome, str):
+            shutil.rmtree(then.run_dir, ignore_errors=True)
+            shutil.rmtree(job.inputs.checkpoint_dir, ignore_errors=True)
+            return outcome
+        _tell(job, progress, "ended")
+        shutil.rmtree(then.inputs.checkpoint_dir, ignore_errors=True)
+        shutil.move(job.inputs.checkpoint_dir, then.inputs.checkpoint_dir)    # its last.pt, to resume from
+        return dataclasses.replace(outcome, then=_produce(then, progress, snapshots=earlier, resume=True))
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _tell(job: RunJob, progress: ReportProgress | None, kind: str) -> None:
+    """That the run started or ended, to `progress` or the parent."""
+    if progress is not None:
+        (progress.run_started if kind == "start" else progress.run_done)(job.spec)
+    elif job.events is not None:
+        job.events.put((kind, job.index, None))
+
+
+def _produce(job: RunJob, progress: ReportProgress | None, also: EpochSnapshots | None = None,
+             snapshots: EpochSnapshots | None = None, resume: bool = False,
+             keep_checkpoints: bool = False) -> RunOutcome | str:
+    """`produce_run` of the job, with its callbacks (and `also`'s, another run's snapshots of this
+    training); its checkpoints are removed unless kept for the run that continues it."""
+    job.run_dir.mkdir(parents=True, exist_ok=True)
     if progress is not None:
         on_epoch, log = progress.for_run(job.index, job.spec)
     elif job.events is not None:
-        job.events.put(("start", job.index, None))
+        _tell(job, progress, "start")
         on_epoch = lambda epoch, model, splits: job.events.put(("epoch", job.index, epoch))  # noqa: E731
         log = lambda message: job.events.put(("log", job.index, message))                   # noqa: E731
     else:
         on_epoch, log = None, lambda message: None
     try:
-        return produce_run(job.spec, job.profile, job.run_dir, job.inputs, on_epoch, log)
+        return produce_run(job.spec, job.profile, job.run_dir, job.inputs, chain(also, on_epoch), log,
+                           snapshots=snapshots, resume=resume)
     except RUN_FAILURES as err:
         shutil.rmtree(job.run_dir, ignore_errors=True)
         return f"{type(err).__name__}: {err}"
     finally:
-        shutil.rmtree(job.inputs.checkpoint_dir, ignore_errors=True)
-        torch.set_num_threads(threads_before)
+        if not keep_checkpoints:
+            shutil.rmtree(job.inputs.checkpoint_dir, ignore_errors=True)
 
 
 # GPU memory one report run may need at most: the largest run's splits resident on the device
@@ -141,7 +186,7 @@ def _runs_in_processes(jobs: Sequence[RunJob], workers: int, on_done: Callable[[
     manager.start(_child_of, (os.getpid(), (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)))
     with manager:   # its queue can be handed to spawned processes
         events = manager.Queue()
-        jobs = [dataclasses.replace(job, events=events) if work is None else job for job in jobs]
+        jobs = [_with_events(job, events) if work is None else job for job in jobs]
         results: dict[int, RunOutcome | str] = {}
         failed: list[BaseException] = []     # what a callback raised in the reader (a signal's KeyboardInterrupt)
         reader = threading.Thread(target=_read_events, args=(events, jobs, results, on_done, progress, failed),
@@ -169,6 +214,11 @@ def _runs_in_processes(jobs: Sequence[RunJob], workers: int, on_done: Callable[[
                     child.kill()
                 raise
     return [results[index] for index in range(len(jobs))]
+
+
+def _with_events(job: RunJob, events: Any) -> RunJob:
+    then = None if job.then is None else _with_events(job.then, events)
+    return dataclasses.replace(job, events=events, then=then)
 
 
 def _stop_reading(events: "queue.Queue", reader: threading.Thread, timeout: float | None = None) -> None:
@@ -242,7 +292,7 @@ def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[in
     """The parent's side of the workers' queue: epochs and log lines to `progress`, ends to `on_done`.
     What a callback raises stops the reading and goes to `failed`, for the main thread to raise."""
     callbacks: dict[int, tuple[Callable, Callable[[str], None]]] = {}
-    by_index = {job.index: job for job in jobs}      # a worker names its run by its place in the plan
+    by_index = {each.index: each for job in jobs for each in (job, job.then) if each is not None}   # by place in the plan
     while True:
         try:
             kind, index, value = events.get()
@@ -253,9 +303,9 @@ def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[in
         try:
             if kind == "done":
                 on_done(jobs[index], results[index])
-            elif kind == "start":
+            elif kind in ("start", "ended"):       # "ended": a run another continues, before its end
                 if progress is not None:
-                    progress.run_started(by_index[index].spec)
+                    _tell(by_index[index], progress, kind)
             elif progress is not None:
                 if index not in callbacks:
                     callbacks[index] = progress.for_run(index, by_index[index].spec)

@@ -43,7 +43,11 @@ OUTPUTS = outputs(tables=("training_length",),
 def plan(profile: Profile, base: TrainConfig) -> list[RunSpec]:
     longest = max(profile.length_epochs)
     long_centre = dataclasses.replace(centre(profile, base), epochs=longest, stop_window=0)
-    return [spec(long_centre, base, Role("training_length", longest), snapshot_epochs=profile.length_epochs),
+    # Its first epochs are the centre's (seed, data and steps are the same; only the rule differs):
+    # it goes on from where the centre stopped, unless the centre may train past it.
+    continues = spec(centre(profile, base), base).name if profile.sweep_epoch_cap <= longest else None
+    return [spec(long_centre, base, Role("training_length", longest), snapshot_epochs=profile.length_epochs,
+                 continues=continues),
             *[spec(dataclasses.replace(reference.config(base, "mnist"), epochs=e), base, Role("conv_length", e))
               for e in profile.long_epochs]]
 
