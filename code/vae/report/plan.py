@@ -40,7 +40,7 @@ class Profile:
     betas: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     latent_dims: tuple[int, ...] = (2, 8, 16, 32)
     free_bits: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)   # nats per latent unit (Kingma et al. 2016)
-    free_bits_latent_dim: int = 32             # where units collapse at β = 1 (the latent-size sweep's largest)
+    free_bits_latent_dim: int = 32             # the free-bits sweep's latent size (one of latent_dims: λ = 0 is its run)
     sweep_latent_dim: int = 16                 # latent dimension of the β sweep
     binarized_latent_dim: int = 50
     likelihood_epochs: tuple[int, int] = (5, 5)   # Burda's MLP trained as (VAE, IWAE)

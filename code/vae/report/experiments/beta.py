@@ -20,6 +20,7 @@ from .yardstick import centre, seeds
 ROLES = ("beta",)
 LARGEST = {"kl": "test_kl", "recon": "test_recon", "elbo": "test_elbo", "units": "active_units"}
 FINDINGS = {"beta_best": ("one_clear", "other_clear", "within_spread", "unmeasured"),
+            "beta_runner_up_length": ("still_improving", "settled", "unmeasured"),
             "beta_trade": ("trades", "mixed", "unmeasured"),
             **{f"beta_largest_{term}": (*DIFFERENCE_VERDICTS, "unmeasured") for term in LARGEST}}
 
@@ -63,6 +64,7 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                          "margin": call["margin"], "clearance": call["clearance"]},
                      spread.record("test_elbo"), call, evidence,
                      compares=f"β = {second['value']:g} against the best β, β = {best['value']:g}: {TERM_NAMES['test_elbo']}")]
+    found.append(runner_up_length(c, best, second))
     steps = [{"from": low["value"], "to": high["value"], "kl_saved": low["test_kl"] - high["test_kl"],
               "recon_lost": high["test_recon"] - low["test_recon"]} for low, high in zip(rows, rows[1:])]
     trades = all(s["kl_saved"] > 0 and s["recon_lost"] > 0 for s in steps)
@@ -82,6 +84,27 @@ def judge(c: Comparison, spread: Spread) -> list[Finding]:
                              spread.record(key), call, evidence,
                              compares=f"β = {top['value']:g} against β = 1: {TERM_NAMES[key]}"))
     return found
+
+
+def runner_up_length(c: Comparison, best: Mapping[str, Any], second: Mapping[str, Any]) -> Finding:
+    """Whether the runner-up β's runs ended training at their best epoch (still improving when the
+    stopping rule or the cap ended them): then part of its gap to the best β may be training length,
+    not β. The best β's runs are counted the same way, for the sentence to set beside it."""
+    def ended_at_best(value: Any) -> tuple[int, int, int]:
+        outcomes = c.by_value("beta")[value]
+        trained = [o.metrics.get("epochs_trained", o.spec.config.epochs) for o in outcomes]
+        at_best = sum(o.metrics["best_epoch"] >= epochs for o, epochs in zip(outcomes, trained))
+        return at_best, len(outcomes), max(trained)
+    at_best, runs, last_epoch = ended_at_best(second["value"])
+    best_at_best, best_runs, _ = ended_at_best(best["value"])
+    return Finding("beta_runner_up_length",
+                   "whether the runner-up β's runs were still improving (best epoch their last) when training ended",
+                   FINDINGS["beta_runner_up_length"], "still_improving" if at_best else "settled", {
+                       "runner_up_beta": second["value"], "best_beta": best["value"],
+                       "margin_to_runner_up": second["test_elbo"] - best["test_elbo"],
+                       "runs": runs, "runs_at_best_epoch": at_best, "last_epoch": last_epoch,
+                       "best_runs": best_runs, "best_runs_at_best_epoch": best_at_best},
+                   evidence=[*second["runs"], *best["runs"]])
 
 
 def _shared_labels(points: Sequence[Mapping[str, float]], tolerance: float = 0.01) -> dict[tuple[float, float], list[str]]:

@@ -1,7 +1,8 @@
 """Free bits (Kingma et al. 2016): each latent unit's KL counts at least λ nats in the loss, so a
 unit below the floor is not pushed all the way to the prior. Seed report 002 names it as the
-remedy to try for collapsed units. The sweep: the floor λ at the setting where units collapse at
-β = 1 (the sweep MLP at the latent-size sweep's largest size), λ = 0 being that sweep's own run."""
+remedy to try for collapsed units. The sweep: the floor λ on the sweep MLP at β = 1 and the
+profile's `free_bits_latent_dim` (a size of the latent-size sweep), λ = 0 being that sweep's own
+run; how many of its units are active without a floor is a finding (`free_bits_units`)."""
 
 from __future__ import annotations
 
