@@ -252,9 +252,9 @@ def test_a_file_added_to_a_previous_reports_run_while_the_report_trains_is_never
     assert code == 0, err
     real = runner.produce_run
 
-    def produce_then_user_writes(spec, *args):
+    def produce_then_user_writes(spec, *args, **kwargs):
         (out / "runs" / spec.name / "notes.txt").write_text("written meanwhile")
-        return real(spec, *args)
+        return real(spec, *args, **kwargs)
 
     monkeypatch.setattr(runner, "produce_run", produce_then_user_writes)
     code, _, err = tiny_report(out, capsys=capsys)

@@ -101,7 +101,8 @@ def _build(profile: Profile, data_dir: Path, staging: Path, specs: Sequence[RunS
         (failures if isinstance(result, str) else outcomes)[job.spec.name] = result
         log(_run_line(job, len(specs), result))
         if job.then is not None:
-            on_done(job.then, then if then is not None else f"not trained: it continues {job.spec.name}, which failed")
+            failed = f"not trained: it continues {job.spec.name}, which failed"
+            on_done(job.then, then if then is not None else failed)
 
     device = select_device(profile.device)
     threads = threads_per_worker(workers, device)

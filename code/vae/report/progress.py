@@ -220,8 +220,12 @@ class ReportProgress:
         done = self.counted.get(name, 0)
         if name not in self.rule:
             first = next((f for f, then in self.continued_by.items() if then == name), None)
-            inherited = 0.0 if first is None else (
-                self.trained[first] if first in self.finished else self.counted.get(first, 0) + self.epochs_left(first))
+            if first is None:
+                inherited = 0.0
+            elif first in self.finished:
+                inherited = self.trained[first]
+            else:
+                inherited = self.counted.get(first, 0) + self.epochs_left(first)
             return max(self.epochs[name] - inherited - done, 0.0)
         expected = min(self.epochs[name], self.expected[name] * self.rule_ratio())
         return max(expected - done, 1.0 if done < self.epochs[name] else 0.0)

@@ -6,12 +6,13 @@ one thread: on a 2-core AMD EPYC, two one-thread training loops side by side did
 and 1.2-1.3x (conv, bf16) the images per second of one two-thread loop, two rounds each, timed
 one after the other on a quiet machine. The MLPs' numbers do not depend on the number of threads;
 the conv model's differ between one and two threads in the last digits (a report made one run at
-a time, `--workers 1`, trains on all the process's threads). On CUDA, `report --workers N` lets up to N processes train at once, as many as the
-GPU's free memory holds, each with its share of the CPU threads; the default there is one run at
-a time until a GPU run measures the gain. Every worker process makes one run only (a finished
-run's memory goes back with its process), or a run and the one that continues its training
-(`RunSpec.continues`), and reports each epoch to the parent, which shows the report's progress. Results are collected in the plan's order whatever order they finish in, so
-the manifest is the same as a sequential report's.
+a time, `--workers 1`, trains on all the process's threads). On CUDA, `report --workers N` lets
+up to N processes train at once, as many as the GPU's free memory holds, each with its share of
+the CPU threads; the default there is one run at a time until a GPU run measures the gain. Every
+worker process makes one run only (a finished run's memory goes back with its process), or a run
+and the one that continues its training (`RunSpec.continues`), and reports each epoch to the
+parent, which shows the report's progress. Results are collected in the plan's order whatever
+order they finish in, so the manifest is the same as a sequential report's.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ class RunJob:
     run_dir: Path
     inputs: RunInputs
     threads: int | None = None       # CPU threads of the run; None: the process's own
-    events: Any = None               # a worker process's queue to the parent: ("start" | "log" | "epoch" | "ended", index, value)
-    then: "RunJob | None" = None     # the run that continues this one's training (`RunSpec.continues`), in the same process
+    events: Any = None               # a worker's queue to the parent: ("start" | "log" | "epoch" | "ended", index, value)
+    then: "RunJob | None" = None     # the run that continues this one's training (`RunSpec.continues`)
 
 
 def with_continuations(jobs: Sequence[RunJob]) -> list[RunJob]:
@@ -292,7 +293,7 @@ def _read_events(events: "queue.Queue", jobs: Sequence[RunJob], results: dict[in
     """The parent's side of the workers' queue: epochs and log lines to `progress`, ends to `on_done`.
     What a callback raises stops the reading and goes to `failed`, for the main thread to raise."""
     callbacks: dict[int, tuple[Callable, Callable[[str], None]]] = {}
-    by_index = {each.index: each for job in jobs for each in (job, job.then) if each is not None}   # by place in the plan
+    by_index = {each.index: each for job in jobs for each in (job, getattr(job, "then", None)) if each is not None}
     while True:
         try:
             kind, index, value = events.get()
