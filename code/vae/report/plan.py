@@ -68,12 +68,12 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(name="quick", epochs=2, train_limit=1000, val_split=0.02, sweep_epoch_cap=6, stop_window=2,
                      seeds=3, length_epochs=(2, 4, 8), likelihood_epochs=(2, 1), iwae_k=50, iwae_conv_images=20,
                      iwae_mlp_images=200, tsne_points=300, anomaly_images=500, classifier_epochs=1,
-                     workers=1),   # runs of seconds: a worker process's start (importing torch) would cost more
+                     workers=1),   # runs of seconds, one at a time
     # What `make report` runs: the full datasets; the sweeps until the stopping rule (the cap, the
     # long run's 100 epochs, only bounds them); three seeds at their centre (seeds 45 and 46, trained
     # once apart, moved the s.d. of the test -ELBO only from 0.203 to 0.197 nats); the reference
-    # ConvVAEs 10 epochs, as the seed report trained them; the likelihood runs short. About 35
-    # minutes on a 2-core CPU (the manifest says).
+    # ConvVAEs 10 epochs, as the seed report trained them; the likelihood runs short. About half an
+    # hour on a 2-core CPU (the manifest says how long).
     "standard": Profile(name="standard", sweep_epoch_cap=100, seeds=3),
     # GPU recommended: long runs, wider sweeps, more importance samples, whole test sets.
     "full": Profile(name="full", long_epochs=(50, 100), sweep_epoch_cap=200, betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
