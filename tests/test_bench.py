@@ -18,7 +18,7 @@ def test_bench_writes_json_and_markdown(tmp_path, data_dir):
 
     result = json.loads((tmp_path / "bench.json").read_text())
     for key in ("conv_speedup", "mlp_speedup", "conv_eval_speedup", "mlp_eval_speedup", "roofline", "precision",
-                "bf16", "device", "hardware", "levers", "training", "evaluation", "report_quick", "targets"):
+                "bf16", "device", "hardware", "levers", "training", "evaluation", "report_quick", "targets", "step_parts"):
         assert key in result, key
     assert result["device"] == "cpu"
     assert result["report_quick"]["wall_s"] is None and result["report_quick"]["reason"]
@@ -41,15 +41,20 @@ def test_bench_writes_json_and_markdown(tmp_path, data_dir):
         assert limit["fraction_of_limit"] == limit["step_flop_per_s"] / limit["limit_flop_per_s"]
         assert limit["fraction_of_own_products"] == limit["step_flop_per_s"] / own["flop_per_s"]
         assert result["bf16"][name]["chosen"] == (result["precision"][name] == "bf16")
+        parts = result["step_parts"][name]       # where the step's time goes, in the policy's precision
+        assert parts["precision"] == limit["precision"]
+        assert all(parts[k] > 0 for k in ("step_s", "forward_s", "optimizer_s", "products_s"))
+        assert parts["products_s"] == own["s"]
     assert [t["at_least"] for t in result["targets"]][:2] == [1.3, 3.0]
     assert all(t["met"] == (t["measured"] >= t["at_least"]) for t in result["targets"])
     page = result["page"]   # what the Performance page's sentences quote
     assert page["conv_fraction_of_limit"] == result["roofline"]["conv"]["fraction_of_limit"]
     assert page["mlp_training_speedup"] == result["mlp_speedup"]
     tables = {name: (tmp_path / f"{name}.md").read_text()
-              for name in ("bench", "bench_levers", "bench_targets", "bench_roofline")}
+              for name in ("bench", "bench_levers", "bench_targets", "bench_roofline", "bench_step_parts")}
     assert "DataLoader baseline" in tables["bench"] and "| Lever |" in tables["bench_levers"]
     assert "| Target |" in tables["bench_targets"] and "limit GFLOP/s" in tables["bench_roofline"]
+    assert "optimizer ms" in tables["bench_step_parts"] and "MLP 784-400" in tables["bench_step_parts"]
     assert "×" in tables["bench"] and "-" not in tables["bench_targets"].replace("---", "")
     for name, markdown in tables.items():
         assert not [line for line in markdown.splitlines() if line and not line.startswith("|")], \

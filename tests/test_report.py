@@ -280,7 +280,8 @@ def test_the_test_bound_is_measured_at_most_41_times_from_the_first_epoch_to_the
 @pytest.mark.parametrize("value,quantity,text", [
     (148.2099, "nats", "148.21"), (-0.5, "nats", "\u22120.50"), (1234.5, "nats", "1,234.50"),
     (0.79075, "auc", "0.791"), (0.31112515, "per_pixel", "0.3111"), (44.8, "seconds", "44.8"),
-    (1.04, "seconds", "1.0"), (315365, "count", "315,365"), (0.5, "setting", "0.5"), (2.0, "setting", "2"),
+    (1.04, "seconds", "1.0"), (0.0069384, "milliseconds", "6.94"), (2233.0, "minutes", "37.2"),
+    (315365, "count", "315,365"), (0.5, "setting", "0.5"), (2.0, "setting", "2"),
     (None, "nats", "–"), ("-ELBO", "text", "\u2212ELBO"), ("MLP 784-400", "text", "MLP 784-400"),
 ])
 def test_one_formatter_fixes_the_decimals_of_each_quantity_and_writes_a_true_minus(value, quantity, text):

@@ -4,9 +4,11 @@ On the CPU (`--device cpu`, the default) it compares the seed report's pipeline 
 `MNIST` with a per-item `ToTensor` behind a `DataLoader`) with the project's (tensors resident
 on the device, `training.train_step` under the speed policy, `evaluation.evaluate`), measures
 the levers of the speed policy (bf16 autocast among them), each step's limit at its own shapes
-(`roofline`), the quick report's wall time and, given `--examples-dir`, pytorch/examples' `vae/main.py`
+(`roofline`), where each step's time goes (`step_parts`: forward, backward, optimizer, products),
+the quick report's wall time and, given `--examples-dir`, pytorch/examples' `vae/main.py`
 against `vae train` (`examples`); it writes bench.json and its tables (bench.md,
-bench_levers.md, bench_targets.md, bench_roofline.md). On CUDA (`--device cuda`) it compares the eager step with the
+bench_levers.md, bench_targets.md, bench_roofline.md,
+bench_step_parts.md). On CUDA (`--device cuda`) it compares the eager step with the
 captured step and bf16, with the GPU's matmul FLOP/s, and writes bench-cuda.json and .md.
 
 Layout: `pipelines` (what is timed), `timing` (how), `roofline` (the step's limit), `examples`, `cpu` and `cuda` (what each run measures),

@@ -11,7 +11,8 @@ import torch
 
 from ..data import load_splits
 from ..plumbing.device import BF16_MAX_ELBO_COST_NATS, SpeedPolicy, cpu_bf16_native, device_name, environment, preferred_eval_batch
-from .pipelines import BATCH, EPOCH_IMAGES, MODELS, project_eval, project_train_step, seed_eval, seed_train_step
+from .pipelines import (BATCH, EPOCH_IMAGES, MODELS, project_eval, project_step_parts, project_train_step,
+                        seed_eval, seed_train_step)
 from .roofline import measure_limit, measure_peak
 from .examples import compare_with_examples
 from .timing import interleave, ratio, step_flops, summary, sync, time_report, with_threads
@@ -67,6 +68,7 @@ def run_bench(cfg: BenchConfig, device: torch.device | None = None,
     result["peak"] = {"sizes": list(cfg.peak_sizes), **measure_peak(cfg.peak_sizes, repeats=cfg.limit_repeats)}
     result["roofline"] = {name: roofline(cfg, name, spec, splits.train_x, device, training[name], result["peak"])
                           for name, spec in MODELS.items()}
+    result["step_parts"] = measure_step_parts(cfg, splits.train_x, device, result["roofline"], log)
     evaluation = result["evaluation"] = measure_evaluation(cfg, splits.test_x, device, log)
     result["levers"] = measure_levers(cfg, splits, device, log)
 
@@ -124,6 +126,27 @@ def roofline(cfg: BenchConfig, name: str, spec: dict, train_x: torch.Tensor, dev
     return {**limit, "precision": policy.precision, "step_flop_per_s": step, "limit_flop_per_s": bound,
             "fraction_of_limit": step / bound,
             "fraction_of_own_products": step / own["flop_per_s"] if own["flop_per_s"] else None}
+
+
+def measure_step_parts(cfg: BenchConfig, train_x: torch.Tensor, device: torch.device,
+                       roofline: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+    """Where each model's eager step spends its time, in the precision the policy picks: the step,
+    its forward and loss, its backward (forward, loss and backward less forward and loss), the
+    optimizer's step alone, and the part of forward and backward that is not its matrix products
+    and convolutions (less their time alone at the step's shapes, `roofline`). Seconds per step,
+    each from its fastest round."""
+    parts: dict[str, Any] = {}
+    for name, spec in MODELS.items():
+        log(f"bench: the parts of the {name} step")
+        policy = SpeedPolicy.for_model(name, device, cuda_graph=False)
+        variants = project_step_parts(**spec, train_x=train_x, device=device, policy=policy, seed=cfg.seed)
+        best = {part: min(times) for part, times in
+                interleave(variants, cfg.lever_rounds, cfg.lever_steps, cfg.lever_warmup, device).items()}
+        forward_backward, products = best["forward, loss and backward"], roofline[name][policy.precision]["s"]
+        parts[name] = {"precision": policy.precision, "step_s": best["step"], "forward_s": best["forward and loss"],
+                       "backward_s": forward_backward - best["forward and loss"], "optimizer_s": best["optimizer step"],
+                       "products_s": products, "beyond_products_s": forward_backward - products}
+    return parts
 
 
 def measure_evaluation(cfg: BenchConfig, test_x: torch.Tensor, device: torch.device,

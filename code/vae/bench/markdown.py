@@ -31,6 +31,10 @@ def page_numbers(r: dict[str, Any]) -> dict[str, Any]:
             numbers[f"{name}_limit_gflop_per_s"] = limit["limit_flop_per_s"] / 1e9
             numbers[f"{name}_fraction_of_limit"] = limit["fraction_of_limit"]
             numbers[f"{name}_fraction_of_own_products"] = limit["fraction_of_own_products"]
+        parts = r.get("step_parts", {}).get(name)
+        if parts:
+            for part in ("products", "beyond_products", "optimizer"):
+                numbers[f"{name}_{part}_share_of_step"] = parts[f"{part}_s"] / parts["step_s"]
         bf16 = r.get("bf16", {}).get(name)
         if bf16:
             numbers[f"{name}_bf16_over_fp32"] = bf16["bf16_over_fp32"]
@@ -83,9 +87,17 @@ ROOFLINE_COLUMNS = [Column("model", "Model"), Column("precision", "step precisio
                     Column("fraction", "step / limit", "percent"), Column("own", "own products alone GFLOP/s", "rate"),
                     Column("own_fraction", "step / own products", "percent")]
 
+STEP_PART_COLUMNS = [Column("model", "Model"), Column("precision", "step precision"),
+                     Column("step_s", "step ms", "milliseconds"), Column("forward_s", "forward and loss ms", "milliseconds"),
+                     Column("backward_s", "backward ms", "milliseconds"),
+                     Column("optimizer_s", "optimizer ms", "milliseconds"),
+                     Column("products_s", "products alone ms", "milliseconds"),
+                     Column("beyond_products_s", "forward and backward beyond the products ms", "milliseconds")]
+
 
 def to_markdown(r: dict[str, Any], language: str = SOURCE_LANGUAGE) -> dict[str, str]:
-    """Four tables, by file name: the pipelines side by side, the levers, the targets, the limits."""
+    """Five tables, by file name: the pipelines side by side, the step's parts, the levers, the targets,
+    the limits."""
     pipelines = []
     for name in MODELS:
         t, e = r["training"][name], r["evaluation"][name]
@@ -100,7 +112,9 @@ def to_markdown(r: dict[str, Any], language: str = SOURCE_LANGUAGE) -> dict[str,
                "limit": lim["limit_flop_per_s"] / 1e9, "fraction": lim["fraction_of_limit"],
                "own": lim[lim["precision"]]["flop_per_s"] / 1e9, "own_fraction": lim["fraction_of_own_products"]}
               for name, lim in r.get("roofline", {}).items()]
+    parts = [{"model": MODEL_LABELS[name], **p} for name, p in r.get("step_parts", {}).items()]
     return {"bench": markdown_table(pipelines, PIPELINE_COLUMNS, language),
+            "bench_step_parts": markdown_table(parts, STEP_PART_COLUMNS, language),
             "bench_levers": markdown_table(r["levers"], LEVER_COLUMNS, language),
             "bench_targets": markdown_table(targets, TARGET_COLUMNS, language),
             "bench_roofline": markdown_table(limits, ROOFLINE_COLUMNS, language)}

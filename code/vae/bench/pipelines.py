@@ -17,7 +17,7 @@ from ..plumbing.device import SpeedPolicy
 from ..evaluation import evaluate
 from ..losses import negative_elbo
 from ..models import build_model
-from ..training import CHECK_EVERY_STEPS, TrainConfig, build_optimizer, train_step
+from ..training import CHECK_EVERY_STEPS, TrainConfig, build_optimizer, objective_terms, train_step
 
 EPOCH_IMAGES = 54_000          # the reference training split: 60,000 images less 10% validation
 BATCH = 128
@@ -92,6 +92,39 @@ def project_train_step(arch: str, latent_dim: int, train_x: torch.Tensor, device
     step.model = model          # type: ignore[attr-defined]
     step.images = BATCH         # type: ignore[attr-defined]
     return step
+
+
+def project_step_parts(arch: str, latent_dim: int, train_x: torch.Tensor, device: torch.device,
+                       policy: SpeedPolicy, seed: int = 0) -> dict[str, Callable[[], None]]:
+    """The eager training step (`training.train_step`, as `policy` says) and its parts, each a call
+    on the next batch of one model: forward and loss; forward, loss and backward; the optimizer's
+    step alone (on the gradients the last backward left). Timed side by side, their differences say
+    where the step's time goes."""
+    model = policy.prepare(_new_model(arch, latent_dim, device, seed=seed)).train()
+    optimizer = build_optimizer(model, TrainConfig(arch=arch, latent_dim=latent_dim), policy, device)
+    order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed)).to(device)
+    state = {"at": 0}
+
+    def batch() -> torch.Tensor:
+        if state["at"] + BATCH > len(train_x):
+            state["at"] = 0
+        state["at"] += BATCH
+        return train_x.index_select(0, order[state["at"] - BATCH:state["at"]])
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=policy.bf16, cache_enabled=False):
+            return objective_terms(model, x, 1.0, nll=policy.bernoulli_nll).loss
+
+    def forward_backward() -> None:
+        terms = loss(batch())
+        optimizer.zero_grad(set_to_none=True)
+        terms.backward()
+
+    forward_backward()      # gradients for the optimizer's step alone
+    return {"step": lambda: train_step(model, optimizer, batch(), 1.0, bf16=policy.bf16, nll=policy.bernoulli_nll),
+            "forward and loss": lambda: loss(batch()),
+            "forward, loss and backward": forward_backward,
+            "optimizer step": optimizer.step}
 
 
 def _captured_steps(model, optimizer, train_x: torch.Tensor, policy: SpeedPolicy,

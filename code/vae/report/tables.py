@@ -26,8 +26,10 @@ SIGN = re.compile(r"(?<![\w.])-(?=[\w(])")    # a minus sign, not a hyphen insid
 def typographic(text: str) -> str:
     """`text` with each minus sign (-ELBO, -log p(x), -2) written as U+2212; hyphens (784-400) stay."""
     return SIGN.sub(MINUS, text)
-# mean: of counts over seeds; z: a latent coordinate; minutes: a value in seconds, written in minutes
-DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "minutes": 1, "mean": 1, "z": 2}
+# mean: of counts over seeds; z: a latent coordinate; minutes, milliseconds: a value in seconds,
+# written in minutes or in milliseconds (SCALE)
+DECIMALS = {"nats": 2, "auc": 3, "per_pixel": 4, "seconds": 1, "minutes": 1, "milliseconds": 2, "mean": 1, "z": 2}
+SCALE = {"minutes": 1 / 60, "milliseconds": 1000}
 # setting: β, k... as given (0.5, 2); verbatim: text as a program printed it (an error), never translated
 QUANTITIES = (*DECIMALS, "count", "rate", "ratio", "percent", "setting", "text", "verbatim")
 TEXT_QUANTITIES = ("text", "verbatim")     # left-aligned
@@ -47,7 +49,7 @@ def format_number(value: Any, quantity: str, language: str = SOURCE_LANGUAGE) ->
     if quantity == "text" or isinstance(value, str):
         return typographic(str(value))
     if quantity in DECIMALS:
-        text = f"{float(value) / (60 if quantity == 'minutes' else 1):,.{DECIMALS[quantity]}f}"
+        text = f"{float(value) * SCALE.get(quantity, 1):,.{DECIMALS[quantity]}f}"
     elif quantity == "count":
         text = f"{int(value):,}"
     elif quantity == "rate":
