@@ -381,7 +381,7 @@ def test_the_sentence_follows_the_verdict(both):
     found, reversed_ = both
     assert sentence("beta_best", found["beta_best"]).startswith("β = 1 gives the lowest test −ELBO")
     assert "although β = 1 is the only β" in sentence("beta_best", reversed_["beta_best"])
-    assert "may therefore come from training length" in sentence("beta_runner_up_length",
+    assert "measured under the same stopping rule, not at convergence" in sentence("beta_runner_up_length",
                                                                 found["beta_runner_up_length"])
     assert "stands apart from clothing" in sentence("latent_reading", found["latent_reading"])
     assert "footwear is mixed with clothing" in sentence("latent_reading", reversed_["latent_reading"])
@@ -506,7 +506,7 @@ def test_the_conclusions_turn_around_when_the_results_do(tmp_path):
     assert "β = 1 gives the lowest test −ELBO" in forward and "β = 1 gives the lowest test −ELBO" not in backward
     assert "β of the sweep whose training objective is the bound itself" in forward
     assert "although β = 1 is the only β of the sweep" in backward
-    assert "may therefore come from training length" in forward and "none was cut short" in backward
+    assert "measured under the same stopping rule, not at convergence" in forward and "none was cut short" in backward
     assert "It switches off" in forward and "keeps as many latent units active as β = 1" in backward
     assert "footwear (sandal, sneaker, ankle boot) stands apart from clothing" in forward
     assert "footwear is mixed with clothing" in backward
