@@ -155,6 +155,7 @@ class ReportProgress:
         # A run that continues another (`RunSpec.continues`) trains only the epochs after that one's.
         names = set(self.epochs)
         self.continued_by = {spec.continues: spec.name for spec in specs if spec.continues in names}
+        self.continues = {then: first for first, then in self.continued_by.items()}
         self.trained: dict[str, int] = {}                                   # epochs of the runs that ended
         self.total_epochs, self.epochs_done = sum(self.epochs.values()), 0
         self.counted: dict[str, int] = {}
@@ -226,7 +227,7 @@ class ReportProgress:
         trains, at most its cap)."""
         done = self.counted.get(name, 0)
         if name not in self.rule:
-            first = next((f for f, then in self.continued_by.items() if then == name), None)
+            first = self.continues.get(name)
             if first is None:
                 inherited = 0.0
             elif first in self.finished:
@@ -248,7 +249,7 @@ class ReportProgress:
         running, queued = [], []
         handed_out = set(self.order)
         for name in self.order:      # a run and the one that continues it, in one worker
-            if any(then == name and first in handed_out for first, then in self.continued_by.items()):
+            if self.continues.get(name) in handed_out:
                 continue             # laid out with the run it continues
             chain = [n for n in (name, self.continued_by.get(name)) if n is not None]
             left = [n for n in chain if n not in self.finished]
