@@ -311,8 +311,8 @@ def define_env(env) -> None:
     }
     for name, value in variables.items():
         env.variables[name] = value
-    for quantity in ("nats", "auc", "per_pixel", "seconds", "minutes", "count", "rate", "ratio", "percent", "setting",
-                     "mean"):
+    for quantity in ("nats", "auc", "per_pixel", "seconds", "minutes", "milliseconds", "count", "rate", "ratio",
+                     "percent", "setting", "mean"):
         env.filter(_quantity_filter(quantity))
     env.filter(fmt)
     env.filter(words)

@@ -32,11 +32,15 @@ __all__ = ["BenchConfig", "main", "rewrite_tables"]   # what the command line us
 
 
 def rewrite_tables(out_dir: str | Path, log: Callable[[str], None] = print) -> None:
-    """The tables of an existing bench.json written again (in every language), timing nothing."""
+    """The tables and the page's numbers of an existing bench.json written again (in every
+    language), from its measurements, timing nothing."""
     path = Path(out_dir) / "bench.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: run `python -m vae bench` first")
-    written = write_tables(artifacts.read_json(path), Path(out_dir))
+    result = artifacts.read_json(path)
+    result["page"] = page_numbers(result)
+    artifacts.write_json(path, result)
+    written = write_tables(result, Path(out_dir))
     log(f"bench: wrote {len(written)} tables from {path}")
 
 

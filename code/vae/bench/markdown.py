@@ -33,8 +33,11 @@ def page_numbers(r: dict[str, Any]) -> dict[str, Any]:
             numbers[f"{name}_fraction_of_own_products"] = limit["fraction_of_own_products"]
         parts = r.get("step_parts", {}).get(name)
         if parts:
-            for part in ("products", "beyond_products", "optimizer"):
+            parts = with_rest(parts)
+            for part in ("products", "beyond_products", "optimizer", "rest"):
                 numbers[f"{name}_{part}_share_of_step"] = parts[f"{part}_s"] / parts["step_s"]
+            numbers[f"{name}_parts_step_s"] = parts["step_s"]
+            numbers[f"{name}_pipeline_step_s"] = t["project"]["s_per_call"]
         bf16 = r.get("bf16", {}).get(name)
         if bf16:
             numbers[f"{name}_bf16_over_fp32"] = bf16["bf16_over_fp32"]
@@ -87,12 +90,19 @@ ROOFLINE_COLUMNS = [Column("model", "Model"), Column("precision", "step precisio
                     Column("fraction", "step / limit", "percent"), Column("own", "own products alone GFLOP/s", "rate"),
                     Column("own_fraction", "step / own products", "percent")]
 
+def with_rest(parts: dict[str, Any]) -> dict[str, Any]:
+    """A step's parts (bench.json's `step_parts`) with `rest_s`: the step less its forward, backward
+    and optimizer step (the batch's rows, zeroing the gradients, the terms kept, and the rounds' noise)."""
+    return {**parts, "rest_s": parts["step_s"] - parts["forward_s"] - parts["backward_s"] - parts["optimizer_s"]}
+
+
 STEP_PART_COLUMNS = [Column("model", "Model"), Column("precision", "step precision"),
                      Column("step_s", "step ms", "milliseconds"), Column("forward_s", "forward and loss ms", "milliseconds"),
                      Column("backward_s", "backward ms", "milliseconds"),
                      Column("optimizer_s", "optimizer ms", "milliseconds"),
                      Column("products_s", "products alone ms", "milliseconds"),
-                     Column("beyond_products_s", "forward and backward beyond the products ms", "milliseconds")]
+                     Column("beyond_products_s", "forward and backward beyond the products ms", "milliseconds"),
+                     Column("rest_s", "rest of the step ms", "milliseconds")]
 
 
 def to_markdown(r: dict[str, Any], language: str = SOURCE_LANGUAGE) -> dict[str, str]:
@@ -112,7 +122,7 @@ def to_markdown(r: dict[str, Any], language: str = SOURCE_LANGUAGE) -> dict[str,
                "limit": lim["limit_flop_per_s"] / 1e9, "fraction": lim["fraction_of_limit"],
                "own": lim[lim["precision"]]["flop_per_s"] / 1e9, "own_fraction": lim["fraction_of_own_products"]}
               for name, lim in r.get("roofline", {}).items()]
-    parts = [{"model": MODEL_LABELS[name], **p} for name, p in r.get("step_parts", {}).items()]
+    parts = [{"model": MODEL_LABELS[name], **with_rest(p)} for name, p in r.get("step_parts", {}).items()]
     return {"bench": markdown_table(pipelines, PIPELINE_COLUMNS, language),
             "bench_step_parts": markdown_table(parts, STEP_PART_COLUMNS, language),
             "bench_levers": markdown_table(r["levers"], LEVER_COLUMNS, language),
